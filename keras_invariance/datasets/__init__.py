@@ -1,0 +1,11 @@
+"""Datasets of keras-invariance."""
+
+from keras_invariance.datasets.invariance_pairs import dft_modulus
+from keras_invariance.datasets.invariance_pairs import dft_targets
+from keras_invariance.datasets.invariance_pairs import invariant_features
+from keras_invariance.datasets.invariance_pairs import make_pair_dataset
+from keras_invariance.datasets.invariance_pairs import make_pairs
+from keras_invariance.datasets.invariance_pairs import make_supervised_dataset
+from keras_invariance.datasets.invariance_pairs import random_cycle
+from keras_invariance.datasets.invariance_pairs import transform
+from keras_invariance.datasets.invariance_pairs import uniform_features
