@@ -85,9 +85,17 @@ def _check_images(images, name="images"):
     return images
 
 
-def _per_example(value, batch_size, name, default_static_batch):
-    """Broadcasts a scalar or (batch,) parameter to a float32 (batch,)."""
-    value = tf.cast(tf.convert_to_tensor(value), tf.float32)
+def _compute_dtype(images):
+    # Positions are float32 (float16 is too coarse to address pixels of large
+    # images) unless the images are float64, which makes exact gradient
+    # checks possible.
+    return tf.float64 if images.dtype == tf.float64 else tf.float32
+
+
+def _per_example(value, batch_size, name, default_static_batch,
+                 dtype=tf.float32):
+    """Broadcasts a scalar or (batch,) parameter to a (batch,) vector."""
+    value = tf.cast(tf.convert_to_tensor(value), dtype)
     if value.shape.rank is not None and value.shape.rank > 1:
         raise ValueError(
             f"`{name}` must be a scalar or a vector of shape (batch,); "
@@ -166,7 +174,8 @@ def affine_sample(images, matrices, fill_mode="constant", fill_value=0.0):
         raise ValueError(
             f"Unknown `fill_mode` {fill_mode!r}. Expected one of {FILL_MODES}."
         )
-    matrices = tf.cast(tf.convert_to_tensor(matrices), tf.float32)
+    cdtype = _compute_dtype(images)
+    matrices = tf.cast(tf.convert_to_tensor(matrices), cdtype)
     if matrices.shape.rank == 1:
         matrices = matrices[None]
     if matrices.shape.rank != 2 or matrices.shape[-1] not in (6, 8):
@@ -183,8 +192,8 @@ def affine_sample(images, matrices, fill_mode="constant", fill_value=0.0):
     matrices = tf.broadcast_to(matrices[:, :6], [batch, 6])
 
     ys, xs = tf.meshgrid(
-        tf.range(height, dtype=tf.float32),
-        tf.range(width, dtype=tf.float32),
+        tf.range(height, dtype=cdtype),
+        tf.range(width, dtype=cdtype),
         indexing="ij",
     )
     m = matrices[:, :, None, None]
@@ -197,9 +206,8 @@ def affine_sample(images, matrices, fill_mode="constant", fill_value=0.0):
 def _bilinear(images, x_in, y_in, height, width, channels, fill_mode,
               fill_value, dtype):
     batch = tf.shape(images)[0]
-    # Interpolate in float32 whatever the image dtype: float16 positions are
-    # too coarse for images larger than a few hundred pixels.
-    flat = tf.reshape(tf.cast(images, tf.float32), [-1, channels])
+    cdtype = x_in.dtype
+    flat = tf.reshape(tf.cast(images, cdtype), [-1, channels])
     x0f = tf.floor(x_in)
     y0f = tf.floor(y_in)
     # The weights carry the gradient with respect to the positions; floor
@@ -209,7 +217,7 @@ def _bilinear(images, x_in, y_in, height, width, channels, fill_mode,
     x0 = tf.cast(x0f, tf.int32)
     y0 = tf.cast(y0f, tf.int32)
     base = (tf.range(batch) * (height * width))[:, None, None]
-    fill = tf.cast(fill_value, tf.float32)
+    fill = tf.cast(fill_value, cdtype)
 
     def read(yi, xi):
         yi, y_ok = _resolve_indices(yi, height, fill_mode)
@@ -282,16 +290,17 @@ def transform_images(
     images = _check_images(images)
     batch = tf.shape(images)[0]
     static_batch = images.shape[0]
-    dx = _per_example(dx, batch, "dx", static_batch)
-    dy = _per_example(dy, batch, "dy", static_batch)
-    angle = _per_example(angle, batch, "angle", static_batch)
-    scale = _per_example(scale, batch, "scale", static_batch)
+    cdtype = _compute_dtype(images)
+    dx = _per_example(dx, batch, "dx", static_batch, cdtype)
+    dy = _per_example(dy, batch, "dy", static_batch, cdtype)
+    angle = _per_example(angle, batch, "angle", static_batch, cdtype)
+    scale = _per_example(scale, batch, "scale", static_batch, cdtype)
     height = images.shape[1] if images.shape[1] is not None else tf.shape(
         images)[1]
     width = images.shape[2] if images.shape[2] is not None else tf.shape(
         images)[2]
-    cx = (tf.cast(width, tf.float32) - 1.0) / 2.0
-    cy = (tf.cast(height, tf.float32) - 1.0) / 2.0
+    cx = (tf.cast(width, cdtype) - 1.0) / 2.0
+    cy = (tf.cast(height, cdtype) - 1.0) / 2.0
     theta = angle * (math.pi / 180.0)
     cos = tf.cos(theta) / scale
     sin = tf.sin(theta) / scale
@@ -331,7 +340,9 @@ def apply_spatial_params(images, params, fill_mode="constant", fill_value=0.0):
     Raises:
         ValueError: if `params` does not have 3 or 4 columns.
     """
-    params = tf.cast(tf.convert_to_tensor(params), tf.float32)
+    params = tf.convert_to_tensor(params)
+    if not params.dtype.is_floating:
+        params = tf.cast(params, tf.float32)
     if params.shape.rank == 1:
         params = params[None]
     if params.shape.rank != 2 or params.shape[-1] not in (3, 4):
@@ -457,7 +468,8 @@ def gaussian_smooth(images, sigma=0.9, fill_mode="constant"):
             symmetrically (mirror).
 
     Returns:
-        The smoothed images (float32 computation, input dtype).
+        The smoothed images (float32 computation, or float64 for float64
+        input; output in the input dtype).
     """
     images = _check_images(images)
     if not sigma:
@@ -465,14 +477,15 @@ def gaussian_smooth(images, sigma=0.9, fill_mode="constant"):
     radius = max(1, int(math.ceil(3.0 * sigma)))
     taps = np.arange(-radius, radius + 1, dtype=np.float64)
     kernel = np.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).astype(np.float32)
+    cdtype = _compute_dtype(images)
+    kernel = tf.constant(kernel / kernel.sum(), cdtype)
     channels = images.shape[-1]
-    x = tf.cast(images, tf.float32)
+    x = tf.cast(images, cdtype)
     mode = "CONSTANT" if fill_mode == "constant" else "SYMMETRIC"
     x = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]],
                mode=mode)
-    kx = tf.tile(tf.constant(kernel)[None, :, None, None], [1, 1, channels, 1])
-    ky = tf.tile(tf.constant(kernel)[:, None, None, None], [1, 1, channels, 1])
+    kx = tf.tile(kernel[None, :, None, None], [1, 1, channels, 1])
+    ky = tf.tile(kernel[:, None, None, None], [1, 1, channels, 1])
     x = tf.nn.depthwise_conv2d(x, kx, [1, 1, 1, 1], "VALID")
     x = tf.nn.depthwise_conv2d(x, ky, [1, 1, 1, 1], "VALID")
     return tf.cast(x, images.dtype)
@@ -646,14 +659,15 @@ def tangent_vectors(images, transforms=IBP_TANGENTS, sigma=0.9,
         else:
             entries.extend(_layer_tangents(t, height, width))
 
-    x = tf.cast(images, tf.float32)
+    cdtype = _compute_dtype(images)
+    x = tf.cast(images, cdtype)
     needs_grad = any(n not in ("brightness", "contrast") for n, _ in entries)
     if needs_grad:
         ix, iy = image_gradients(gaussian_smooth(x, sigma, fill_mode),
                                  fill_mode)
         ys, xs = tf.meshgrid(
-            tf.range(height, dtype=tf.float32) - (height - 1) / 2.0,
-            tf.range(width, dtype=tf.float32) - (width - 1) / 2.0,
+            tf.range(height, dtype=cdtype) - (height - 1) / 2.0,
+            tf.range(width, dtype=cdtype) - (width - 1) / 2.0,
             indexing="ij",
         )
         xs = xs[None, :, :, None]
