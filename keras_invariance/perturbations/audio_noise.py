@@ -1,0 +1,211 @@
+"""Simple waveform noise for speech models: additive noise at an SNR, volume.
+
+The IRL paper's speech experiments (following Liang et al. 2018) add noise
+clips at a signal-to-noise ratio in dB and double or halve the amplitude
+("vol. up" / "vol. down"). These perturbations do the same in plain tensor
+ops on float waveforms shaped `(batch, time)` or `(batch, time, 1)`, so they
+compile under XLA. Waveforms are expected in [-1, 1] (the scale of
+`tf.audio.decode_wav`); nothing is clipped unless `clip=True`.
+
+Room impulse responses, recorded noise banks (MUSAN) and telephony resampling
+need data and signal-processing code that is out of scope here;
+`add_noise_at_snr` mixes any noise waveform you load at a chosen SNR.
+"""
+
+import keras
+from keras import ops
+
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.perturbations.base import Perturbation
+
+# Keeps silent clips (zero power) finite: they receive no noise.
+_EPSILON = 1e-12
+
+
+def _check_waveforms(x, layer_name):
+    x = ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if "float" not in dtype:
+        raise ValueError(
+            f"{layer_name} needs float waveforms in [-1, 1]; received dtype "
+            f"{dtype}. For 16-bit PCM use "
+            "`keras.ops.cast(x, 'float32') / 32768.0`."
+        )
+    rank = len(x.shape)
+    if rank not in (2, 3) or (rank == 3 and x.shape[-1] != 1):
+        raise ValueError(
+            f"{layer_name} needs mono waveforms shaped (batch, time) or "
+            f"(batch, time, 1); received shape {tuple(x.shape)}."
+        )
+    return x, dtype
+
+
+def _power(x):
+    # Mean power per example over every non-batch axis.
+    return ops.mean(ops.square(x), axis=tuple(range(1, len(x.shape))),
+                    keepdims=True)
+
+
+def add_noise_at_snr(signal, noise, snr_db):
+    """Adds `noise`, rescaled per example so that the SNR is `snr_db` dB.
+
+    With `P(v)` the mean power of a waveform, `noise` is scaled by `s` such
+    that `10·log10(P(signal) / P(s·noise)) = snr_db`. A silent signal gets no
+    noise.
+
+    Example:
+
+    >>> import numpy as np
+    >>> signal = np.ones((1, 4), "float32")
+    >>> noise = np.array([[1.0, -1.0, 1.0, -1.0]], "float32")
+    >>> np.asarray(add_noise_at_snr(signal, noise, 20.0))
+    array([[1.1, 0.9, 1.1, 0.9]], dtype=float32)
+
+    Args:
+        signal: Float waveforms `(batch, time)` or `(batch, time, 1)`.
+        noise: Float noise of the same shape (e.g. a speech or MUSAN clip).
+        snr_db: Scalar or `(batch,)` signal-to-noise ratios in dB.
+
+    Returns:
+        `signal + s · noise`.
+    """
+    signal = ops.convert_to_tensor(signal)
+    noise = ops.cast(noise, signal.dtype)
+    snr_db = ops.cast(snr_db, signal.dtype)
+    snr_db = ops.reshape(snr_db, (-1,) + (1,) * (len(signal.shape) - 1))
+    target_power = _power(signal) * ops.power(10.0, -snr_db / 10.0)
+    scale = ops.sqrt(target_power / (_power(noise) + _EPSILON))
+    return signal + scale * noise
+
+
+@keras_invariance_export
+class AdditiveNoise(Perturbation):
+    """Adds white Gaussian noise at a signal-to-noise ratio `snr_db` per clip.
+
+    Each example gets independent Gaussian noise whose mean power is its own
+    signal power divided by `10^(snr_db / 10)`. `snr_db` is a non-trainable
+    variable (it may be negative); assign to `noise.snr_db` to change it
+    without retracing.
+
+    Example:
+
+    >>> import numpy as np
+    >>> noise = AdditiveNoise(snr_db=10.0, seed=0)
+    >>> x = np.sin(np.linspace(0, 100, 800, dtype="float32"))[None]
+    >>> noise.perturb(x).shape
+    TensorShape([1, 800])
+
+    Args:
+        snr_db: Signal-to-noise ratio in dB (paper's overlapping speech: 6).
+        clip: Whether to clip the result to [-1, 1].
+        seed: Optional int seed.
+        **kwargs: Keras `Layer` arguments such as `name`.
+
+    Raises:
+        ValueError: (when called) for non-float inputs or shapes other than
+            `(batch, time)` / `(batch, time, 1)`.
+
+    Reference:
+        irl_invariant_representation_learning.txt, §3 "Speech recognition".
+    """
+
+    def __init__(self, snr_db=10.0, clip=False, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.snr_db = add_hyperparameter(self, "snr_db", snr_db,
+                                         validate=False)
+        self.clip = bool(clip)
+
+    def perturb(self, x, context=None):
+        x, dtype = _check_waveforms(x, type(self).__name__)
+        y = ops.cast(x, "float32")
+        noise = keras.random.normal(ops.shape(y), seed=self.seed_generator)
+        y = add_noise_at_snr(y, noise, self.snr_db)
+        if self.clip:
+            y = ops.clip(y, -1.0, 1.0)
+        return ops.cast(y, dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"snr_db": value_of(self.snr_db), "clip": self.clip})
+        return config
+
+
+@keras_invariance_export
+class VolumeNoise(Perturbation):
+    """Turns each clip's volume up or down by `factor` (amplitude scaling).
+
+    With `direction="up"` every clip is multiplied by `factor`, with `"down"`
+    divided by it, and with `"both"` each clip independently gets one of the
+    two with probability ½. The paper's "vol. up / vol. down" noise doubles or
+    halves the amplitude (`factor=2`). `factor` is a non-trainable variable;
+    `noise.factor.assign(1.)` switches the noise off without retracing.
+
+    Example:
+
+    >>> import numpy as np
+    >>> noise = VolumeNoise(factor=2.0, direction="down")
+    >>> np.asarray(noise.perturb(np.full((1, 3), 0.5, "float32")))
+    array([[0.25, 0.25, 0.25]], dtype=float32)
+
+    Args:
+        factor: Amplitude factor, > 0 (`1` is the identity).
+        direction: `"up"`, `"down"` or `"both"`.
+        clip: Whether to clip the result to [-1, 1].
+        seed: Optional int seed.
+        **kwargs: Keras `Layer` arguments such as `name`.
+
+    Raises:
+        ValueError: for a non-positive `factor` or an unknown `direction`,
+            and (when called) for non-float or non-mono inputs.
+
+    Reference:
+        irl_invariant_representation_learning.txt, §3 "Speech recognition".
+    """
+
+    def __init__(self, factor=2.0, direction="both", clip=False, seed=None,
+                 **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if direction not in ("up", "down", "both"):
+            raise ValueError(
+                "`direction` must be 'up', 'down' or 'both'; received "
+                f"{direction!r}."
+            )
+        self.factor = add_hyperparameter(self, "factor", factor)
+        if not value_of(self.factor) > 0:
+            raise ValueError(
+                f"`factor` must be positive (1 is the identity); received "
+                f"{factor}."
+            )
+        self.direction = direction
+        self.clip = bool(clip)
+
+    def perturb(self, x, context=None):
+        x, dtype = _check_waveforms(x, type(self).__name__)
+        y = ops.cast(x, "float32")
+        factor = ops.cast(self.factor, "float32")
+        if self.direction == "up":
+            exponent = ops.ones((ops.shape(y)[0],))
+        elif self.direction == "down":
+            exponent = -ops.ones((ops.shape(y)[0],))
+        else:
+            u = keras.random.uniform((ops.shape(y)[0],),
+                                     seed=self.seed_generator)
+            exponent = ops.where(u < 0.5, -1.0, 1.0)
+        scale = ops.power(factor, exponent)
+        y = y * ops.reshape(scale, (-1,) + (1,) * (len(y.shape) - 1))
+        if self.clip:
+            y = ops.clip(y, -1.0, 1.0)
+        return ops.cast(y, dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "factor": value_of(self.factor),
+                "direction": self.direction,
+                "clip": self.clip,
+            }
+        )
+        return config
