@@ -1,0 +1,23 @@
+"""keras-invariance: invariance regularizers for an ordinary `model.fit()`."""
+
+from keras_invariance import distances
+from keras_invariance import penalties
+from keras_invariance import perturbations
+from keras_invariance.distances import CosineDistance
+from keras_invariance.distances import CrossEntropy
+from keras_invariance.distances import KLDivergence
+from keras_invariance.distances import L2Cosine
+from keras_invariance.distances import SquaredL2
+from keras_invariance.methods import IRL
+from keras_invariance.methods import IRL_PRESETS
+from keras_invariance.model import InvariantModel
+from keras_invariance.penalties import ActivationDistance
+from keras_invariance.penalties import OutputDivergence
+from keras_invariance.penalties import Penalty
+from keras_invariance.perturbations import FunctionPerturbation
+from keras_invariance.perturbations import GaussianNoise
+from keras_invariance.perturbations import LayerPerturbation
+from keras_invariance.perturbations import Perturbation
+from keras_invariance.taps import Tap
+
+__version__ = "0.1.0"

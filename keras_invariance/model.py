@@ -1,0 +1,500 @@
+"""`InvariantModel`: the one `train_step` every invariance method shares."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+from keras import tree
+
+from keras_invariance import context as context_lib
+from keras_invariance import taps as taps_lib
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.penalties.base import Penalty
+from keras_invariance.perturbations import noise as noise_lib
+
+BATCHING_MODES = ("concat", "separate")
+
+
+def scale_for_distribution(value):
+    """Divides by the replica count, as Keras scales its compiled loss.
+
+    Gradients are summed across replicas, so a term that is not divided by
+    the number of replicas would weigh N times too much on N devices.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value * (1.0 / replicas)
+    return value
+
+
+def unscale_for_distribution(value):
+    """Undoes `scale_for_distribution`, for metrics (as Keras' tracker)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value * float(replicas)
+    return value
+
+
+class _Untracked:
+    """Holds objects Keras must not track, save or list as sublayers.
+
+    The tap extractor shares the user's layers (saving it would store them
+    twice), and the per-term metric trackers are kept out of `self.metrics`
+    so that `evaluate()` reports only the plain loss and compiled metrics.
+    """
+
+    def __init__(self):
+        self.extractors = {}
+        self.trackers = {}
+
+
+@keras_invariance_export
+class InvariantModel(keras.Model):
+    """A Keras model trained with invariance terms added to `fit()`.
+
+    The objective of each training step is
+
+        α·L(x) + β·mean_k L(x̃_k) + Σ_j λ_j·R_j + model.losses,
+
+    where L is the loss given to `compile()`, x̃_k are K perturbed copies of
+    the batch drawn by `perturbation`, and R_j are `penalties` (IRL's
+    activation distance, output divergences, derivative penalties …). Only
+    `train_step` changes: `evaluate()` reports the plain compiled loss and
+    metrics, and `predict()` needs no labels.
+
+    Three ways to build one:
+
+    * wrap a built model: `InvariantModel(base_model, ...)`;
+    * functional: `InvariantModel(inputs, outputs, ...)` (builds the
+      Functional model and wraps it);
+    * subclass `InvariantModel`, implement `call`, and pass the invariance
+      arguments to `super().__init__`; tap activations with
+      `keras_invariance.Tap` layers.
+
+    α, β and every λ_j and γ_ℓ are non-trainable variables: assign to them
+    between steps (callbacks, schedules) without retracing; they are saved
+    with the model. `base_model` returns the plain model for deployment.
+
+    Batching (`batching`): `"concat"` (default, the paper's IRL batching)
+    runs clean and perturbed inputs as one concatenated forward pass, so
+    BatchNorm normalizes over both halves together and updates its moving
+    statistics once from the mixed batch. `"separate"` runs two passes:
+    BatchNorm uses per-pass statistics and updates its moving statistics
+    twice (clean, then perturbed). Dropout draws independent masks for every
+    row in both modes. Activity regularizers (`model.losses`) are taken from
+    the clean pass (from the concatenated pass in `"concat"` mode) and counted
+    once; weight regularizers are counted once.
+
+    Unlabeled rows: give them sample weight 0 (and any valid placeholder
+    label). They add nothing to α·L and β·L_noise, but label-free penalties
+    (IRL distance, VAT, Jacobian …) average over every row, so unlabeled rows
+    still train through them (semi-supervised IRL, (α, β, γ) = (0, 0, γ)).
+
+    Logged metrics (also usable as Keras Tuner objectives): `loss` (the whole
+    objective), `clean_loss` (L(x)), `perturbed_loss` (mean_k L(x̃_k), when
+    there is a perturbation), and each penalty's unweighted value under its
+    name (e.g. `irl_distance`).
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> import keras_invariance as ki
+    >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model = ki.InvariantModel(
+    ...     base, alpha=0.5, beta=0.5, perturbation=ki.GaussianNoise(0.1),
+    ...     penalties=[ki.ActivationDistance(layers="logits", weight=1.0)])
+    >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+    ...     from_logits=True))
+    >>> history = model.fit(np.zeros((8, 4)), np.zeros((8,)), verbose=0)
+    >>> sorted(history.history)
+    ['clean_loss', 'irl_distance', 'loss', 'perturbed_loss']
+
+    Args:
+        *args: A model to wrap, or `(inputs, outputs)`; nothing when
+            subclassing.
+        alpha: α ≥ 0, weight of the clean loss L(x).
+        beta: β ≥ 0, weight of the perturbed loss mean_k L(x̃_k).
+        perturbation: How x̃ is drawn: a `keras_invariance.Perturbation`, a
+            Keras layer or list of layers, or a callable.
+        num_samples: K ≥ 1, perturbed copies of each example per step.
+        penalties: A list of `keras_invariance.Penalty` (distinct names).
+        global_augmentation: Augmentation applied to x before it is
+            perturbed (so identically to x and x̃), e.g. crops and flips: a
+            perturbation, layer(s) or callable.
+        batching: `"concat"` or `"separate"`, see above.
+        **kwargs: `model=` (same as a positional model), `inputs=`,
+            `outputs=`, and Keras `Model` arguments such as `name`.
+
+    Raises:
+        ValueError: For a negative weight, α = β = 0 without penalties, β > 0
+            or a perturbation-based penalty without a perturbation, an unknown
+            tapped layer, or an unknown `batching`.
+        RuntimeError: On a Keras backend other than TensorFlow.
+
+    Reference:
+        irl_invariant_representation_learning.txt, eq. 1–2 and eq. 4 (IRL
+        batching).
+    """
+
+    def __init__(
+        self,
+        *args,
+        alpha=1.0,
+        beta=0.0,
+        perturbation=None,
+        num_samples=1,
+        penalties=None,
+        global_augmentation=None,
+        batching="concat",
+        **kwargs,
+    ):
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError(
+                "keras_invariance trains on the TensorFlow backend only (its "
+                "penalties need tf.GradientTape and forward-mode jvps). Set "
+                "KERAS_BACKEND=tensorflow before importing keras; found "
+                f"{keras.backend.backend()!r}."
+            )
+        base_model = _pop_base_model(args, kwargs)
+        super().__init__(**kwargs)
+        self._base_model = base_model
+        self._subclassed = base_model is None
+        if self._subclassed and type(self).call is InvariantModel.call:
+            raise ValueError(
+                "InvariantModel needs a model: wrap one "
+                "(`InvariantModel(base_model, ...)`), build it functionally "
+                "(`InvariantModel(inputs, outputs, ...)`), or subclass it "
+                "and implement `call`."
+            )
+        self.alpha = add_hyperparameter(self, "alpha", alpha)
+        self.beta = add_hyperparameter(self, "beta", beta)
+        self.perturbation = noise_lib.get(perturbation)
+        self.global_augmentation = noise_lib.get(global_augmentation)
+        if int(num_samples) != num_samples or num_samples < 1:
+            raise ValueError(
+                f"`num_samples` (K) must be an integer ≥ 1; received {num_samples}."
+            )
+        self.num_samples = int(num_samples)
+        if batching not in BATCHING_MODES:
+            raise ValueError(
+                f"`batching` must be one of {BATCHING_MODES}; received {batching!r}."
+            )
+        self.batching = batching
+        self.penalties = list(penalties or [])
+        self._check_terms(float(alpha), float(beta))
+        self._taps_by_recording = self._subclassed or not taps_lib.is_graph_model(
+            base_model
+        )
+        tap_model = self if self._subclassed else base_model
+        for penalty in self.penalties:
+            penalty.bind(tap_model, subclassed=self._taps_by_recording)
+        self._tap_names = []
+        for penalty in self.penalties:
+            for name in penalty.tap_names:
+                if name != taps_lib.LOGITS and name not in self._tap_names:
+                    self._tap_names.append(name)
+        self._untracked = _Untracked()
+        names = ["clean_loss"]
+        if self.perturbation is not None:
+            names.append("perturbed_loss")
+        names += [penalty.name for penalty in self.penalties]
+        for name in names:
+            self._untracked.trackers[name] = keras.metrics.Mean(name=name)
+
+    # ------------------------------------------------------------------ build
+
+    def _check_terms(self, alpha, beta):
+        for penalty in self.penalties:
+            if not isinstance(penalty, Penalty):
+                raise ValueError(
+                    "`penalties` must hold `keras_invariance.Penalty` "
+                    f"objects; received {penalty!r}."
+                )
+        names = [penalty.name for penalty in self.penalties]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(
+                f"Penalty names must be distinct (they are metric names); "
+                f"{duplicates} appear more than once. Pass `name=` to tell "
+                "them apart."
+            )
+        reserved = {"loss", "clean_loss", "perturbed_loss"} & set(names)
+        if reserved:
+            raise ValueError(
+                f"Penalty names {sorted(reserved)} are reserved for the "
+                "model's own losses; pass another `name=`."
+            )
+        if alpha == 0 and beta == 0 and not self.penalties:
+            raise ValueError(
+                "alpha = beta = 0 with no penalties leaves nothing to train. "
+                "Use alpha=1 for plain training, beta=1 for data "
+                "augmentation, or add `penalties=[...]`."
+            )
+        if self.perturbation is None:
+            if beta > 0:
+                raise ValueError(
+                    f"beta={beta} weighs the loss on perturbed inputs, but no "
+                    "`perturbation` was given. Pass e.g. "
+                    "`perturbation=keras_invariance.GaussianNoise(0.1)`."
+                )
+            needing = [p.name for p in self.penalties if p.requires_perturbation]
+            if needing:
+                raise ValueError(
+                    f"Penalties {needing} compare clean and perturbed "
+                    "activations, so they need a `perturbation`. Pass e.g. "
+                    "`perturbation=keras_invariance.GaussianNoise(0.1)`."
+                )
+
+    @property
+    def base_model(self):
+        """The plain Keras model, without invariance terms, for deployment.
+
+        For a subclassed `InvariantModel` the model is its own base model:
+        `evaluate`, `predict` and `save` already behave as a plain model's.
+        """
+        return self._base_model if self._base_model is not None else self
+
+    def call(self, inputs, training=None):
+        return self._base_model(inputs, training=training)
+
+    def build(self, input_shape=None):
+        if self._base_model is not None and not self._base_model.built:
+            self._base_model.build(input_shape)
+        if self._subclassed and input_shape is not None:
+            super().build(input_shape)
+        self.built = True
+
+    # --------------------------------------------------------------- forward
+
+    def _call_model(self, x, training):
+        if self._base_model is not None:
+            return self._base_model(x, training=training)
+        if self._call_has_training_arg:
+            return self(x, training=training)
+        return self(x)
+
+    def _forward(self, x, training=True, tap_names=()):
+        """Runs the model once; returns its outputs and tapped activations."""
+        names = [n for n in tap_names if n != taps_lib.LOGITS]
+        if names and not self._taps_by_recording:
+            key = tuple(self._tap_names) if set(names) <= set(self._tap_names) else tuple(names)
+            extractor = self._untracked.extractors.get(key)
+            if extractor is None:
+                extractor = taps_lib.build_extractor(self._base_model, list(key))
+                self._untracked.extractors[key] = extractor
+            outputs, *activations = extractor(x, training=training)
+            taps = dict(zip(key, activations))
+        else:
+            with taps_lib.record_taps() as recorded:
+                outputs = self._call_model(x, training)
+            taps_lib.check_recorded(names, recorded)
+            taps = dict(recorded)
+        taps[taps_lib.LOGITS] = outputs
+        return context_lib.ForwardResult(outputs, taps)
+
+    # ------------------------------------------------------------------ loss
+
+    def _supervised_loss(self, y, y_pred, sample_weight):
+        """The compiled loss only (already scaled for distribution by Keras)."""
+        return self._compile_loss(y, y_pred, sample_weight)
+
+    def _per_example_loss_fn(self):
+        loss = getattr(self, "loss", None)
+        if loss is None or isinstance(loss, (list, tuple, dict)):
+            raise ValueError(
+                "This term needs one loss per example, so the model must be "
+                "compiled with a single loss, e.g. "
+                "`compile(loss=keras.losses.SparseCategoricalCrossentropy("
+                f"from_logits=True))`; found loss={loss!r}."
+            )
+        loss = keras.losses.get(loss)
+        if isinstance(loss, keras.losses.Loss):
+            return loss.call
+        return loss
+
+    def _regularization_losses(self):
+        return [self._aggregate_additional_loss(loss) for loss in self.losses]
+
+    def _objective(self, ctx):
+        """Returns (total scaled objective, {metric name: unscaled value})."""
+        terms = {}
+        supervised = self._compile_loss is not None
+        if supervised and ctx.y is None:
+            raise ValueError(
+                "The model was compiled with a loss, but `fit()` got no "
+                "labels. Pass `(x, y)` data; for unlabeled examples give any "
+                "valid label and sample weight 0, or compile without a loss "
+                "and use only label-free penalties."
+            )
+        if not supervised and not self.penalties:
+            raise ValueError(
+                "Nothing to train: call `compile(loss=...)` or add penalties."
+            )
+        perturbed = self.perturbation is not None
+        needs_input_tape = any(
+            getattr(p, "requires_input_gradient", False) for p in self.penalties
+        )
+        if needs_input_tape:
+            ctx.input_tape = tf.GradientTape(
+                persistent=True, watch_accessed_variables=False
+            )
+            ctx.input_tape.__enter__()
+            ctx.input_tape.watch(ctx.x)
+        batch = ctx.batch_size
+        if perturbed and self.batching == "concat":
+            joint = tree.map_structure(
+                lambda a, b: ops.concatenate([a, b], axis=0), ctx.x, ctx.x_perturbed
+            )
+            result = self._forward(joint, training=True, tap_names=self._tap_names)
+            regularization = self._regularization_losses()
+            (c_out, c_taps), (p_out, p_taps) = context_lib.split_batch(
+                (result.outputs, result.taps), batch
+            )
+            ctx.clean = context_lib.ForwardResult(c_out, c_taps)
+            ctx.perturbed = context_lib.ForwardResult(p_out, p_taps)
+        else:
+            ctx.clean = self._forward(ctx.x, training=True, tap_names=self._tap_names)
+            regularization = self._regularization_losses()
+        if supervised:
+            clean_loss = self._supervised_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
+            ctx.cache["clean_loss"] = clean_loss
+        if needs_input_tape:
+            ctx.input_tape.__exit__(None, None, None)
+        if perturbed and ctx.perturbed is None:
+            ctx.perturbed = self._forward(
+                ctx.x_perturbed, training=True, tap_names=self._tap_names
+            )
+
+        total = ops.sum(regularization) if regularization else 0.0
+        if supervised:
+            total = total + self.alpha * clean_loss
+            terms["clean_loss"] = unscale_for_distribution(clean_loss)
+            if perturbed:
+                noise_loss = ctx.compiled_loss(ctx.perturbed.outputs)
+                total = total + self.beta * noise_loss
+                terms["perturbed_loss"] = unscale_for_distribution(noise_loss)
+        for penalty in self.penalties:
+            value = ops.cast(penalty.compute(ctx), "float32")
+            terms[penalty.name] = value
+            total = total + penalty.weight * scale_for_distribution(value)
+        return ops.cast(total, "float32"), terms
+
+    # ------------------------------------------------------------ train step
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if self.global_augmentation is not None:
+            x = ops.stop_gradient(self.global_augmentation.perturb(x))
+        ctx = context_lib.StepContext(self, x, y, sample_weight, self.num_samples)
+        if self.perturbation is not None:
+            self._check_input_dtype(x)
+            # Drawn outside the weight-update tape: an adversarial search
+            # must not leave a gradient path into the update.
+            ctx.x_perturbed = ops.stop_gradient(
+                self.perturbation.perturb(
+                    context_lib.tile_batch(x, self.num_samples), ctx
+                )
+            )
+        with tf.GradientTape() as tape:
+            total, terms = self._objective(ctx)
+            batch = ctx.batch_size
+            self._loss_tracker.update_state(
+                unscale_for_distribution(total), sample_weight=batch
+            )
+            if self.optimizer is not None:
+                total = self.optimizer.scale_loss(total)
+        trainable_weights = self.trainable_weights
+        gradients = tape.gradient(total, trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        for name, value in terms.items():
+            self._untracked.trackers[name].update_state(value, sample_weight=batch)
+        logs = self.compute_metrics(x, y, ctx.clean.outputs, sample_weight)
+        for name, tracker in self._untracked.trackers.items():
+            if name in terms:
+                logs[name] = tracker.result()
+        return logs
+
+    def _check_input_dtype(self, x):
+        if not self.perturbation.requires_float_inputs:
+            return
+        for t in tree.flatten(x):
+            dtype = keras.backend.standardize_dtype(t.dtype)
+            if not keras.backend.is_float_dtype(dtype):
+                raise ValueError(
+                    f"{type(self.perturbation).__name__} perturbs float inputs "
+                    f"but the model's inputs are {dtype}. For token ids use "
+                    "`keras_invariance.UnigramNoise` or `BlankNoise`, or "
+                    "perturb an embedding layer's output instead."
+                )
+
+    def reset_metrics(self):
+        super().reset_metrics()
+        for tracker in self._untracked.trackers.values():
+            tracker.reset_state()
+
+    # ---------------------------------------------------------- serialization
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "alpha": value_of(self.alpha),
+            "beta": value_of(self.beta),
+            "perturbation": _serialize(self.perturbation),
+            "num_samples": self.num_samples,
+            "penalties": [_serialize(p) for p in self.penalties],
+            "global_augmentation": _serialize(self.global_augmentation),
+            "batching": self.batching,
+        }
+        if not self._subclassed:
+            config["model"] = _serialize(self._base_model)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("model", "perturbation", "global_augmentation"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        config["penalties"] = [
+            keras.saving.deserialize_keras_object(p)
+            for p in config.get("penalties") or []
+        ]
+        return cls(**config)
+
+
+def _serialize(obj):
+    return None if obj is None else keras.saving.serialize_keras_object(obj)
+
+
+def _pop_base_model(args, kwargs):
+    model = kwargs.pop("model", None)
+    inputs = kwargs.pop("inputs", None)
+    outputs = kwargs.pop("outputs", None)
+    if len(args) == 2:
+        inputs, outputs = args
+    elif len(args) == 1:
+        if isinstance(args[0], keras.Model) and outputs is None:
+            model = args[0]
+        else:
+            inputs = args[0]
+    elif len(args) > 2:
+        raise ValueError(
+            "InvariantModel takes a model to wrap or `(inputs, outputs)`; "
+            f"received {len(args)} positional arguments."
+        )
+    if inputs is not None or outputs is not None:
+        if model is not None or inputs is None or outputs is None:
+            raise ValueError(
+                "Pass either a model to wrap or both `inputs` and `outputs`."
+            )
+        # Wrapping a Functional model (rather than becoming one) keeps Keras
+        # from rewriting InvariantModel's base classes for every later use.
+        model = keras.Model(inputs, outputs)
+    if model is not None and not isinstance(model, keras.Model):
+        raise ValueError(
+            f"InvariantModel wraps a `keras.Model`; received {model!r}."
+        )
+    return model

@@ -1,0 +1,220 @@
+"""IRL's L_dist: distances between clean and perturbed activations."""
+
+from keras import ops
+
+from keras_invariance import distances as distances_lib
+from keras_invariance import taps as taps_lib
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import check_non_negative
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.penalties.base import Penalty
+
+
+def tile_clean(clean, num_samples):
+    """Repeats clean rows K times to line up with the K perturbed copies."""
+    if num_samples == 1:
+        return clean
+    return ops.concatenate([clean] * num_samples, axis=0)
+
+
+@keras_invariance_export
+class ActivationDistance(Penalty):
+    """IRL distance L_dist = (1/K) Σ_k Σ_ℓ γ_ℓ · d(a_ℓ, ã_ℓ⁽ᵏ⁾).
+
+    Penalizes the distance between a tapped layer's activations on the clean
+    input and on each of the K perturbed inputs, averaged over the batch and
+    the K samples. The overall weight `weight` is IRL's γ; each tapped layer
+    has its own γ_ℓ, a non-trainable variable named `gamma_<layer>`.
+
+    Layer selection (`layers`):
+      * a layer name, or a list of names (γ_ℓ = `layer_weight` each);
+      * a dict `{name: γ_ℓ}`;
+      * `"logits"`: the model's output;
+      * `"above:<bottleneck>"`: IRL-C, the bottleneck and every layer above
+        it, including the logits;
+      * IRL-E (the encoder output only) is a single name, e.g.
+        `layers="encoder_output"`.
+    Subclassed models are tapped through `keras_invariance.Tap` layers.
+
+    The penalty uses no labels and averages over every row, so unlabeled
+    rows (sample weight 0) still contribute: semi-supervised IRL.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_invariance as ki
+    >>> inputs = keras.Input((4,))
+    >>> h = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
+    >>> base = keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
+    >>> model = ki.InvariantModel(
+    ...     base, alpha=0.5, beta=0.5, perturbation=ki.GaussianNoise(0.1),
+    ...     penalties=[ki.ActivationDistance(layers={"hidden": 1.0, "logits": 0.5})])
+    >>> model.penalties[0].tap_names
+    ['hidden', 'logits']
+
+    Args:
+        layers: The tapped layers, see above. Defaults to `"logits"`.
+        distance: d, a `keras_invariance.distances` name or instance:
+            `"l2_cosine"` (the paper's ‖u−v‖² − λ·cos, default),
+            `"squared_l2"`, `"cosine"`, `"kl"`, `"cross_entropy"` (eq. 5's
+            model risk; outputs only).
+        weight: γ ≥ 0, the weight of L_dist in the objective.
+        layer_weight: γ_ℓ for layers given without their own weight.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"irl_distance"`, the metric name in `fit()` logs.
+
+    Raises:
+        ValueError: For an unknown layer (the message lists the available
+            ones), a negative weight, or an output-only distance on a hidden
+            layer.
+
+    Reference:
+        irl_invariant_representation_learning.txt, eq. 1–2 (L_dist), eq. 5
+        (model risk), §1 (d = ‖u−v‖² − λ·cos, IRL-E and IRL-C).
+    """
+
+    requires_perturbation = True
+    label_free = True
+    default_name = "irl_distance"
+
+    def __init__(
+        self,
+        layers="logits",
+        distance="l2_cosine",
+        weight=1.0,
+        layer_weight=1.0,
+        **kwargs,
+    ):
+        kwargs.setdefault("name", self.default_name)
+        super().__init__(weight=weight, **kwargs)
+        if isinstance(layers, dict):
+            self.layers = {
+                name: check_non_negative(f"layers[{name!r}]", value)
+                for name, value in layers.items()
+            }
+            if not self.layers:
+                raise ValueError("`layers` must select at least one layer.")
+        elif isinstance(layers, (str, list, tuple)):
+            self.layers = layers if isinstance(layers, str) else list(layers)
+            if not self.layers:
+                raise ValueError("`layers` must select at least one layer.")
+        else:
+            raise ValueError(
+                "`layers` must be a layer name, a list of names or a dict "
+                f"{{name: gamma}}; received {layers!r}."
+            )
+        self.layer_weight = check_non_negative("layer_weight", layer_weight)
+        self.distance = distances_lib.get(distance)
+        self._tap_names = None
+        self.layer_weights = {}
+
+    @property
+    def tap_names(self):
+        if self._tap_names is None:
+            raise RuntimeError(
+                f"Penalty {self.name!r} is not attached to a model yet."
+            )
+        return list(self._tap_names)
+
+    def bind(self, model, subclassed):
+        if self._tap_names is not None:
+            return
+        if isinstance(self.layers, dict):
+            items = list(self.layers.items())
+        else:
+            specs = [self.layers] if isinstance(self.layers, str) else self.layers
+            items = [(spec, self.layer_weight) for spec in specs]
+        names = []
+        for spec, gamma in items:
+            for name in taps_lib.resolve(spec, model, subclassed=subclassed):
+                if name not in names:
+                    names.append(name)
+                    self.layer_weights[name] = add_hyperparameter(
+                        self, f"gamma_{name}", gamma
+                    )
+        if self.distance.on_outputs_only and names != [taps_lib.LOGITS]:
+            raise ValueError(
+                f"Distance {type(self.distance).__name__} compares output "
+                f"distributions, so it can only be used with "
+                f"layers='logits'; received layers={self.layers!r}."
+            )
+        self._tap_names = names
+
+    def compute(self, context):
+        clean, perturbed = context.clean, context.perturbed
+        total = 0.0
+        for name in self.tap_names:
+            a = tile_clean(clean.taps[name], context.num_samples)
+            d = self.distance.distance(a, perturbed.taps[name])
+            total += self.layer_weights[name] * ops.mean(d)
+        return total
+
+    def get_config(self):
+        config = super().get_config()
+        layers = self.layers
+        if isinstance(layers, dict):
+            layers = {
+                name: value_of(self.layer_weights[name])
+                if name in self.layer_weights
+                else value
+                for name, value in layers.items()
+            }
+        config.update(
+            {
+                "layers": layers,
+                "distance": distances_lib.serialize(self.distance),
+                "layer_weight": self.layer_weight,
+            }
+        )
+        return config
+
+
+@keras_invariance_export
+class OutputDivergence(ActivationDistance):
+    """Divergence h(f(x), f(x̃)) between clean and perturbed outputs.
+
+    The invariance regularizer of Yang et al. (KL on softmax outputs or
+    squared L2 on logits), TRADES' KL term, and IRL's "model risk" (eq. 5,
+    `distance="cross_entropy"`). A special case of `ActivationDistance`
+    tapping only the logits.
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> h = ki.OutputDivergence(distance="kl", weight=1.0)
+    >>> h.name
+    'output_divergence'
+
+    Args:
+        distance: `"kl"` (default, on softmax of logits), `"squared_l2"` (on
+            logits), `"cross_entropy"`, or a `Distance`.
+        weight: λ ≥ 0.
+        from_logits: Whether the model outputs logits; sets the KL /
+            cross-entropy distance's `from_logits` when given by name.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"output_divergence"`.
+
+    Reference:
+        invariance_inducing_regularization_spatial.txt (D.A./A.T. + KL or
+        L2); irl_invariant_representation_learning.txt, eq. 5.
+    """
+
+    default_name = "output_divergence"
+
+    def __init__(self, distance="kl", weight=1.0, from_logits=True, **kwargs):
+        kwargs.pop("layers", None)
+        kwargs.pop("layer_weight", None)
+        if isinstance(distance, str) and distance.lower() in (
+            "kl", "kl_divergence", "cross_entropy", "model_risk"
+        ):
+            distance = type(distances_lib.get(distance))(from_logits=from_logits)
+        super().__init__(layers="logits", distance=distance, weight=weight, **kwargs)
+        self.from_logits = from_logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("layers")
+        config.pop("layer_weight")
+        config["from_logits"] = self.from_logits
+        return config

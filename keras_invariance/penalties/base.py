@@ -1,0 +1,95 @@
+"""The base class of every invariance penalty R_j."""
+
+import keras
+
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import value_of
+
+
+@keras_invariance_export
+class Penalty(keras.layers.Layer):
+    """Base class for a weighted invariance penalty λ_j·R_j.
+
+    The engine (`InvariantModel.train_step`) calls `compute(context)` once per
+    step and adds `weight · R_j` to the objective, scaled for distribution as
+    Keras scales its own loss. `R_j` itself (unweighted, float32) is logged as
+    a metric under the penalty's `name`, so the name is also the Keras Tuner
+    objective for it.
+
+    A penalty is a Keras layer only to own variables: `weight` (λ_j) and any
+    hyperparameter of its own are non-trainable variables that can change
+    between steps without retracing, and are saved with the model.
+
+    Class attributes subclasses set:
+        requires_perturbation: The penalty reads the perturbed pass
+            (`context.perturbed`), so the model needs a perturbation.
+        label_free: The penalty does not use labels; it averages over every
+            row, including unlabeled rows (sample weight 0).
+
+    Example:
+
+    >>> from keras import ops
+    >>> class OutputNorm(Penalty):
+    ...     def compute(self, context):
+    ...         return ops.mean(ops.square(context.clean.outputs))
+    >>> OutputNorm(weight=0.1, name="output_norm").name
+    'output_norm'
+
+    Args:
+        weight: λ_j ≥ 0, the penalty's weight in the objective.
+        **kwargs: Keras `Layer` arguments, e.g. `name` (the metric name).
+
+    Raises:
+        ValueError: If `weight` is negative.
+    """
+
+    requires_perturbation = False
+    label_free = True
+
+    def __init__(self, weight=1.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.weight = add_hyperparameter(self, "weight", weight)
+        self.built = True
+
+    @property
+    def tap_names(self):
+        """Activations the engine must return with each forward pass."""
+        return []
+
+    def bind(self, model, subclassed):
+        """Resolves model-dependent settings (e.g. tapped layer names).
+
+        Called once by `InvariantModel.__init__`, so that wrong names fail at
+        construction with a clear message rather than inside the train step.
+
+        Args:
+            model: The user's model (wrapped or functional), or the
+                `InvariantModel` itself when it is subclassed.
+            subclassed: Whether `model` is subclassed (taps via `Tap`).
+        """
+
+    def compute(self, context):
+        """Returns the unweighted penalty R_j as a float32 scalar.
+
+        Args:
+            context: The step's `StepContext`.
+
+        Returns:
+            A float32 scalar tensor, the mean over this replica's batch.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `compute(context)`."
+        )
+
+    def call(self, inputs):
+        raise NotImplementedError(
+            "Penalties are not called as layers; the InvariantModel engine "
+            "calls `compute(context)` during `fit()`."
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"weight": value_of(self.weight)})
+        return config

@@ -1,0 +1,83 @@
+"""The base class of every perturbation: how x̃ is made from x."""
+
+import keras
+
+from keras_invariance.api_export import keras_invariance_export
+
+
+@keras_invariance_export
+class Perturbation(keras.layers.Layer):
+    """Base class for the noise model ν_x that draws perturbed inputs x̃.
+
+    A perturbation is a small Keras layer that owns its random state (a
+    `keras.random.SeedGenerator`) and its tunable parameters (as non-trainable
+    variables), so it is tracked, saved and restored with the model. It is not
+    called through `Layer.__call__`: the engine calls `perturb(x, context)`
+    directly, which keeps Keras' autocasting and symbolic building out of the
+    training step.
+
+    Subclasses implement `perturb`. Random perturbations read only `x`;
+    adversarial ones (FGSM, PGD, worst-of-k) use `context` to run the model and
+    the compiled loss, and must return a tensor with no gradient path into the
+    weight update (wrap the result in `ops.stop_gradient`).
+
+    Class attributes subclasses may override:
+        requires_float_inputs: `False` for perturbations of token ids.
+        is_adversarial: `True` when `perturb` runs the model (search passes).
+
+    Example:
+
+    >>> import keras
+    >>> class Flip(Perturbation):
+    ...     def perturb(self, x, context=None):
+    ...         return -x
+    >>> Flip().perturb(keras.ops.ones((1, 2)))
+    <tf.Tensor: shape=(1, 2), dtype=float32, numpy=array([[-1., -1.]], dtype=float32)>
+
+    Args:
+        seed: Optional int seed of the perturbation's `SeedGenerator`.
+        **kwargs: Keras `Layer` arguments such as `name`.
+
+    Reference:
+        irl_invariant_representation_learning.txt, eq. 1–2: x̃⁽ᵏ⁾ ~ ν_x.
+    """
+
+    requires_float_inputs = True
+    is_adversarial = False
+
+    def __init__(self, seed=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Nothing here depends on an input shape; marking it built lets
+        # `load_model` restore the seed state and variables without a call.
+        self.built = True
+
+    def perturb(self, x, context=None):
+        """Returns x̃ for a batch `x` (same shape and dtype).
+
+        Args:
+            x: The clean input batch.
+            context: The training step's `StepContext` (adversarial
+                perturbations use it to run the model); may be `None` for
+                random perturbations.
+
+        Returns:
+            A tensor shaped like `x`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `perturb(x, context)`."
+        )
+
+    def call(self, inputs):
+        # Lets a perturbation be used as a layer (e.g. to preview noise).
+        return self.perturb(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"seed": self.seed})
+        return config

@@ -1,0 +1,209 @@
+"""Reading intermediate activations a_ℓ out of any kind of Keras model.
+
+Two routes, one result (a dict from tap name to activation):
+
+* Sequential and Functional models (also when wrapped): a single extractor
+  `keras.Model(inputs, [outputs, *tapped outputs])` returns the outputs and all
+  tapped activations from one pass, so the clean and perturbed halves of a
+  concatenated batch come out of one call.
+* Subclassed models have no graph to read, so the user places an identity
+  `Tap("name")` layer in `call`; while the engine records, each `Tap` hands
+  its input over. Recording is thread-local because `MirroredStrategy` runs
+  the replicas of one step in separate threads.
+"""
+
+import contextlib
+import threading
+
+import keras
+
+from keras_invariance.api_export import keras_invariance_export
+
+#: Tap name that selects the model's output (the logits for a classifier
+#: whose last layer has no softmax).
+LOGITS = "logits"
+_ABOVE = "above:"
+
+_RECORDING = threading.local()
+
+
+@keras_invariance_export
+class Tap(keras.layers.Layer):
+    """Identity layer that marks an activation a_ℓ for invariance penalties.
+
+    Place it in a subclassed model's `call` to make an activation available to
+    `ActivationDistance` (IRL) and the other layer-wise penalties under the
+    tap's `name`. It also works inside Functional and Sequential models, where
+    any layer name can be tapped without it.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_invariance as ki
+    >>> class Net(ki.InvariantModel):
+    ...     def __init__(self, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.hidden = keras.layers.Dense(8, activation="relu")
+    ...         self.tap = ki.Tap("hidden_tap")
+    ...         self.out = keras.layers.Dense(3)
+    ...     def call(self, x):
+    ...         return self.out(self.tap(self.hidden(x)))
+    >>> net = Net(perturbation=ki.GaussianNoise(0.1), alpha=0.5, beta=0.5,
+    ...           penalties=[ki.ActivationDistance(layers=["hidden_tap"])])
+
+    Args:
+        name: The tap's name, used to select it in a penalty's `layers`.
+        **kwargs: Keras `Layer` arguments.
+    """
+
+    def __init__(self, name, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        record = getattr(_RECORDING, "taps", None)
+        if record is not None:
+            record[self.name] = inputs
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@contextlib.contextmanager
+def record_taps():
+    """Collects the inputs of every `Tap` layer called in this block.
+
+    Yields:
+        A dict, filled during the block, from tap name to activation.
+    """
+    previous = getattr(_RECORDING, "taps", None)
+    _RECORDING.taps = {}
+    try:
+        yield _RECORDING.taps
+    finally:
+        _RECORDING.taps = previous
+
+
+def is_graph_model(model):
+    """Whether `model` is a Sequential or Functional model (has a graph)."""
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (Functional, keras.Sequential))
+
+
+def tappable_layer_names(model):
+    """The layer names a penalty may tap in a graph model, in call order."""
+    return [layer.name for layer in model.layers if not _is_input_layer(layer)]
+
+
+def _is_input_layer(layer):
+    return isinstance(layer, keras.layers.InputLayer)
+
+
+def _graph_model_error(model):
+    return ValueError(
+        f"Layer taps need a Sequential or Functional model with known inputs, "
+        f"but the model is a subclassed `{type(model).__name__}`. A subclassed "
+        "model has no graph to read layers from: place "
+        "`keras_invariance.Tap('my_name')` layers in its `call` and tap them "
+        "by those names, or tap 'logits' (the model's output)."
+    )
+
+
+def resolve(spec, model, subclassed=False):
+    """Turns a tap specification into a list of tap names.
+
+    Args:
+        spec: A layer name, `"logits"`, `"above:<bottleneck>"` (IRL-C: the
+            bottleneck and every layer after it, plus the logits), or a list
+            of these.
+        model: The model whose layers are tapped, or `None` for a subclassed
+            model (only `Tap` names and `"logits"` can be checked at trace).
+        subclassed: Whether `model` is a subclassed model read through `Tap`
+            layers.
+
+    Returns:
+        A list of tap names (layer names or `"logits"`), without repeats.
+
+    Raises:
+        ValueError: For an unknown layer name (the message lists the
+            available names) or an `"above:"` selection on a subclassed model.
+    """
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    names = []
+    for item in specs:
+        if not isinstance(item, str):
+            raise ValueError(
+                f"A tap must be a layer name string; received {item!r}."
+            )
+        if item == LOGITS:
+            resolved = [LOGITS]
+        elif subclassed:
+            if item.startswith(_ABOVE):
+                raise _graph_model_error(model)
+            resolved = [item]
+        else:
+            available = tappable_layer_names(model)
+            if item.startswith(_ABOVE):
+                bottleneck = item[len(_ABOVE):]
+                _check_name(bottleneck, available, model)
+                start = available.index(bottleneck)
+                resolved = available[start:-1] + [LOGITS]
+            else:
+                _check_name(item, available, model)
+                # The output layer is the logits; one tap is enough.
+                resolved = [LOGITS if item == available[-1] else item]
+        for name in resolved:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _check_name(name, available, model):
+    if name not in available:
+        raise ValueError(
+            f"No layer named {name!r} in model {model.name!r}. Available "
+            f"layer names: {available}. (Use 'logits' for the model output "
+            "or 'above:<name>' for every layer from <name> up.)"
+        )
+
+
+def check_recorded(requested, recorded):
+    """Raises a clear error if a requested `Tap` was not called in `call`."""
+    missing = [n for n in requested if n != LOGITS and n not in recorded]
+    if missing:
+        raise ValueError(
+            f"Tap(s) {missing} were requested but not called by the model's "
+            f"`call`. Tap layers called: {sorted(recorded)}. Add "
+            "`keras_invariance.Tap(name)` layers to `call` under those names."
+        )
+
+
+def build_extractor(model, tap_names):
+    """One Functional model returning `[outputs, *tapped activations]`.
+
+    Args:
+        model: A Sequential or Functional model.
+        tap_names: Names of its layers (not `"logits"`).
+
+    Returns:
+        A `keras.Model` sharing `model`'s layers.
+    """
+    try:
+        inputs = model.inputs
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"Model {model.name!r} has no defined inputs yet, so its layers "
+            "cannot be tapped. Build it with a `keras.Input` (or give the "
+            "first layer an `input_shape`) before wrapping it."
+        )
+    tapped = []
+    for name in tap_names:
+        layer = model.get_layer(name)
+        tapped.append(layer.output)
+    outputs = outputs[0] if len(outputs) == 1 else outputs
+    return keras.Model(inputs, [outputs] + tapped, name=f"{model.name}_taps")
