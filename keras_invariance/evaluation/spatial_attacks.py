@@ -20,6 +20,8 @@ Reference:
     random and worst-of-10 attacks).
 """
 
+import weakref
+
 import numpy as np
 import tensorflow as tf
 
@@ -52,8 +54,30 @@ def _call_model(model, images):
     return out
 
 
+# Traced steps per model, so that evaluating the same model again (say, in
+# a callback every epoch) does not retrace. Weak keys let models be freed.
+_STEPS = weakref.WeakKeyDictionary()
+
+
+def _get_step(model, fill_mode, fill_value, jit_compile):
+    key = (fill_mode, float(fill_value), bool(jit_compile))
+    try:
+        per_model = _STEPS.setdefault(model, {})
+    except TypeError:  # not weak-referenceable: build a fresh step
+        return _make_step(model, fill_mode, fill_value, jit_compile)
+    if key not in per_model:
+        # The cached step holds the model weakly, or the cache entry would
+        # keep its own key alive.
+        ref = weakref.ref(model)
+        per_model[key] = _make_step(ref, fill_mode, fill_value, jit_compile)
+    return per_model[key]
+
+
 def _make_step(model, fill_mode, fill_value, jit_compile):
-    """A compiled `(x, y, params) -> all-correct flags` for one chunk."""
+    """A compiled `(x, y, params) -> all-correct flags` for one chunk.
+
+    `model` is the model or a `weakref.ref` to it.
+    """
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def step(images, labels, params):
@@ -67,7 +91,8 @@ def _make_step(model, fill_mode, fill_value, jit_compile):
         warped = spatial.apply_spatial_params(
             tiled, flat, fill_mode=fill_mode, fill_value=fill_value
         )
-        scores = _call_model(model, warped)
+        m = model() if isinstance(model, weakref.ref) else model
+        scores = _call_model(m, warped)
         if scores.shape.rank != 2:
             raise ValueError(
                 "The model must return class scores of shape (batch, "
@@ -107,7 +132,7 @@ def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
     if pad:
         reps = np.repeat(params[..., -1:, :], pad, axis=-2)
         params = np.concatenate([params, reps], axis=-2)
-    step = _make_step(model, fill_mode, fill_value, jit_compile)
+    step = _get_step(model, fill_mode, fill_value, jit_compile)
     flags = np.zeros(n, dtype=bool)
     for start in range(0, n, batch_size):
         xb = tf.convert_to_tensor(x[start:start + batch_size])
