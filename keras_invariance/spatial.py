@@ -564,6 +564,19 @@ def _layer_tangents(layer, height, width):
     )
 
 
+def _flatten_pipelines(transforms):
+    """Expands `keras.Sequential` / `keras.layers.Pipeline` into layers."""
+    import keras
+
+    out = []
+    for t in transforms:
+        if isinstance(t, (keras.Sequential, keras.layers.Pipeline)):
+            out.extend(_flatten_pipelines(t.layers))
+        else:
+            out.append(t)
+    return out
+
+
 def tangent_vectors(images, transforms=IBP_TANGENTS, sigma=0.9,
                     fill_mode="constant"):
     """Tangent vectors `dg(x, theta)/dtheta` at `theta = 0` (Tangent Prop).
@@ -614,7 +627,9 @@ def tangent_vectors(images, transforms=IBP_TANGENTS, sigma=0.9,
         transforms: a sequence of names from `TANGENT_NAMES` and/or Keras
             preprocessing layer instances (`RandomTranslation`,
             `RandomRotation`, `RandomZoom`, `RandomBrightness`,
-            `RandomContrast`), or one of them alone. Defaults to the five
+            `RandomContrast`), or one of them alone. A `keras.Sequential`
+            or `keras.layers.Pipeline` of such layers (the augmentation
+            pipeline a user already has) is expanded into its layers. Defaults to the five
             tangents of the Invariant BP paper: x and y shift, x and y scale,
             rotation.
         sigma: Gaussian smoothing (pixels) before differentiating; `0` or
@@ -646,6 +661,7 @@ def tangent_vectors(images, transforms=IBP_TANGENTS, sigma=0.9,
             "`tangent_vectors` needs static height and width; received "
             f"shape {images.shape}."
         )
+    transforms = _flatten_pipelines(transforms)
     entries = []
     for t in transforms:
         if isinstance(t, str):

@@ -366,3 +366,21 @@ def test_unsupported_layer_error_lists_supported_layers():
         assert name in message
     with pytest.raises(ValueError, match="translate_x"):
         spatial.tangent_vectors(x, ["shear"])
+
+
+def test_augmentation_pipeline_is_expanded():
+    x = _smooth_images(batch=2)
+    layers = [keras.layers.RandomTranslation(0.1, 0.1),
+              keras.layers.RandomRotation(0.05)]
+    ref = spatial.tangent_vectors(x, layers).numpy()
+    for pipeline in (keras.Sequential(layers), keras.layers.Pipeline(layers)):
+        np.testing.assert_array_equal(
+            spatial.tangent_vectors(x, pipeline).numpy(), ref)
+
+
+def test_tangent_vectors_compile_under_xla():
+    x = tf.constant(_smooth_images(batch=2, c=2))
+    fn = tf.function(lambda im: spatial.tangent_vectors(im, sigma=0.9),
+                     jit_compile=True)
+    np.testing.assert_allclose(fn(x).numpy(),
+                               spatial.tangent_vectors(x).numpy(), atol=1e-5)
