@@ -1,0 +1,124 @@
+"""Differentiating token models at an embedding layer's output.
+
+Token ids are integers: there is no ∇x. Gradient-based terms (Jacobian,
+Loss / Prediction IBP, VAT, FGSM/PGD) therefore take `embedding_layer=name`
+and work on e = embedding(x) instead. For a Functional or Sequential model,
+`split_model` cuts the graph at that layer into a head (inputs → e) and a
+tail (e → outputs and tapped activations). Both share the model's layers,
+so a pass through head then tail is the model's own computation, and the
+term can watch, perturb or differentiate e between them.
+
+The split pass is one extra forward pass of the model (the engine's clean
+pass starts from the integer inputs and does not expose e).
+"""
+
+import keras
+
+from keras_invariance import taps as taps_lib
+
+
+class SplitModel:
+    """A graph model cut at one layer: `head(x) = e`, `tail(e) = outputs`.
+
+    Attributes:
+        LOGITS: The key of the model outputs in the dict `tail_taps` returns.
+        layer_name: The layer whose output is e.
+    """
+
+    LOGITS = taps_lib.LOGITS
+
+    def __init__(self, model, layer_name):
+        self.model = model
+        self.layer_name = layer_name
+        layer = model.get_layer(layer_name)
+        self.head = keras.Model(model.inputs, layer.output, name=f"{model.name}_head")
+        self._embedding_output = layer.output
+        self._tails = {}
+
+    def _tail(self, tap_names):
+        key = tuple(n for n in tap_names if n != taps_lib.LOGITS)
+        tail = self._tails.get(key)
+        if tail is None:
+            outputs = self.model.outputs
+            outputs = outputs[0] if len(outputs) == 1 else outputs
+            tapped = [self.model.get_layer(n).output for n in key]
+            try:
+                tail = keras.Model(
+                    self._embedding_output,
+                    [outputs] + tapped,
+                    name=f"{self.model.name}_tail",
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"Cannot differentiate at {self.layer_name!r}: the layers "
+                    f"{list(key)} or the outputs do not all depend on it only "
+                    f"({error})."
+                ) from None
+            self._tails[key] = tail
+        return key, tail
+
+    def embed(self, x, training=True):
+        """e = head(x), float."""
+        return self.head(x, training=training)
+
+    def tail_taps(self, embedded, training=True, taps=()):
+        """Runs the tail on e; returns {tap name or LOGITS: activation}."""
+        key, tail = self._tail(taps)
+        outputs, *activations = tail(embedded, training=training)
+        result = dict(zip(key, activations))
+        result[taps_lib.LOGITS] = outputs
+        return result
+
+    def tail_forward(self, x, embedded, training=True):
+        """The model outputs computed from e (x is unused; kept for clarity)."""
+        del x
+        return self.tail_taps(embedded, training=training)[taps_lib.LOGITS]
+
+    def forward_watched(self, x, tape, training=True, taps=()):
+        """e = head(x); watches e on `tape`; returns (e, tail taps of e).
+
+        Call inside `with tape:` so the tail pass is recorded.
+        """
+        embedded = self.embed(x, training=training)
+        tape.watch(embedded)
+        return embedded, self.tail_taps(embedded, training=training, taps=taps)
+
+
+def split_model(model, layer_name, subclassed=False):
+    """Cuts a Functional or Sequential `model` at `layer_name`.
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((5,), dtype="int32")
+    >>> e = keras.layers.Embedding(20, 4, name="emb")(inputs)
+    >>> outputs = keras.layers.Dense(3)(keras.layers.Flatten()(e))
+    >>> split = split_model(keras.Model(inputs, outputs), "emb")
+    >>> split.head.output.shape
+    (None, 5, 4)
+
+    Args:
+        model: The user's model.
+        layer_name: The name of the (embedding) layer to differentiate at.
+        subclassed: Whether the model is subclassed (no graph to cut).
+
+    Returns:
+        A `SplitModel`.
+
+    Raises:
+        ValueError: For a subclassed model or an unknown layer name.
+    """
+    if subclassed or not taps_lib.is_graph_model(model):
+        raise ValueError(
+            "`embedding_layer=` needs a Functional or Sequential model (its "
+            "graph is cut at that layer); this model is a subclassed "
+            f"`{type(model).__name__}`. Build the model functionally, or "
+            "feed float embeddings as the model's inputs."
+        )
+    available = taps_lib.tappable_layer_names(model)
+    if layer_name not in available:
+        raise ValueError(
+            f"No layer named {layer_name!r} in model {model.name!r} for "
+            f"`embedding_layer`. Available layer names: {available}."
+        )
+    return SplitModel(model, layer_name)

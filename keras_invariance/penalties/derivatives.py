@@ -1,0 +1,578 @@
+"""Derivative penalties: noise regularization, Jacobian norms, Loss / Prediction IBP.
+
+Every penalty here is a derivative of the network, or a finite-difference
+estimate of one:
+
+* `NoiseRegularization`: α·E‖f(x) − f(x + Δx)‖², random or adversarial Δx
+  (≈ α·ε²‖J‖²_F for small ε).
+* `JacobianPenalty`: ‖∂f/∂x‖²_F, exact or by random projections.
+* `LossIBPPenalty`: ‖∇x L‖_r^r (Loss IBP).
+* `PredictionIBPPenalty`: ‖∇x p · ∇x Lᵀ‖_r^r (Prediction IBP), a jvp.
+
+The input-gradient penalties share the engine's clean pass: they set
+`requires_input_gradient = True`, so the engine watches `x` on a persistent
+`context.input_tape` around the clean forward pass, and the penalties take
+gradients from that tape inside the weight-update tape (double backprop).
+
+Token models: pass `embedding_layer="<name of the Embedding layer>"` to
+differentiate (and perturb) at that layer's output instead of at the integer
+inputs; see `keras_invariance.embedding`.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_invariance import distances as distances_lib
+from keras_invariance import embedding as embedding_lib
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.penalties.activation_distance import ActivationDistance
+from keras_invariance.penalties.base import Penalty
+
+NORM_ORDERS = (1, 2)
+
+
+def flatten_rows(t):
+    """Reshapes `(batch, ...)` to `(batch, features)` in float32."""
+    t = ops.cast(t, "float32")
+    if len(t.shape) == 1:
+        return ops.expand_dims(t, -1)
+    return ops.reshape(t, (ops.shape(t)[0], -1))
+
+
+def power_norm(t, order):
+    """‖t_i‖_r^r per row, float32, shape `(batch,)`."""
+    t = flatten_rows(t)
+    if order == 1:
+        return ops.sum(ops.abs(t), axis=-1)
+    return ops.sum(ops.square(t), axis=-1)
+
+
+def weighted_mean(values, sample_weight):
+    """Σ_i w_i v_i / B: Keras' `sum_over_batch_size` reduction."""
+    if sample_weight is None:
+        return ops.mean(values)
+    w = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+    return ops.mean(values * w)
+
+
+def check_order(order):
+    if order not in NORM_ORDERS:
+        raise ValueError(f"`order` (r) must be 1 or 2; received {order!r}.")
+    return int(order)
+
+
+def check_float_input(x, who):
+    """The error for integer inputs (token ids) on gradient-based terms."""
+    for t in tf.nest.flatten(x):
+        dtype = keras.backend.standardize_dtype(t.dtype)
+        if not keras.backend.is_float_dtype(dtype):
+            raise ValueError(
+                f"{who} differentiates with respect to the inputs, but they "
+                f"are {dtype} (token ids have no gradient). Pass "
+                "`embedding_layer='<name of your Embedding layer>'` to "
+                "differentiate at the embedding output instead."
+            )
+    if len(tf.nest.flatten(x)) != 1:
+        raise ValueError(
+            f"{who} supports models with a single input tensor; the model "
+            "has several."
+        )
+
+
+def _clean_input_gradient(context, who):
+    """g_i = ∇x_i ℓ_i for every row, from the engine's clean pass.
+
+    Re-enters the engine's persistent input tape to record Σ_i ℓ_i, so the
+    per-example loss (not the batch mean) is differentiated: row i of the
+    result is ∇x_i ℓ(f(x_i), y_i). Called inside the weight-update tape, so
+    the result is itself differentiable with respect to the weights.
+    """
+    cached = context.cache.get("per_example_input_gradient")
+    if cached is not None:
+        return cached
+    check_float_input(context.x, who)
+    with context.input_tape:
+        total = ops.sum(context.per_example_loss(context.clean.outputs))
+    gradient = context.input_gradient(total)
+    context.cache["per_example_input_gradient"] = gradient
+    return gradient
+
+
+class _EmbeddingMixin:
+    """Resolves `embedding_layer` once and routes passes through it."""
+
+    def _bind_embedding(self, model, subclassed):
+        self._split = None
+        if self.embedding_layer is not None:
+            self._split = embedding_lib.split_model(
+                model, self.embedding_layer, subclassed=subclassed
+            )
+
+
+@keras_invariance_export
+class NoiseRegularization(ActivationDistance):
+    """Noise regularization R = α·E‖f(x) − f(x + Δx)‖².
+
+    Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
+    perturbation, e.g. FGSM) and runs one extra forward pass
+    (`training=True`, like the clean pass) on x + Δx. It compares the outputs
+    (`layers="logits"`, default) or any tapped layers, Σ_ℓ γ_ℓ‖a_ℓ − ã_ℓ‖²,
+    averaged over the batch. Gradients flow through both passes (eq. 1).
+
+    For small ε, R ≈ ε²·‖J‖²_F (seed §3.2), a stochastic Jacobian penalty.
+
+    With `adversarial=True`, Δx maximizes ‖h − h̃‖² within ‖Δx‖₂ ≤ ε: the
+    direction comes from `power_iterations` power iterations with finite
+    difference ξ (as VAT, with ‖·‖² in place of KL), so it converges to the
+    top eigenvector of JᵀJ; R is then ≈ ε²·λ_max(JᵀJ) (seed §3.4). The
+    search passes run with `training=search_training` (default `False`:
+    inference mode, no BatchNorm update, no dropout) and leave no gradient
+    path into the weight update.
+
+    Sharing the engine's perturbed pass instead: with
+    `perturbation=GaussianNoise(ε)` and β = 0, `OutputDivergence("squared_l2")`
+    (or `ActivationDistance(distance="squared_l2")`) is the same penalty
+    without this extra pass.
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> ki.penalties.NoiseRegularization(stddev=0.1).name
+    'noise_regularization'
+
+    Args:
+        stddev: ε ≥ 0, the noise standard deviation (random) or the radius
+            ‖Δx‖₂ ≤ ε (adversarial). A non-trainable variable.
+        layers: Tapped layers, as in `ActivationDistance` (default logits).
+        weight: α ≥ 0.
+        adversarial: Whether Δx is the adversarial direction.
+        xi: ξ, the finite-difference radius of the power iteration.
+        power_iterations: Python int ≥ 1 (fixed at trace time).
+        search_training: `training` flag of the adversarial search passes.
+        layer_weight: γ_ℓ for layers given without their own weight.
+        seed: Optional int seed for Δx.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"noise_regularization"` (the metric name).
+
+    Reference:
+        noise_jacobian_vat_connections.txt, eq. 1 (R), §3.2 (≈ ε²‖J‖²_F),
+        §3.4 (adversarial variant, λ_max of JᵀJ).
+    """
+
+    requires_perturbation = False
+    label_free = True
+    default_name = "noise_regularization"
+
+    def __init__(
+        self,
+        stddev=0.1,
+        layers="logits",
+        weight=1.0,
+        adversarial=False,
+        xi=1e-6,
+        power_iterations=1,
+        search_training=False,
+        layer_weight=1.0,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("distance", None)
+        super().__init__(
+            layers=layers,
+            distance="squared_l2",
+            weight=weight,
+            layer_weight=layer_weight,
+            **kwargs,
+        )
+        self.stddev = add_hyperparameter(self, "stddev", stddev)
+        self.xi = add_hyperparameter(self, "xi", xi)
+        self.adversarial = bool(adversarial)
+        self.power_iterations = _check_iterations(power_iterations)
+        self.search_training = bool(search_training)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def compute(self, context):
+        x = context.x
+        check_float_input(x, "NoiseRegularization")
+        names = self.tap_names
+        clean = context.clean.taps
+        if self.adversarial:
+            from keras_invariance.penalties import vat as vat_lib
+
+            reference = {n: ops.stop_gradient(clean[n]) for n in names}
+
+            def divergence(result):
+                total = 0.0
+                for n in names:
+                    total += self.layer_weights[n] * ops.sum(
+                        distances_lib.squared_l2(reference[n], result.taps[n])
+                    )
+                return total
+
+            direction = vat_lib.power_iteration(
+                lambda inputs: context.forward(
+                    inputs, training=self.search_training, taps=names
+                ),
+                x,
+                divergence,
+                xi=self.xi,
+                iterations=self.power_iterations,
+                seed_generator=self.seed_generator,
+                compute_dtype=context.model.compute_dtype,
+            )
+            delta = self.stddev * direction
+        else:
+            delta = self.stddev * keras.random.normal(
+                ops.shape(x), dtype="float32", seed=self.seed_generator
+            )
+        perturbed = context.forward(
+            x + ops.cast(delta, x.dtype), training=True, taps=names
+        )
+        total = 0.0
+        for n in names:
+            d = distances_lib.squared_l2(clean[n], perturbed.taps[n])
+            total += self.layer_weights[n] * ops.mean(d)
+        return total
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("distance")
+        config.update(
+            {
+                "stddev": value_of(self.stddev),
+                "adversarial": self.adversarial,
+                "xi": value_of(self.xi),
+                "power_iterations": self.power_iterations,
+                "search_training": self.search_training,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def _check_iterations(value, name="power_iterations"):
+    if int(value) != value or value < 1:
+        raise ValueError(
+            f"`{name}` must be a Python int ≥ 1 (it is unrolled at trace "
+            f"time); received {value!r}."
+        )
+    return int(value)
+
+
+@keras_invariance_export
+class JacobianPenalty(ActivationDistance, _EmbeddingMixin):
+    """Jacobian penalty R = Σ_ℓ γ_ℓ·‖∂a_ℓ/∂x‖²_F, averaged over the batch.
+
+    `a_ℓ` are the outputs (`layers="logits"`, default) or any tapped layers;
+    per layer this is IRL's Λ_R (eq. 7), the component-wise activation
+    gradients with respect to the inputs.
+
+    * Exact (`num_projections=None`): one vector-Jacobian product per output
+      unit (`K` backward passes through the engine's clean pass, unrolled at
+      trace time), Σ_k ‖∇x a_k‖². Meant for small outputs; `max_exact_size`
+      guards against a hidden layer with thousands of units.
+    * Random projections (`num_projections=n`): (1/n) Σ_j ‖v_jᵀ J‖² with
+      v_j ~ N(0, I) over the layer's units, drawn per row. Unbiased, because
+      E[v vᵀ] = I gives E‖vᵀJ‖² = tr(J Jᵀ) = ‖J‖²_F. Costs n backward passes.
+
+    Rows are assumed independent (true without BatchNorm in training mode):
+    ∂Σ_i a_k(x_i)/∂x_i is row i's Jacobian row. The penalty uses no labels.
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> ki.penalties.JacobianPenalty(num_projections=1).name
+    'jacobian'
+
+    Args:
+        layers: Tapped layers, as in `ActivationDistance` (default logits).
+        num_projections: `None` for the exact norm, or n ≥ 1 projections.
+        weight: λ ≥ 0.
+        layer_weight: γ_ℓ for layers given without their own weight.
+        max_exact_size: Largest per-row layer size the exact form accepts.
+        embedding_layer: For token models, differentiate with respect to this
+            Embedding layer's output instead of the integer inputs.
+        seed: Optional int seed for the projections.
+        **kwargs: Keras `Layer` arguments; `name` defaults to `"jacobian"`.
+
+    Raises:
+        ValueError: For integer inputs without `embedding_layer`, or an exact
+            norm over a layer larger than `max_exact_size`.
+
+    Reference:
+        noise_jacobian_vat_connections.txt, eq. 2 and eq. 5;
+        irl_invariant_representation_learning.txt, eq. 7 (per layer).
+    """
+
+    requires_perturbation = False
+    requires_input_gradient = True
+    label_free = True
+    default_name = "jacobian"
+
+    def __init__(
+        self,
+        layers="logits",
+        num_projections=None,
+        weight=1.0,
+        layer_weight=1.0,
+        max_exact_size=256,
+        embedding_layer=None,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.pop("distance", None)
+        super().__init__(
+            layers=layers,
+            distance="squared_l2",
+            weight=weight,
+            layer_weight=layer_weight,
+            **kwargs,
+        )
+        if num_projections is not None:
+            num_projections = _check_iterations(num_projections, "num_projections")
+        self.num_projections = num_projections
+        self.max_exact_size = int(max_exact_size)
+        self.embedding_layer = embedding_layer
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def bind(self, model, subclassed):
+        super().bind(model, subclassed)
+        self._bind_embedding(model, subclassed)
+        if self._split is not None:
+            # Differentiated through the split model's own pass.
+            self.requires_input_gradient = False
+
+    def compute(self, context):
+        names = self.tap_names
+        if self._split is not None:
+            with tf.GradientTape(
+                persistent=True, watch_accessed_variables=False
+            ) as tape:
+                source, result = self._split.forward_watched(
+                    context.x, tape, training=True, taps=names
+                )
+            activations = result
+        else:
+            check_float_input(context.x, "JacobianPenalty")
+            tape, source = context.input_tape, context.x
+            activations = context.clean.taps
+        total = 0.0
+        for n in names:
+            a = activations[n]
+            total += self.layer_weights[n] * ops.mean(
+                self._squared_frobenius(tape, a, source, n)
+            )
+        return total
+
+    def _squared_frobenius(self, tape, a, source, name):
+        size = 1
+        for dim in a.shape[1:]:
+            size *= dim
+        if self.num_projections is None:
+            if size > self.max_exact_size:
+                raise ValueError(
+                    f"The exact Jacobian of {name!r} needs {size} backward "
+                    f"passes (more than max_exact_size={self.max_exact_size}). "
+                    "Pass `num_projections=n` for the unbiased random "
+                    "projection estimator."
+                )
+            rows = ops.shape(a)[0]
+            total = 0.0
+            for k in range(size):
+                e = ops.one_hot(ops.full((rows,), k, "int32"), size, dtype=a.dtype)
+                g = tape.gradient(
+                    a, source, output_gradients=ops.reshape(e, ops.shape(a))
+                )
+                total += power_norm(g, 2)
+            return total
+        total = 0.0
+        for _ in range(self.num_projections):
+            v = keras.random.normal(
+                ops.shape(a), dtype="float32", seed=self.seed_generator
+            )
+            g = tape.gradient(a, source, output_gradients=ops.cast(v, a.dtype))
+            total += power_norm(g, 2)
+        return total / float(self.num_projections)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("distance")
+        config.update(
+            {
+                "num_projections": self.num_projections,
+                "max_exact_size": self.max_exact_size,
+                "embedding_layer": self.embedding_layer,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+class _InputGradientPenalty(Penalty, _EmbeddingMixin):
+    """Shared parts of Loss IBP and Prediction IBP."""
+
+    requires_input_gradient = True
+    label_free = False
+    default_name = None
+
+    def __init__(self, weight=1.0, order=1, embedding_layer=None, **kwargs):
+        kwargs.setdefault("name", self.default_name)
+        super().__init__(weight=weight, **kwargs)
+        self.order = check_order(order)
+        self.embedding_layer = embedding_layer
+
+    def bind(self, model, subclassed):
+        self._bind_embedding(model, subclassed)
+        if self._split is not None:
+            self.requires_input_gradient = False
+
+    def _input_gradient(self, context):
+        """Returns (g, source, tape-or-None, split forward fn or None)."""
+        if self._split is None:
+            return _clean_input_gradient(context, type(self).__name__), context.x
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            source, result = self._split.forward_watched(
+                context.x, tape, training=True
+            )
+            total = ops.sum(context.per_example_loss(result[self._split.LOGITS]))
+        return tape.gradient(total, source), source
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"order": self.order, "embedding_layer": self.embedding_layer}
+        )
+        return config
+
+
+@keras_invariance_export
+class LossIBPPenalty(_InputGradientPenalty):
+    """Loss IBP: R = ‖∇x L‖_r^r per example, r ∈ {1, 2} (default 1).
+
+    g_i = ∇x_i ℓ(f(x_i), y_i) is the gradient of the per-example loss
+    (not of the batch mean), taken from the engine's clean pass: no extra
+    forward pass. The penalty is Σ_i w_i‖g_i‖_r^r / B with the sample
+    weights w_i (Keras' `sum_over_batch_size`), so unlabeled rows (weight 0)
+    add nothing. It trains by double backpropagation. The paper's L̃_r has a
+    factor 1/r, absorbed here in the weight β (this is ‖g‖_r^r exactly).
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> ki.penalties.LossIBPPenalty(weight=0.03).name
+    'loss_ibp'
+
+    Args:
+        weight: β ≥ 0.
+        order: r, 1 (the paper's default) or 2.
+        embedding_layer: For token models, differentiate at this Embedding
+            layer's output.
+        **kwargs: Keras `Layer` arguments; `name` defaults to `"loss_ibp"`.
+
+    Raises:
+        ValueError: For integer inputs without `embedding_layer`, r ∉ {1, 2},
+            or a model compiled with several losses.
+
+    Reference:
+        invariant_backpropagation.txt, eq. 6–8.
+    """
+
+    default_name = "loss_ibp"
+
+    def compute(self, context):
+        g, _ = self._input_gradient(context)
+        return weighted_mean(power_norm(g, self.order), context.sample_weight)
+
+
+@keras_invariance_export
+class PredictionIBPPenalty(_InputGradientPenalty):
+    """Prediction IBP: R = ‖∇x p · ∇x Lᵀ‖_r^r, the derivative of p along g.
+
+    g_i = ∇x_i ℓ_i comes from the engine's clean pass (as Loss IBP). The
+    directional derivative J_p·g is one forward-mode pass
+    (`tf.autodiff.ForwardAccumulator`, primal x, tangent g): never a full
+    Jacobian. That pass runs inside the weight-update tape, so R trains by
+    differentiating the jvp. As in Tangent BP (and the paper's third pass)
+    the direction g is a constant by default (`stop_direction_gradient`).
+
+    p is the model output (the logits when the model outputs logits: the
+    paper omits the softmax derivative "for numerical stability"); set
+    `softmax=True` to differentiate softmax(logits). The extra pass runs with
+    `training=True` (BatchNorm moving statistics are updated once more).
+    Rows are weighted by their sample weights (Σ_i w_i·R_i / B).
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> ki.penalties.PredictionIBPPenalty().name
+    'prediction_ibp'
+
+    Args:
+        weight: β ≥ 0.
+        order: r, 1 (default) or 2.
+        softmax: Differentiate softmax(outputs) instead of the outputs.
+        stop_direction_gradient: Treat g as a constant (default `True`).
+        embedding_layer: For token models, differentiate at this Embedding
+            layer's output.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"prediction_ibp"`.
+
+    Raises:
+        ValueError: As `LossIBPPenalty`.
+
+    Reference:
+        invariant_backpropagation.txt, eq. 9 and §5 (no softmax derivative).
+    """
+
+    default_name = "prediction_ibp"
+
+    def __init__(
+        self,
+        weight=1.0,
+        order=1,
+        softmax=False,
+        stop_direction_gradient=True,
+        embedding_layer=None,
+        **kwargs,
+    ):
+        super().__init__(
+            weight=weight, order=order, embedding_layer=embedding_layer, **kwargs
+        )
+        self.softmax = bool(softmax)
+        self.stop_direction_gradient = bool(stop_direction_gradient)
+
+    def compute(self, context):
+        g, source = self._input_gradient(context)
+        if self.stop_direction_gradient:
+            g = ops.stop_gradient(g)
+        g = ops.cast(g, source.dtype)
+        if self._split is None:
+            x = context.x
+            with tf.autodiff.ForwardAccumulator(x, g) as accumulator:
+                outputs = context.forward(x, training=True).outputs
+                if self.softmax:
+                    outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
+        else:
+            with tf.autodiff.ForwardAccumulator(source, g) as accumulator:
+                outputs = self._split.tail_forward(context.x, source, training=True)
+                if self.softmax:
+                    outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
+        directional = accumulator.jvp(outputs)
+        return weighted_mean(
+            power_norm(directional, self.order), context.sample_weight
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "softmax": self.softmax,
+                "stop_direction_gradient": self.stop_direction_gradient,
+            }
+        )
+        return config

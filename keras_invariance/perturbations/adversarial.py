@@ -1,0 +1,332 @@
+"""Adversarial perturbations: FGSM (and fast AT) and PGD (ℓ∞ and ℓ2).
+
+An adversarial perturbation is a search: it runs the model on the current
+batch in its own `tf.GradientTape` (watching only the inputs) and returns
+x̃ with `stop_gradient`, before the engine opens the weight-update tape. So
+no search leaves a gradient path into the weight update; the model is then
+trained on x̃ through the engine's β·L(x̃) and any penalties.
+
+The search objective (`objective`) is either the compiled loss
+(`"loss"`, adversarial training) or a divergence h between the clean and
+the perturbed outputs (`"kl"` on softmax, `"squared_l2"` on logits, or any
+`keras_invariance.distances` name): the modified adversarial training of
+the spatial-invariance paper and TRADES' inner maximization.
+
+Search passes run with `training=training` (default `False`: inference
+mode, as TRADES; BatchNorm moving statistics are not updated by the search
+and dropout is off). Loop counts are Python ints fixed at trace time.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.perturbations.noise import check_float_inputs
+
+NORMS = ("inf", "2")
+#: Start of a divergence search when there is no random start: h has a
+#: zero gradient at x̃ = x, so TRADES starts at x + 0.001·N(0, I).
+DIVERGENCE_START = 1e-3
+
+
+def _norm_name(norm):
+    name = str(norm).lower().replace("l", "").replace("np.", "")
+    if name in ("inf", "infinity"):
+        return "inf"
+    if name == "2":
+        return "2"
+    raise ValueError(f"`norm` must be 'inf' or 2; received {norm!r}.")
+
+
+def _rows_l2(t):
+    axes = tuple(range(1, len(t.shape)))
+    return ops.sqrt(ops.sum(ops.square(t), axis=axes, keepdims=True) + 1e-24)
+
+
+class _Search(Perturbation):
+    """Shared parts: the objective and its input gradient."""
+
+    is_adversarial = True
+
+    def __init__(
+        self,
+        epsilon=0.1,
+        objective="loss",
+        from_logits=True,
+        training=False,
+        value_range=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(seed=seed, **kwargs)
+        self.epsilon = add_hyperparameter(self, "epsilon", epsilon)
+        self.objective = objective
+        self.from_logits = bool(from_logits)
+        self.training = bool(training)
+        if value_range is not None:
+            value_range = tuple(float(v) for v in value_range)
+            if len(value_range) != 2 or value_range[0] > value_range[1]:
+                raise ValueError(
+                    f"`value_range` must be (low, high); received {value_range!r}."
+                )
+        self.value_range = value_range
+        if objective == "loss":
+            self._divergence = None
+        else:
+            from keras_invariance.penalties.vat import divergence_from_name
+
+            self._divergence = divergence_from_name(objective, from_logits)
+
+    def _check(self, x, context):
+        check_float_inputs(
+            x,
+            type(self).__name__,
+            "Adversarial searches differentiate with respect to the inputs; "
+            "token ids have none. Use a gradient penalty with "
+            "`embedding_layer=` (e.g. `VATPenalty(embedding_layer=...)`) or "
+            "`UnigramNoise` / `BlankNoise`.",
+        )
+        if context is None:
+            raise ValueError(
+                f"{type(self).__name__} is a search: it needs the training "
+                "step's context (call it through `InvariantModel.fit`)."
+            )
+
+    def _reference(self, x, context):
+        """The clean outputs the divergence is measured from (no gradient)."""
+        if self._divergence is None:
+            return None
+        return ops.stop_gradient(context.forward(x, training=self.training).outputs)
+
+    def _gradient(self, x_adv, context, reference):
+        """∇ of the objective (summed over rows) at `x_adv`, float32."""
+        x_adv = ops.stop_gradient(x_adv)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x_adv)
+            outputs = context.forward(x_adv, training=self.training).outputs
+            if self._divergence is None:
+                value = context.compiled_loss(outputs)
+            else:
+                value = ops.sum(self._divergence.distance(reference, outputs))
+        return ops.cast(tape.gradient(value, x_adv), "float32")
+
+    def _clip_range(self, x):
+        if self.value_range is None:
+            return x
+        return ops.clip(x, self.value_range[0], self.value_range[1])
+
+    def get_config(self):
+        config = super().get_config()
+        objective = self.objective
+        if not isinstance(objective, str):
+            objective = keras.saving.serialize_keras_object(objective)
+        config.update(
+            {
+                "epsilon": value_of(self.epsilon),
+                "objective": objective,
+                "from_logits": self.from_logits,
+                "training": self.training,
+                "value_range": list(self.value_range) if self.value_range else None,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("objective"), dict):
+            config["objective"] = keras.saving.deserialize_keras_object(
+                config["objective"]
+            )
+        return cls(**config)
+
+
+@keras_invariance_export
+class FGSM(_Search):
+    """Fast gradient sign method: x̃ = x + ε·sign(∇x L(f(x), y)).
+
+    One search pass (forward + backward to the input). Adversarial training
+    (eq. 5) is α = β = ½ with this perturbation; fast AT (eq. 12) is α = 0,
+    β = 1 at ε/2 (see `keras_invariance.AdversarialTraining`).
+
+    With a divergence `objective` (e.g. `"kl"`), the step is taken at
+    x + 0.001·N(0, I) (h has no gradient at x̃ = x) from the clean outputs
+    of one more search pass.
+
+    Example:
+
+    >>> FGSM(epsilon=0.1).is_adversarial
+    True
+
+    Args:
+        epsilon: ε ≥ 0, the ℓ∞ step. A non-trainable variable.
+        objective: `"loss"` (the compiled loss, default) or a divergence
+            name (`"kl"`, `"squared_l2"`) or `Distance`.
+        from_logits: Whether the model outputs logits (for `"kl"`).
+        training: `training` flag of the search passes (default `False`).
+        value_range: Optional `(low, high)` to clip x̃ to (e.g. `(0, 1)`).
+        seed: Optional int seed (divergence start).
+        **kwargs: Keras `Layer` arguments.
+
+    Raises:
+        ValueError: For integer inputs.
+
+    Reference:
+        invariant_backpropagation.txt, eq. 4–5 and eq. 11–12.
+    """
+
+    def perturb(self, x, context=None):
+        self._check(x, context)
+        reference = self._reference(x, context)
+        start = x
+        if reference is not None:
+            start = x + ops.cast(
+                DIVERGENCE_START
+                * keras.random.normal(ops.shape(x), dtype="float32", seed=self.seed_generator),
+                x.dtype,
+            )
+        gradient = self._gradient(start, context, reference)
+        x_adv = x + ops.cast(self.epsilon * ops.sign(gradient), x.dtype)
+        return ops.stop_gradient(self._clip_range(x_adv))
+
+
+@keras_invariance_export
+class PGD(_Search):
+    """Projected gradient descent within the ℓ∞ or ℓ2 ε-ball (Madry et al.).
+
+    x̃ ← Π_{‖x̃ − x‖ ≤ ε}(x̃ + α·s), with s = sign(g) for ℓ∞ and g/‖g‖₂ for
+    ℓ2 (g = ∇ of the objective at x̃), for `steps` steps (a Python int). With
+    `random_start`, x̃ starts uniformly in the ℓ∞ ball, or uniformly in the
+    ℓ2 ball; otherwise at x (at x + 0.001·N(0, I) for a divergence
+    objective, as TRADES). Each step is one search pass (forward + backward
+    to the input), plus one pass for the clean reference of a divergence.
+
+    Example:
+
+    >>> PGD(epsilon=0.3, norm="inf", steps=7).step_size_value()
+    0.10714285714285714
+
+    Args:
+        epsilon: ε ≥ 0, the ball's radius. A non-trainable variable.
+        norm: `"inf"` (default) or `2`.
+        steps: Python int ≥ 1.
+        step_size: α; defaults to 2.5·ε/steps (Madry et al.). A variable.
+        random_start: Start at a uniform point of the ball.
+        objective: `"loss"` (default) or a divergence (`"kl"`,
+            `"squared_l2"`, a `Distance`).
+        from_logits: Whether the model outputs logits (for `"kl"`).
+        training: `training` flag of the search passes (default `False`).
+        value_range: Optional `(low, high)` to clip x̃ to after each step.
+        seed: Optional int seed.
+        **kwargs: Keras `Layer` arguments.
+
+    Raises:
+        ValueError: For integer inputs, an unknown norm, or `steps` < 1.
+
+    Reference:
+        invariance_inducing_regularization_spatial.txt (A.T., e.g. [3] for
+        ℓ2; modified A.T. maximizing h, e.g. [4] for KL).
+    """
+
+    def __init__(
+        self,
+        epsilon=0.1,
+        norm="inf",
+        steps=10,
+        step_size=None,
+        random_start=True,
+        objective="loss",
+        from_logits=True,
+        training=False,
+        value_range=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            epsilon=epsilon,
+            objective=objective,
+            from_logits=from_logits,
+            training=training,
+            value_range=value_range,
+            seed=seed,
+            **kwargs,
+        )
+        self.norm = _norm_name(norm)
+        if int(steps) != steps or steps < 1:
+            raise ValueError(
+                f"`steps` must be a Python int ≥ 1; received {steps!r}."
+            )
+        self.steps = int(steps)
+        self._default_step = step_size is None
+        if step_size is None:
+            step_size = 2.5 * float(epsilon) / self.steps
+        self.step_size = add_hyperparameter(self, "step_size", step_size)
+        self.random_start = bool(random_start)
+
+    def step_size_value(self):
+        """α as a Python float."""
+        return value_of(self.step_size)
+
+    def _project(self, delta):
+        if self.norm == "inf":
+            return ops.clip(delta, -self.epsilon, self.epsilon)
+        norm = _rows_l2(delta)
+        return delta * ops.minimum(1.0, self.epsilon / norm)
+
+    def _start(self, x, divergence):
+        shape = ops.shape(x)
+        if self.random_start:
+            if self.norm == "inf":
+                return self.epsilon * keras.random.uniform(
+                    shape, -1.0, 1.0, dtype="float32", seed=self.seed_generator
+                )
+            direction = keras.random.normal(shape, dtype="float32", seed=self.seed_generator)
+            direction = direction / _rows_l2(direction)
+            dims = 1
+            for dim in x.shape[1:]:
+                dims *= dim
+            radius = keras.random.uniform(
+                (shape[0],) + (1,) * (len(x.shape) - 1),
+                dtype="float32",
+                seed=self.seed_generator,
+            ) ** (1.0 / dims)
+            return self.epsilon * radius * direction
+        if divergence:
+            return DIVERGENCE_START * keras.random.normal(
+                shape, dtype="float32", seed=self.seed_generator
+            )
+        return ops.zeros(shape, "float32")
+
+    def perturb(self, x, context=None):
+        self._check(x, context)
+        reference = self._reference(x, context)
+        x32 = ops.cast(x, "float32")
+        delta = self._start(x, reference is not None)
+        delta = self._clip_range(x32 + delta) - x32
+        for _ in range(self.steps):
+            gradient = self._gradient(
+                ops.cast(x32 + delta, x.dtype), context, reference
+            )
+            if self.norm == "inf":
+                step = ops.sign(gradient)
+            else:
+                step = gradient / _rows_l2(gradient)
+            delta = self._project(delta + self.step_size * step)
+            delta = self._clip_range(x32 + delta) - x32
+        return ops.stop_gradient(ops.cast(x32 + delta, x.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "norm": self.norm,
+                "steps": self.steps,
+                "step_size": value_of(self.step_size),
+                "random_start": self.random_start,
+            }
+        )
+        return config
