@@ -9,6 +9,8 @@ triples `(x, x', d)` that only say how far apart two samples are as entities
 scale, ...), which keeps `z_inv` from collapsing to a constant.
 """
 
+import copy
+
 import keras
 from keras import ops
 
@@ -525,7 +527,8 @@ class InvariantAutoencoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        # Deserialization consumes nested dicts; keep the caller's intact.
+        config = copy.deepcopy(config)
         config["encoder"] = keras.saving.deserialize_keras_object(
             config["encoder"]
         )
