@@ -18,6 +18,14 @@ from keras_invariance.perturbations import FunctionPerturbation
 from keras_invariance.perturbations import GaussianNoise
 from keras_invariance.perturbations import LayerPerturbation
 from keras_invariance.perturbations import Perturbation
+from keras_invariance.perturbations import AdditiveNoise
+from keras_invariance.perturbations import BlankNoise
+from keras_invariance.perturbations import InDomainImageNoise
+from keras_invariance.perturbations import OutOfDomainImageNoise
+from keras_invariance.perturbations import UnigramNoise
+from keras_invariance.perturbations import VolumeNoise
+from keras_invariance.semi_supervised import semi_supervised_dataset
 from keras_invariance.taps import Tap
+from keras_invariance import hyperparameters
 
 __version__ = "0.1.0"

@@ -161,6 +161,9 @@ class InvariantModel(keras.Model):
         super().__init__(**kwargs)
         self._base_model = base_model
         self._subclassed = base_model is None
+        if base_model is not None and base_model.built:
+            # Keras saves the optimizer state only of built models.
+            self.built = True
         if self._subclassed and type(self).call is InvariantModel.call:
             raise ValueError(
                 "InvariantModel needs a model: wrap one "
@@ -251,20 +254,24 @@ class InvariantModel(keras.Model):
     def base_model(self):
         """The plain Keras model, without invariance terms, for deployment.
 
-        For a subclassed `InvariantModel` the model is its own base model:
-        `evaluate`, `predict` and `save` already behave as a plain model's.
+        It shares its layers and weights with this model, and saves and loads
+        without keras_invariance installed.
+
+        Raises:
+            AttributeError: For a subclassed `InvariantModel`, which is its
+                own model: save it directly (loading it needs the package and
+                its class), or copy its weights into a plain model.
         """
-        return self._base_model if self._base_model is not None else self
+        if self._base_model is None:
+            raise AttributeError(
+                f"{type(self).__name__} subclasses InvariantModel, so it has "
+                "no separate base model: save or serve it directly, or copy "
+                "its weights into a plain keras.Model with the same layers."
+            )
+        return self._base_model
 
     def call(self, inputs, training=None):
         return self._base_model(inputs, training=training)
-
-    def build(self, input_shape=None):
-        if self._base_model is not None and not self._base_model.built:
-            self._base_model.build(input_shape)
-        if self._subclassed and input_shape is not None:
-            super().build(input_shape)
-        self.built = True
 
     # --------------------------------------------------------------- forward
 
@@ -380,6 +387,54 @@ class InvariantModel(keras.Model):
             terms[penalty.name] = value
             total = total + penalty.weight * scale_for_distribution(value)
         return ops.cast(total, "float32"), terms
+
+    def compute_objective(self, x, y=None, sample_weight=None, x_perturbed=None):
+        """Evaluates the training objective on one batch, without training.
+
+        Runs the same computation as `train_step` (training-mode passes, so
+        BatchNorm statistics and random draws are consumed) and returns every
+        term, which is handy to inspect a configuration or to check it by
+        hand.
+
+        Example:
+
+        >>> import keras
+        >>> import numpy as np
+        >>> import keras_invariance as ki
+        >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
+        >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+        ...     from_logits=True))
+        >>> total, terms = model.compute_objective(
+        ...     np.ones((4, 2), "float32"), np.zeros((4,), "int32"))
+        >>> sorted(terms)
+        ['clean_loss', 'irl_distance', 'perturbed_loss']
+
+        Args:
+            x: An input batch.
+            y: Its labels (needed when compiled with a loss).
+            sample_weight: Optional sample weights.
+            x_perturbed: Optional K·B perturbed inputs (K blocks of the
+                batch); drawn by the model's perturbation when omitted.
+
+        Returns:
+            `(total, terms)`: the objective (scalar) and a dict of the
+            unweighted terms, as logged by `fit()`.
+        """
+        x, y, sample_weight = tree.map_structure(
+            lambda t: None if t is None else ops.convert_to_tensor(t),
+            (x, y, sample_weight),
+            none_is_leaf=True,
+        )
+        ctx = context_lib.StepContext(self, x, y, sample_weight, self.num_samples)
+        if self.perturbation is not None:
+            if x_perturbed is None:
+                x_perturbed = self.perturbation.perturb(
+                    context_lib.tile_batch(x, self.num_samples), ctx
+                )
+            ctx.x_perturbed = tree.map_structure(ops.convert_to_tensor, x_perturbed)
+        total, terms = self._objective(ctx)
+        return total, terms
 
     # ------------------------------------------------------------ train step
 

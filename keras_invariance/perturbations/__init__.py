@@ -5,3 +5,9 @@ from keras_invariance.perturbations.noise import FunctionPerturbation
 from keras_invariance.perturbations.noise import GaussianNoise
 from keras_invariance.perturbations.noise import LayerPerturbation
 from keras_invariance.perturbations.noise import get
+from keras_invariance.perturbations.audio_noise import AdditiveNoise
+from keras_invariance.perturbations.audio_noise import VolumeNoise
+from keras_invariance.perturbations.image_noise import InDomainImageNoise
+from keras_invariance.perturbations.image_noise import OutOfDomainImageNoise
+from keras_invariance.perturbations.token_noise import BlankNoise
+from keras_invariance.perturbations.token_noise import UnigramNoise
