@@ -335,7 +335,7 @@ def test_invariant_code_is_invariant_to_shift():
 def test_extended_layer_beats_selu_on_dft_modulus():
     """§4, Fig. 3: the extended layer fits the invariant DFT modulus far
     better than a SELU MLP of equal depth on the same budget (d = 10)."""
-    dim, depth, epochs = 10, 1, 60
+    dim, depth, epochs = 10, 1, 100
     (xt, zt), (xv, zv) = ip.make_supervised_dataset(
         4096, 2000, dim=dim, representation="modulus", seed=0
     )
@@ -352,7 +352,8 @@ def test_extended_layer_beats_selu_on_dft_modulus():
     ratio = mse["selu"] / mse["extended"]
     print(f"DFT-modulus test MSE: extended {mse['extended']:.2e}, "
           f"SELU {mse['selu']:.2e}, ratio {ratio:.1f}x")
-    assert ratio > 4.0
+    # Measured 21x (2.2e-4 vs 4.6e-3); 7x after 60 epochs. Paper: > 10x.
+    assert ratio > 10.0
 
 
 @pytest.mark.science
@@ -379,3 +380,12 @@ def test_two_part_shift_learned_from_pairs():
           f"{final['reconstruction_loss']:.2e}")
     assert final["invariance_loss"] < 0.2 * initial["invariance_loss"]
     assert final["invariance_loss"] < 2e-2
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from keras_invariance import autoencoders
+
+    result = doctest.testmod(autoencoders, extraglobs={"np": np})
+    assert result.attempted > 0 and result.failed == 0
