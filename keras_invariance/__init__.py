@@ -27,5 +27,12 @@ from keras_invariance.perturbations import VolumeNoise
 from keras_invariance.semi_supervised import semi_supervised_dataset
 from keras_invariance.taps import Tap
 from keras_invariance import hyperparameters
+from keras_invariance import evaluation
+from keras_invariance import spatial
+from keras_invariance.spatial import apply_spatial_params
+from keras_invariance.spatial import sample_spatial_params
+from keras_invariance.spatial import spatial_grid
+from keras_invariance.spatial import tangent_vectors
+from keras_invariance.spatial import transform_images
 
 __version__ = "0.1.0"

@@ -1,0 +1,84 @@
+"""Distances d(u, v): values, zero vectors, low precision, resolution."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_invariance as ki
+from keras_invariance import distances
+
+ALL = [
+    ki.SquaredL2(),
+    ki.CosineDistance(),
+    ki.L2Cosine(cosine_weight=0.7),
+    ki.KLDivergence(from_logits=True),
+    ki.CrossEntropy(from_logits=True),
+]
+
+
+def test_values_match_numpy():
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(4, 2, 3)).astype("float32")
+    v = rng.normal(size=(4, 2, 3)).astype("float32")
+    uf, vf = u.reshape(4, -1), v.reshape(4, -1)
+    l2 = ((uf - vf) ** 2).sum(-1)
+    cos = (uf * vf).sum(-1) / np.linalg.norm(uf, axis=-1) / np.linalg.norm(vf, axis=-1)
+    np.testing.assert_allclose(ki.SquaredL2().distance(u, v), l2, rtol=1e-5)
+    np.testing.assert_allclose(ki.CosineDistance().distance(u, v), 1 - cos, rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.L2Cosine(cosine_weight=0.7).distance(u, v), l2 - 0.7 * cos, rtol=1e-5
+    )
+    p = np.exp(u[:, 0]) / np.exp(u[:, 0]).sum(-1, keepdims=True)
+    q = np.exp(v[:, 0]) / np.exp(v[:, 0]).sum(-1, keepdims=True)
+    np.testing.assert_allclose(
+        ki.KLDivergence().distance(u[:, 0], v[:, 0]),
+        (p * np.log(p / q)).sum(-1),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        ki.CrossEntropy().distance(u[:, 0], v[:, 0]),
+        -(p * np.log(q)).sum(-1),
+        rtol=1e-5,
+    )
+
+
+def test_identical_inputs_have_minimal_distance():
+    u = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
+    np.testing.assert_allclose(ki.SquaredL2().distance(u, u), 0.0, atol=1e-6)
+    np.testing.assert_allclose(ki.CosineDistance().distance(u, u), 0.0, atol=1e-6)
+    np.testing.assert_allclose(ki.KLDivergence().distance(u, u), 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("distance", ALL, ids=lambda d: type(d).__name__)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("zero", ["both", "one"])
+def test_zero_vectors_and_low_precision_stay_finite(distance, dtype, zero):
+    u = tf.zeros((2, 4), dtype)
+    v = tf.zeros((2, 4), dtype) if zero == "both" else tf.ones((2, 4), dtype) * 1e-3
+    with tf.GradientTape() as tape:
+        tape.watch([u, v])
+        d = distance.distance(u, v)
+    gu, gv = tape.gradient(d, [u, v], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    assert d.dtype == tf.float32
+    assert np.all(np.isfinite(d.numpy()))
+    assert np.all(np.isfinite(tf.cast(gu, "float32").numpy()))
+    assert np.all(np.isfinite(tf.cast(gv, "float32").numpy()))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_large_half_precision_activations_do_not_overflow(dtype):
+    u = tf.fill((1, 4096), tf.constant(200.0, dtype))
+    v = tf.fill((1, 4096), tf.constant(-200.0, dtype))
+    d = ki.L2Cosine().distance(u, v)
+    np.testing.assert_allclose(d.numpy(), 4096 * 400.0**2 + 1.0, rtol=1e-2)
+
+
+def test_get_resolves_names_and_rejects_unknown():
+    assert isinstance(distances.get("irl"), ki.L2Cosine)
+    assert isinstance(distances.get(ki.SquaredL2), ki.SquaredL2)
+    config = keras.saving.serialize_keras_object(ki.L2Cosine(cosine_weight=0.3))
+    restored = distances.get(config)
+    assert ki.hyperparameters.value_of(restored.cosine_weight) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="squared_l2"):
+        distances.get("euclid")
