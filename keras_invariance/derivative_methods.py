@@ -30,6 +30,7 @@ def NoiseRegularized(
     layers="logits",
     adversarial=False,
     power_iterations=1,
+    xi=1e-6,
     alpha=1.0,
     penalties=None,
     **kwargs,
@@ -51,6 +52,7 @@ def NoiseRegularized(
         layers: Tapped layers (default the outputs).
         adversarial: Use the adversarial Δx (power iteration).
         power_iterations: For the adversarial Δx.
+        xi: ξ, the power iteration's finite-difference radius.
         alpha: Weight of the clean loss (`InvariantModel`'s α).
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
@@ -67,6 +69,7 @@ def NoiseRegularized(
         weight=weight,
         adversarial=adversarial,
         power_iterations=power_iterations,
+        xi=xi,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=_with(penalty, penalties), **kwargs

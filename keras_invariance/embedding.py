@@ -45,7 +45,7 @@ class SplitModel:
             try:
                 tail = keras.Model(
                     self._embedding_output,
-                    [outputs] + tapped,
+                    [outputs] + tapped if tapped else outputs,
                     name=f"{self.model.name}_tail",
                 )
             except ValueError as error:
@@ -64,7 +64,10 @@ class SplitModel:
     def tail_taps(self, embedded, training=True, taps=()):
         """Runs the tail on e; returns {tap name or LOGITS: activation}."""
         key, tail = self._tail(taps)
-        outputs, *activations = tail(embedded, training=training)
+        results = tail(embedded, training=training)
+        if not key:
+            results = [results]
+        outputs, *activations = results
         result = dict(zip(key, activations))
         result[taps_lib.LOGITS] = outputs
         return result
