@@ -1,0 +1,378 @@
+"""Tangent Prop (Tangent BP) and fast Tangent BP penalties.
+
+Both penalize the model's first-order change along tangent vectors
+t = ∂g(x, θ)/∂θ at θ = 0 of the transforms g a user wants invariance to.
+The transforms are given as names (`"translate_x"`, `"rotate"`, …) or as
+the Keras preprocessing layers the user would use for augmentation
+(`RandomTranslation`, `RandomRotation`, `RandomZoom`, `RandomBrightness`,
+`RandomContrast`); `keras_invariance.spatial.tangent_vectors` turns either
+into tangent images, after Gaussian smoothing (σ = 0.9 by default).
+
+* `TangentProp` (Tangent BP): R = Σ_t mean_b ‖J_f(x_b)·t_bt‖², the
+  directional derivatives of the outputs, by forward-mode autodiff
+  (`tf.autodiff.ForwardAccumulator`) in one pass over B·T rows.
+* `FastTangentProp` (fast TBP): R = Σ_t mean_b (∇x ℓ_b · t_bt)², the
+  directional derivatives of the per-example loss, from the input gradient
+  of the engine's clean pass (no extra forward pass).
+
+Reference:
+    invariant_backpropagation.txt, §2.1 (Tangent BP, eq. 3), §4.1 (fast
+    Tangent BP, eq. 10), §5 (5 tangents: x/y shift, x/y scale, rotation;
+    σ = 0.9; Table 1 timings); Simard et al. (2012).
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_invariance import spatial as spatial_lib
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.penalties.base import Penalty
+
+ORDERS = (1, 2)
+
+
+def _check_single_image_input(x, who):
+    if isinstance(x, (list, tuple, dict)):
+        raise ValueError(
+            f"{who} differentiates along image tangents, so the model must "
+            f"have a single image input; received a {type(x).__name__}."
+        )
+    dtype = x.dtype
+    if len(x.shape) != 4 or not dtype.is_floating:
+        raise ValueError(
+            f"{who} needs a 4-D float image batch (batch, height, width, "
+            f"channels); received shape {tuple(x.shape)} and dtype "
+            f"{dtype.name}. Add a channel axis to grayscale images "
+            "(`x[..., None]`) and cast integer pixels to float."
+        )
+
+
+def _power(values, order):
+    values = ops.cast(values, "float32")
+    return ops.abs(values) if order == 1 else ops.square(values)
+
+
+def _serialize_transforms(transforms):
+    """Names stay names; layers are stored as their Keras configs."""
+    if isinstance(transforms, (str, keras.layers.Layer)):
+        transforms = [transforms]
+    out = []
+    for t in transforms:
+        if isinstance(t, str):
+            out.append(t)
+        else:
+            out.append(keras.saving.serialize_keras_object(t))
+    return out
+
+
+def _deserialize_transforms(transforms):
+    return [
+        t if isinstance(t, str) else keras.saving.deserialize_keras_object(t)
+        for t in transforms
+    ]
+
+
+class _Untracked:
+    """Keeps the transform layers out of the penalty's tracked state."""
+
+    def __init__(self, transforms):
+        if isinstance(transforms, (str, keras.layers.Layer)):
+            transforms = [transforms]
+        self.transforms = list(transforms)
+
+
+class _TangentPenalty(Penalty):
+    """Shared parts: the transforms, σ, the order and the tangents."""
+
+    default_name = None
+
+    def __init__(
+        self,
+        transforms=spatial_lib.IBP_TANGENTS,
+        sigma=0.9,
+        weight=1.0,
+        order=2,
+        fill_mode="constant",
+        **kwargs,
+    ):
+        kwargs.setdefault("name", self.default_name)
+        super().__init__(weight=weight, **kwargs)
+        if order not in ORDERS:
+            raise ValueError(f"`order` must be 1 or 2; received {order!r}.")
+        self.order = int(order)
+        self.sigma = float(sigma or 0.0)
+        self.fill_mode = fill_mode
+        # Layers are held outside Keras' tracking (their seed states are not
+        # ours to save) and stored in the config by their own configs.
+        self._untracked = _Untracked(transforms)
+        self._transforms_config = _serialize_transforms(transforms)
+        # Fail now, not inside the train step, for an unsupported layer.
+        spatial_lib.tangent_vectors(
+            tf.zeros((1, 4, 4, 1)), self._untracked.transforms, sigma=0.0
+        )
+
+    @property
+    def transforms(self):
+        """The transforms: names and/or Keras preprocessing layers."""
+        return list(self._untracked.transforms)
+
+    def tangents(self, x):
+        """Tangent images `(B, T, H, W, C)` of the batch, no gradient."""
+        _check_single_image_input(x, type(self).__name__)
+        return ops.stop_gradient(
+            spatial_lib.tangent_vectors(
+                x, self._untracked.transforms, sigma=self.sigma, fill_mode=self.fill_mode
+            )
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "transforms": list(self._transforms_config),
+                "sigma": self.sigma,
+                "order": self.order,
+                "fill_mode": self.fill_mode,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["transforms"] = _deserialize_transforms(config["transforms"])
+        return cls(**config)
+
+
+@keras_invariance_export
+class TangentProp(_TangentPenalty):
+    """Tangent Prop: R = Σ_t mean_b ‖J_f(x_b) · t_bt‖² (Tangent BP).
+
+    For each example b and tangent t (T tangents), J_f(x_b)·t_bt is the
+    directional derivative of the model outputs along the tangent image:
+    how fast the prediction changes when the transform starts to act. The
+    T tangents are stacked into the batch (x repeated T times, B·T rows) and
+    one forward-mode pass (`tf.autodiff.ForwardAccumulator`) gives all
+    directional derivatives; never a full Jacobian. The pass runs inside the
+    engine's weight-update tape, so R trains (the jvp is differentiated with
+    respect to the weights). The tangents themselves are constants.
+
+    The outputs are differentiated as the model returns them (logits for a
+    logits model: the paper omits the softmax derivative "for numerical
+    stability"); `softmax=True` differentiates softmax(outputs). The extra
+    pass uses `training=training` (default `True`, like the clean pass:
+    BatchNorm normalizes the B·T rows with their batch statistics, which
+    equal the clean batch's, and updates its moving statistics once more;
+    set `training=False` to differentiate the inference-mode network). The
+    penalty uses no labels and averages over every row.
+
+    `num_projections` (optional) replaces the T tangents by that many random
+    Rademacher combinations Σ_t ε_t·t_t. Since E[ε_s ε_t] = δ_st,
+    E‖J Σ_t ε_t t_t‖² = Σ_t ‖J t_t‖²: an unbiased estimate of R (order 2)
+    at the cost of `num_projections` tangents instead of T.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_invariance as ki
+    >>> augment = [keras.layers.RandomTranslation(0.1, 0.1),
+    ...            keras.layers.RandomRotation(0.05)]
+    >>> penalty = TangentProp(transforms=augment, weight=0.01)
+    >>> penalty.name
+    'tangent_prop'
+
+    Args:
+        transforms: Names from `keras_invariance.spatial.TANGENT_NAMES`
+            and/or Keras preprocessing layers (`RandomTranslation`,
+            `RandomRotation`, `RandomZoom`, `RandomBrightness`,
+            `RandomContrast`, or a `Sequential` of them). Defaults to the
+            paper's five: x and y shift, x and y scale, rotation. A layer's
+            tangent is scaled to the edge of its range (see
+            `tangent_vectors`).
+        sigma: Gaussian smoothing (pixels) before differentiating the image
+            (0.9, the paper's value); 0 for none.
+        weight: β ≥ 0, the weight of R.
+        order: 2 (default, ‖·‖²) or 1 (‖·‖₁, the paper's experiments).
+        softmax: Differentiate softmax(outputs) instead of the outputs.
+        training: `training` flag of the tangent pass (default `True`).
+        num_projections: `None` (exact, default) or a Python int: random
+            tangent combinations per example (order 2 only).
+        seed: Optional int seed of the random combinations.
+        fill_mode: Boundary handling of smoothing and image differences.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"tangent_prop"` (the metric name).
+
+    Raises:
+        ValueError: For an unsupported layer or unknown name (the message
+            lists the supported ones), a bad `order`, or inputs that are not
+            a single 4-D float image batch.
+
+    Reference:
+        invariant_backpropagation.txt, §2.1, eq. 3 (R = L̃(∇θ p(g(x, θ))))
+        and §5 (5 tangents, σ = 0.9).
+    """
+
+    default_name = "tangent_prop"
+    label_free = True
+
+    def __init__(
+        self,
+        transforms=spatial_lib.IBP_TANGENTS,
+        sigma=0.9,
+        weight=1.0,
+        order=2,
+        softmax=False,
+        training=True,
+        num_projections=None,
+        seed=None,
+        fill_mode="constant",
+        **kwargs,
+    ):
+        super().__init__(
+            transforms=transforms,
+            sigma=sigma,
+            weight=weight,
+            order=order,
+            fill_mode=fill_mode,
+            **kwargs,
+        )
+        self.softmax = bool(softmax)
+        self.training = bool(training)
+        if num_projections is not None:
+            if int(num_projections) != num_projections or num_projections < 1:
+                raise ValueError(
+                    "`num_projections` must be None or an integer ≥ 1; "
+                    f"received {num_projections!r}."
+                )
+            if self.order != 2:
+                raise ValueError(
+                    "`num_projections` estimates the squared norm; use it "
+                    "with order=2."
+                )
+            num_projections = int(num_projections)
+            self.seed_generator = keras.random.SeedGenerator(seed)
+        self.num_projections = num_projections
+        self.seed = seed
+
+    def directional_derivatives(self, context, x=None):
+        """J_f(x)·t for every row and tangent, `(B, T', outputs...)`.
+
+        Args:
+            context: The step's `StepContext` (for its forward pass).
+            x: Images; defaults to `context.x`.
+
+        Returns:
+            The jvps, float32, with T' = T (or `num_projections`).
+        """
+        x = context.x if x is None else x
+        tangents = self.tangents(x)  # (B, T, H, W, C)
+        if self.num_projections is not None:
+            signs = ops.sign(
+                keras.random.uniform(
+                    (ops.shape(x)[0], self.num_projections, tangents.shape[1]),
+                    seed=self.seed_generator,
+                )
+                - 0.5
+            )
+            tangents = tf.einsum("bpt,bthwc->bphwc", signs, tangents)
+        count = tangents.shape[1]
+        shape = ops.shape(x)
+        rows = ops.repeat(x, count, axis=0)  # b-major: row b·T + t
+        directions = ops.reshape(
+            ops.cast(tangents, x.dtype), (-1, shape[1], shape[2], shape[3])
+        )
+        with tf.autodiff.ForwardAccumulator(rows, directions) as accumulator:
+            outputs = context.forward(rows, training=self.training).outputs
+            if self.softmax:
+                outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
+        jvp = ops.cast(accumulator.jvp(outputs), "float32")
+        return ops.reshape(jvp, (-1, count) + tuple(jvp.shape[1:]))
+
+    def compute(self, context):
+        jvp = self.directional_derivatives(context)
+        per_example = ops.sum(
+            ops.reshape(_power(jvp, self.order), (ops.shape(jvp)[0], -1)), axis=-1
+        )
+        return ops.mean(per_example)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "softmax": self.softmax,
+                "training": self.training,
+                "num_projections": self.num_projections,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+@keras_invariance_export
+class FastTangentProp(_TangentPenalty):
+    """Fast Tangent BP: R = Σ_t mean_b w_b·(∇x ℓ_b · t_bt)².
+
+    Penalizes the directional derivative of each example's loss ℓ_b (not of
+    its outputs) along each tangent: ∇θ L(p(g(x, θ)))|θ=0 = dy0·∇θ x (eq.
+    10). dy0 = ∇x ℓ_b is the input gradient of the engine's clean pass
+    (`requires_input_gradient`: the engine watches x on its input tape), so
+    all T directional derivatives are T dot products: no extra forward pass
+    and no B·T-row batch, only the double backpropagation of the input
+    gradient. (A jvp of the loss would need the B·T-row tangent pass of
+    `TangentProp`; the input-gradient route is the cheaper one and the one
+    the paper times.) Rows are weighted by their sample weights w_b, so
+    unlabeled rows (weight 0) add nothing.
+
+    Example:
+
+    >>> FastTangentProp(weight=0.01).name
+    'fast_tangent_prop'
+
+    Args:
+        transforms: As `TangentProp`; the paper's five by default.
+        sigma: Gaussian smoothing before differentiating (0.9).
+        weight: β ≥ 0.
+        order: 2 (default) or 1 (|·|, as the paper's experiments).
+        fill_mode: Boundary handling of smoothing and differences.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"fast_tangent_prop"`.
+
+    Raises:
+        ValueError: As `TangentProp`, and for a model compiled with several
+            losses (the per-example loss is needed).
+
+    Reference:
+        invariant_backpropagation.txt, §4.1, eq. 10 (fast TBP), §7.5.
+    """
+
+    default_name = "fast_tangent_prop"
+    requires_input_gradient = True
+    label_free = False
+
+    def input_gradient(self, context):
+        """∇x_b ℓ_b for every row, from the engine's clean pass.
+
+        Shares the context cache key `"per_example_input_gradient"` with the
+        other input-gradient penalties (Loss / Prediction IBP), so combining
+        them differentiates the loss only once.
+        """
+        cached = context.cache.get("per_example_input_gradient")
+        if cached is not None:
+            return cached
+        _check_single_image_input(context.x, type(self).__name__)
+        with context.input_tape:
+            total = ops.sum(context.per_example_loss(context.clean.outputs))
+        gradient = context.input_gradient(total)
+        context.cache["per_example_input_gradient"] = gradient
+        return gradient
+
+    def compute(self, context):
+        gradient = ops.cast(self.input_gradient(context), "float32")
+        tangents = ops.cast(self.tangents(context.x), "float32")
+        directional = tf.einsum("bhwc,bthwc->bt", gradient, tangents)
+        per_example = ops.sum(_power(directional, self.order), axis=-1)
+        if context.sample_weight is not None:
+            weights = ops.reshape(ops.cast(context.sample_weight, "float32"), (-1,))
+            per_example = per_example * weights
+        return ops.mean(per_example)
