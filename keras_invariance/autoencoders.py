@@ -108,6 +108,17 @@ def build_extended_network(input_dim, output_dim, depth=1, width=None,
     return keras.Model(inputs, outputs, name=name)
 
 
+def _static_width(model, attribute):
+    # Only Functional/Sequential models know their shapes before a call.
+    try:
+        shape = getattr(model, attribute)
+    except (AttributeError, ValueError, RuntimeError):
+        return None
+    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
+        return shape[-1]
+    return None
+
+
 def _check_sizes(**sizes):
     for key, value in sizes.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -267,6 +278,15 @@ class InvariantAutoencoder(keras.Model):
                 f"invariant_dim={invariant_dim}. Give the encoder at least "
                 "invariant_dim outputs (invariant part first)."
             )
+        decoder_width = _static_width(decoder, "input_shape")
+        if None not in (code_width, decoder_width) and \
+                code_width != decoder_width:
+            raise ValueError(
+                f"The encoder's code has width {code_width} but the decoder "
+                f"expects inputs of width {decoder_width}. The decoder "
+                "reconstructs x from the whole code [z_inv, z_var]; make "
+                "their widths equal."
+            )
 
     def _hyperparameter(self, name, value):
         return self.add_weight(
@@ -278,13 +298,7 @@ class InvariantAutoencoder(keras.Model):
         )
 
     def _static_code_width(self):
-        try:
-            shape = self.encoder.output_shape
-        except (AttributeError, ValueError, RuntimeError):
-            return None
-        if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
-            return shape[-1]
-        return None
+        return _static_width(self.encoder, "output_shape")
 
     # Hyperparameters read as floats and assign into their variables, so the
     # traced train step sees new values without retracing.

@@ -143,6 +143,7 @@ def test_assigning_hyperparameters_takes_effect_without_recompiling():
         ({"delta": -0.1}, "delta"),
         ({"invariant_dim": 3}, "smaller than invariant_dim=3"),
         ({"invariant_dim": 0}, "positive integer"),
+        ({"decoder": linear(3, 2)}, "decoder expects inputs of width 3"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, message):
