@@ -12,6 +12,7 @@ from keras import ops
 import keras_invariance as ki
 from keras_invariance import context as context_lib
 from keras_invariance import derivative_methods as dm
+from keras_invariance.penalties.derivatives import AdversarialLossPenalty
 from keras_invariance.penalties.derivatives import JacobianPenalty
 from keras_invariance.penalties.derivatives import LossIBPPenalty
 from keras_invariance.penalties.derivatives import NoiseRegularization
@@ -288,6 +289,10 @@ TOKEN_TERMS = {
     "loss_ibp": lambda **kw: LossIBPPenalty(**kw),
     "prediction_ibp": lambda **kw: PredictionIBPPenalty(**kw),
     "vat": lambda **kw: VATPenalty(**kw),
+    "noise_regularization": lambda **kw: NoiseRegularization(adversarial=True, **kw),
+    "adversarial_loss": lambda **kw: AdversarialLossPenalty(
+        PGD(0.5, norm=2, steps=1, random_start=False), **kw
+    ),
 }
 
 
@@ -335,6 +340,19 @@ def test_loss_ibp_at_embedding_equals_embedding_gradient():
     np.testing.assert_allclose(
         float(terms["loss_ibp"]), np.mean(np.sum(g**2, 1)), rtol=1e-5
     )
+
+
+def test_adversarial_loss_penalty_equals_loss_at_fgsm_point():
+    base = tiny_mlp()
+    x, y = data()
+    model = compiled(
+        ki.InvariantModel(base, penalties=[AdversarialLossPenalty(FGSM(0.1))])
+    )
+    _, terms = objective(model, x, y)
+    g = per_example_input_gradient(base, x, y)
+    x_adv = x + np.float32(0.1) * np.sign(g)
+    expected = float(LOSS(y, base(x_adv)))
+    np.testing.assert_allclose(float(terms["adversarial_loss"]), expected, rtol=1e-5)
 
 
 def test_embedding_layer_needs_a_graph_model():
@@ -386,6 +404,10 @@ TERMS = {
     "at_kl": lambda b: dm.RegularizedAdversarialTraining(
         b, divergence="kl", epsilon=0.1, steps=2, random_start=False
     ),
+    "adversarial_loss": lambda b: ki.InvariantModel(
+        b,
+        penalties=[AdversarialLossPenalty(PGD(0.1, steps=2, random_start=False))],
+    ),
     "combined": lambda b: ki.IRL(
         b,
         perturbation=FGSM(0.05),
@@ -405,6 +427,7 @@ METRICS = {
     "pgd_linf": ["perturbed_loss"],
     "pgd_l2_kl": ["perturbed_loss"],
     "at_kl": ["output_divergence", "perturbed_loss"],
+    "adversarial_loss": ["adversarial_loss"],
     "combined": ["irl_distance", "vat", "jacobian", "loss_ibp"],
 }
 

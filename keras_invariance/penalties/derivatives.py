@@ -23,8 +23,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import context as context_lib
 from keras_invariance import distances as distances_lib
 from keras_invariance import embedding as embedding_lib
+from keras_invariance import taps as taps_lib
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -113,7 +115,7 @@ class _EmbeddingMixin:
 
 
 @keras_invariance_export
-class NoiseRegularization(ActivationDistance):
+class NoiseRegularization(ActivationDistance, _EmbeddingMixin):
     """Noise regularization R = α·E‖f(x) − f(x + Δx)‖².
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
@@ -153,6 +155,8 @@ class NoiseRegularization(ActivationDistance):
         power_iterations: Python int ≥ 1 (fixed at trace time).
         search_training: `training` flag of the adversarial search passes.
         layer_weight: γ_ℓ for layers given without their own weight.
+        embedding_layer: For token models, add Δx to this Embedding layer's
+            output (tapped layers must come after it).
         seed: Optional int seed for Δx.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"noise_regularization"` (the metric name).
@@ -176,6 +180,7 @@ class NoiseRegularization(ActivationDistance):
         power_iterations=1,
         search_training=False,
         layer_weight=1.0,
+        embedding_layer=None,
         seed=None,
         **kwargs,
     ):
@@ -187,6 +192,7 @@ class NoiseRegularization(ActivationDistance):
             layer_weight=layer_weight,
             **kwargs,
         )
+        self.embedding_layer = embedding_layer
         self.stddev = add_hyperparameter(self, "stddev", stddev)
         self.xi = add_hyperparameter(self, "xi", xi)
         self.adversarial = bool(adversarial)
@@ -195,11 +201,29 @@ class NoiseRegularization(ActivationDistance):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def bind(self, model, subclassed):
+        super().bind(model, subclassed)
+        self._bind_embedding(model, subclassed)
+
+    def _forward_fn(self, context, training):
+        names = self.tap_names
+        if self._split is None:
+            return lambda inputs: context.forward(inputs, training=training, taps=names)
+
+        def forward(embedded):
+            taps = self._split.tail_taps(embedded, training=training, taps=names)
+            return context_lib.ForwardResult(taps[taps_lib.LOGITS], taps)
+
+        return forward
+
     def compute(self, context):
-        x = context.x
-        check_float_input(x, "NoiseRegularization")
         names = self.tap_names
         clean = context.clean.taps
+        if self._split is not None:
+            x = self._split.embed(context.x, training=True)
+        else:
+            x = context.x
+            check_float_input(x, "NoiseRegularization")
         if self.adversarial:
             from keras_invariance.penalties import vat as vat_lib
 
@@ -214,10 +238,8 @@ class NoiseRegularization(ActivationDistance):
                 return total
 
             direction = vat_lib.power_iteration(
-                lambda inputs: context.forward(
-                    inputs, training=self.search_training, taps=names
-                ),
-                x,
+                self._forward_fn(context, self.search_training),
+                ops.stop_gradient(x),
                 divergence,
                 xi=self.xi,
                 iterations=self.power_iterations,
@@ -229,9 +251,7 @@ class NoiseRegularization(ActivationDistance):
             delta = self.stddev * keras.random.normal(
                 ops.shape(x), dtype="float32", seed=self.seed_generator
             )
-        perturbed = context.forward(
-            x + ops.cast(delta, x.dtype), training=True, taps=names
-        )
+        perturbed = self._forward_fn(context, True)(x + ops.cast(delta, x.dtype))
         total = 0.0
         for n in names:
             d = distances_lib.squared_l2(clean[n], perturbed.taps[n])
@@ -248,6 +268,7 @@ class NoiseRegularization(ActivationDistance):
                 "xi": value_of(self.xi),
                 "power_iterations": self.power_iterations,
                 "search_training": self.search_training,
+                "embedding_layer": self.embedding_layer,
                 "seed": self.seed,
             }
         )
@@ -573,6 +594,101 @@ class PredictionIBPPenalty(_InputGradientPenalty):
             {
                 "softmax": self.softmax,
                 "stop_direction_gradient": self.stop_direction_gradient,
+            }
+        )
+        return config
+
+
+@keras_invariance_export
+class AdversarialLossPenalty(Penalty, _EmbeddingMixin):
+    """R = L(f(x̃)), with x̃ from an FGSM or PGD search, as a penalty.
+
+    For float inputs this is the engine's β·L(x̃) written as a penalty (so a
+    second search can be combined with the model's perturbation). For token
+    models (`embedding_layer=`), the search and the loss are at the
+    embedding output e: x̃ = e + r_adv, the adversarial training of text
+    classifiers (Miyato et al.: `PGD(ε, norm=2, steps=1,
+    random_start=False)` is their r_adv = ε·g/‖g‖₂).
+
+    The search runs on e held constant and leaves no gradient path; the
+    final pass (`training=True`) trains the embedding and the rest of the
+    model. Rows are weighted by their sample weights (Σ_i w_i ℓ_i / B).
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> from keras_invariance.perturbations.adversarial import PGD
+    >>> ki.penalties.AdversarialLossPenalty(PGD(1.0, norm=2, steps=1)).name
+    'adversarial_loss'
+
+    Args:
+        perturbation: An `FGSM` or `PGD` (default `FGSM(0.1)`).
+        weight: λ ≥ 0.
+        embedding_layer: For token models, search at this layer's output.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"adversarial_loss"`.
+
+    Raises:
+        ValueError: For a perturbation that is not a search, or integer
+            inputs without `embedding_layer`.
+
+    Reference:
+        invariant_backpropagation.txt, eq. 4–5 (adversarial training).
+    """
+
+    label_free = False
+
+    def __init__(self, perturbation=None, weight=1.0, embedding_layer=None, **kwargs):
+        from keras_invariance.perturbations import adversarial
+
+        kwargs.setdefault("name", "adversarial_loss")
+        super().__init__(weight=weight, **kwargs)
+        if perturbation is None:
+            perturbation = adversarial.FGSM(0.1)
+        if isinstance(perturbation, dict):
+            perturbation = keras.saving.deserialize_keras_object(perturbation)
+        if not hasattr(perturbation, "search"):
+            raise ValueError(
+                "`perturbation` must be a search such as "
+                f"`keras_invariance.FGSM` or `PGD`; received {perturbation!r}."
+            )
+        self.perturbation = perturbation
+        self.embedding_layer = embedding_layer
+
+    def bind(self, model, subclassed):
+        self._bind_embedding(model, subclassed)
+
+    def compute(self, context):
+        search = self.perturbation
+        if self._split is not None:
+            x = context.x
+            embedded = self._split.embed(x, training=True)
+            base = ops.stop_gradient(embedded)
+            adversarial = search.search(
+                base,
+                context,
+                forward=lambda e: self._split.tail_forward(
+                    x, e, training=search.training
+                ),
+            )
+            r_adv = ops.stop_gradient(adversarial - base)
+            outputs = self._split.tail_forward(x, embedded + r_adv, training=True)
+        else:
+            check_float_input(context.x, "AdversarialLossPenalty")
+            adversarial = search.search(context.x, context)
+            outputs = context.forward(adversarial, training=True).outputs
+        return weighted_mean(
+            context.per_example_loss(outputs), context.sample_weight
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "perturbation": keras.saving.serialize_keras_object(
+                    self.perturbation
+                ),
+                "embedding_layer": self.embedding_layer,
             }
         )
         return config

@@ -96,18 +96,23 @@ class _Search(Perturbation):
                 "step's context (call it through `InvariantModel.fit`)."
             )
 
-    def _reference(self, x, context):
+    def _forward(self, context, forward):
+        if forward is not None:
+            return forward
+        return lambda inputs: context.forward(inputs, training=self.training).outputs
+
+    def _reference(self, x, context, forward=None):
         """The clean outputs the divergence is measured from (no gradient)."""
         if self._divergence is None:
             return None
-        return ops.stop_gradient(context.forward(x, training=self.training).outputs)
+        return ops.stop_gradient(self._forward(context, forward)(x))
 
-    def _gradient(self, x_adv, context, reference):
+    def _gradient(self, x_adv, context, reference, forward=None):
         """∇ of the objective (summed over rows) at `x_adv`, float32."""
         x_adv = ops.stop_gradient(x_adv)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x_adv)
-            outputs = context.forward(x_adv, training=self.training).outputs
+            outputs = self._forward(context, forward)(x_adv)
             if self._divergence is None:
                 value = context.compiled_loss(outputs)
             else:
@@ -181,7 +186,21 @@ class FGSM(_Search):
 
     def perturb(self, x, context=None):
         self._check(x, context)
-        reference = self._reference(x, context)
+        return self.search(x, context)
+
+    def search(self, x, context, forward=None):
+        """x̃ for float `x` (inputs, or embeddings with a `forward` from them).
+
+        Args:
+            x: The float tensor to perturb.
+            context: The step's `StepContext` (labels, compiled loss).
+            forward: Optional `forward(x̃) -> outputs`; defaults to the model
+                run with `training=self.training`.
+
+        Returns:
+            x̃, without gradient.
+        """
+        reference = self._reference(x, context, forward)
         start = x
         if reference is not None:
             start = x + ops.cast(
@@ -189,7 +208,7 @@ class FGSM(_Search):
                 * keras.random.normal(ops.shape(x), dtype="float32", seed=self.seed_generator),
                 x.dtype,
             )
-        gradient = self._gradient(start, context, reference)
+        gradient = self._gradient(start, context, reference, forward)
         x_adv = x + ops.cast(self.epsilon * ops.sign(gradient), x.dtype)
         return ops.stop_gradient(self._clip_range(x_adv))
 
@@ -303,13 +322,17 @@ class PGD(_Search):
 
     def perturb(self, x, context=None):
         self._check(x, context)
-        reference = self._reference(x, context)
+        return self.search(x, context)
+
+    def search(self, x, context, forward=None):
+        """x̃ for float `x`; see `FGSM.search`."""
+        reference = self._reference(x, context, forward)
         x32 = ops.cast(x, "float32")
         delta = self._start(x, reference is not None)
         delta = self._clip_range(x32 + delta) - x32
         for _ in range(self.steps):
             gradient = self._gradient(
-                ops.cast(x32 + delta, x.dtype), context, reference
+                ops.cast(x32 + delta, x.dtype), context, reference, forward
             )
             if self.norm == "inf":
                 step = ops.sign(gradient)
