@@ -266,7 +266,8 @@ class InvariantAutoencoder(keras.Model):
         self.invariance_loss_tracker = keras.metrics.Mean(
             name="invariance_loss"
         )
-        if getattr(encoder, "built", False) and getattr(decoder, "built", False):
+        if getattr(encoder, "built", False) and \
+                getattr(decoder, "built", False):
             # Training calls the encoder and decoder directly, never
             # `self`, so without this the model would stay unbuilt and
             # saving would drop the optimizer state.

@@ -475,7 +475,9 @@ def make_pair_dataset(
         Zhang & Arodz, "Learning Invariance in Deep Neural Networks", §5.
     """
     cycle_rng, train_rng, test_rng = np.random.default_rng(seed).spawn(3)
-    cycle = random_cycle(dim, cycle_rng) if transformation == "permutation" else None
+    cycle = None
+    if transformation == "permutation":
+        cycle = random_cycle(dim, cycle_rng)
     kwargs = dict(
         transformation=transformation,
         dim=dim,
