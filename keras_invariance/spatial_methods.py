@@ -40,6 +40,7 @@ def SpatialInvariance(
     k=10,
     steps=5,
     step_size=None,
+    random_start=True,
     rank_by=None,
     fill_mode="constant",
     fill_value=0.0,
@@ -95,6 +96,7 @@ def SpatialInvariance(
         k: Candidates of worst-of-k.
         steps: S-PGD steps.
         step_size: S-PGD step per parameter (see `SpatialPGD`).
+        random_start: Whether S-PGD starts at a random point of the box.
         rank_by: Override the A.T. search objective (`"loss"`, `"kl"`,
             `"l2"`).
         fill_mode: Warp boundary mode (`"constant"`, `"reflect"`, …).
@@ -139,6 +141,7 @@ def SpatialInvariance(
             perturbation = SpatialPGD(
                 steps=steps,
                 step_size=step_size,
+                random_start=random_start,
                 objective=objective,
                 from_logits=from_logits,
                 **box,

@@ -262,17 +262,17 @@ class SpatialTransform(Perturbation):
 
     def bounds(self, x):
         """`(low, high)` float32 vectors of the box for images `x`."""
-        tx = ops.convert_to_tensor(self.translation_x)
-        ty = ops.convert_to_tensor(self.translation_y)
+        tx = tf.convert_to_tensor(self.translation_x)
+        ty = tf.convert_to_tensor(self.translation_y)
         if self.translation_unit == "fraction":
             tx = tx * float(x.shape[2])
             ty = ty * float(x.shape[1])
-        rot = ops.convert_to_tensor(self.rotation)
+        rot = tf.convert_to_tensor(self.rotation)
         low = [-tx, -ty, -rot]
         high = [tx, ty, rot]
         if self.has_scale:
-            low.append(ops.convert_to_tensor(self.scale_low))
-            high.append(ops.convert_to_tensor(self.scale_high))
+            low.append(tf.convert_to_tensor(self.scale_low))
+            high.append(tf.convert_to_tensor(self.scale_high))
         return ops.stack(low), ops.stack(high)
 
     def identity_parameters(self, rows):
@@ -498,6 +498,7 @@ def spatial_pgd_search(
     steps,
     objective_fn,
     apply_fn,
+    keep_best=True,
     return_trace=False,
 ):
     """Projected sign-gradient ascent over per-row transform parameters.
@@ -508,35 +509,60 @@ def spatial_pgd_search(
     Used by `SpatialPGD` (training) and by
     `keras_invariance.evaluation.spatial_pgd_accuracy` (attack).
 
+    Bilinear warps make the objective piecewise smooth in the translation,
+    with kinks at whole-pixel shifts, so sign steps can oscillate about a
+    kink; `keep_best` therefore returns, per row, the visited point with the
+    largest objective (one more forward pass, for the final point).
+
     Args:
         x: Images `(N, H, W, C)`.
         start: float32 `(N, P)` start parameters (inside the box).
         low: float32 `(P,)` lower box limits.
         high: float32 `(P,)` upper box limits.
         step_size: float32 `(P,)` step per parameter.
-        steps: Python int ≥ 0.
-        objective_fn: `outputs_fn(images) -> (per-row objective, extra)`;
-            `extra` (e.g. the model outputs) is returned in the trace.
+        steps: Python int ≥ 1.
+        objective_fn: `images -> (per-row objective (N,), extra)`; `extra`
+            (e.g. the model outputs) is returned in the trace.
         apply_fn: `(images, params) -> warped images`.
-        return_trace: Also return the `extra` of every evaluated point
-            (the start and each step before the last update).
+        keep_best: Return each row's best visited point (default) rather
+            than the last one.
+        return_trace: Also return the `(params, extra)` of every point the
+            ascent evaluated (the start, each step, and the last point when
+            `keep_best`).
 
     Returns:
-        The final parameters `(N, P)` (no gradient), and with
-        `return_trace` the list of `(params, extra)` visited.
+        The parameters `(N, P)` (no gradient), and with `return_trace` the
+        trace.
     """
     params = ops.stop_gradient(ops.cast(start, "float32"))
     trace = []
+    best_params, best_values = None, None
+
+    def update_best(params, values):
+        nonlocal best_params, best_values
+        values = ops.stop_gradient(ops.cast(values, "float32"))
+        if best_params is None:
+            best_params, best_values = params, values
+            return
+        better = values > best_values
+        best_params = ops.where(better[:, None], params, best_params)
+        best_values = ops.where(better, values, best_values)
+
     for _ in range(int(steps)):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(params)
             values, extra = objective_fn(apply_fn(x, params))
             total = ops.sum(values)
         gradient = tape.gradient(total, params)
-        if return_trace:
-            trace.append((params, extra))
+        trace.append((params, extra))
+        update_best(params, values)
         params = params + step_size * ops.sign(gradient)
         params = ops.stop_gradient(ops.clip(params, low, high))
+    if keep_best:
+        values, extra = objective_fn(apply_fn(x, params))
+        trace.append((params, extra))
+        update_best(params, values)
+        params = best_params
     if return_trace:
         return params, trace
     return params
@@ -554,8 +580,11 @@ class SpatialPGD(_SpatialSearch):
     The objective is the per-example compiled loss (`"loss"`: A.T.) or the
     divergence h(f(x), f(x̃)) (`"kl"`, `"l2"`); a divergence search without
     random start begins 1% of the box away from the identity, where h has a
-    non-zero gradient. Search passes use `training=training` (default
-    `False`); each step is one forward and one backward pass over N rows.
+    non-zero gradient. With `keep_best` (default) each row gets the visited
+    point with the largest objective (bilinear warps have kinks at whole-pixel
+    shifts where sign steps can oscillate), at the cost of one more forward
+    pass. Search passes use `training=training` (default `False`); each step
+    is one forward and one backward pass over N rows.
 
     Example:
 
@@ -572,6 +601,8 @@ class SpatialPGD(_SpatialSearch):
         scale: Optional `(low, high)` magnification range.
         random_start: Start uniformly in the box (default) or at the
             identity (deterministic).
+        keep_best: Return each row's best visited point (default) or the
+            last iterate.
         objective: `"loss"` (default), `"kl"` or `"l2"`.
         training: `training` flag of the search passes (default `False`).
         from_logits: Whether the model outputs logits (for `"kl"`).
@@ -594,6 +625,7 @@ class SpatialPGD(_SpatialSearch):
         steps=5,
         step_size=None,
         random_start=True,
+        keep_best=True,
         objective="loss",
         **kwargs,
     ):
@@ -601,6 +633,7 @@ class SpatialPGD(_SpatialSearch):
             raise ValueError(f"`steps` must be an integer ≥ 1; received {steps!r}.")
         self.steps = int(steps)
         self.random_start = bool(random_start)
+        self.keep_best = bool(keep_best)
         self.objective = objective
         super().__init__(objective=objective, **kwargs)
         if step_size is not None:
@@ -639,7 +672,7 @@ class SpatialPGD(_SpatialSearch):
         Args:
             x: Images `(N, H, W, C)`.
             context: The step's `StepContext`.
-            return_trace: Also return the visited `(params, outputs)`.
+            return_trace: Also return the evaluated `(params, outputs)`.
         """
         check_images(x, type(self).__name__)
         self._check_context(context)
@@ -663,6 +696,7 @@ class SpatialPGD(_SpatialSearch):
             self.steps,
             objective_fn,
             self.apply_parameters,
+            keep_best=self.keep_best,
             return_trace=return_trace,
         )
         params = result[0] if return_trace else result
@@ -681,6 +715,7 @@ class SpatialPGD(_SpatialSearch):
                 "steps": self.steps,
                 "step_size": self.step_size,
                 "random_start": self.random_start,
+                "keep_best": self.keep_best,
                 "objective": self.objective,
             }
         )
