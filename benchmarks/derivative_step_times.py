@@ -54,10 +54,13 @@ METHODS = {
     "loss_ibp_r2": lambda b: dm.LossIBP(b, beta=0.03, order=2),
     "prediction_ibp": lambda b: dm.PredictionIBP(b, beta=1.0),
     "fast_at": lambda b: dm.AdversarialTraining(b, kind="fast", epsilon=0.1),
-    "fast_at_separate": lambda b: dm.AdversarialTraining(
-        b, kind="fast", epsilon=0.1, batching="separate"
+    "fast_at_search": lambda b: dm.AdversarialTraining(
+        b, kind="fast", epsilon=0.1, reuse_clean_pass=False
     ),
     "fgsm_at": lambda b: dm.AdversarialTraining(b, kind="fgsm", epsilon=0.1),
+    "fgsm_at_search": lambda b: dm.AdversarialTraining(
+        b, kind="fgsm", epsilon=0.1, reuse_clean_pass=False
+    ),
     "pgd_7": lambda b: dm.AdversarialTraining(b, kind="pgd", epsilon=0.1, steps=7),
     "vat_1": lambda b: dm.VAT(b, epsilon=1.0),
     "noise_regularization": lambda b: dm.NoiseRegularized(b, stddev=0.1),

@@ -259,6 +259,7 @@ def AdversarialTraining(
     objective="loss",
     value_range=None,
     training=False,
+    reuse_clean_pass=None,
     **kwargs,
 ):
     """Adversarial training: α·L(x) + β·L(x*) with x* from a search.
@@ -270,6 +271,12 @@ def AdversarialTraining(
 
     `objective` may be a divergence (`"kl"`, `"squared_l2"`) to maximize h
     instead of the loss (modified A.T.).
+
+    FGSM kinds reuse ∇x L of the clean training pass by default (as the
+    paper does: no separate search pass; `FGSM(reuse_clean_pass=True)`),
+    so the clean and adversarial batches run as two passes. Pass
+    `reuse_clean_pass=False` for a separate search in inference mode
+    (`training`) and one concatenated [x, x*] training pass.
 
     Example:
 
@@ -293,6 +300,8 @@ def AdversarialTraining(
         objective: `"loss"` or a divergence.
         value_range: Optional `(low, high)` clip of x*.
         training: `training` flag of the search passes.
+        reuse_clean_pass: FGSM kinds: build x* from the clean pass's ∇x L
+            (default `True` for `objective="loss"`).
         **kwargs: Other `InvariantModel` arguments (`penalties`, …).
 
     Returns:
@@ -312,11 +321,17 @@ def AdversarialTraining(
     common = dict(
         objective=objective, value_range=value_range, training=training
     )
+    if reuse_clean_pass is None:
+        reuse_clean_pass = objective == "loss"
     if kind == "fgsm":
-        perturbation = FGSM(epsilon=epsilon, **common)
+        perturbation = FGSM(
+            epsilon=epsilon, reuse_clean_pass=reuse_clean_pass, **common
+        )
         default_alpha, default_beta = 0.5, 0.5
     elif kind == "fast":
-        perturbation = FGSM(epsilon=epsilon / 2.0, **common)
+        perturbation = FGSM(
+            epsilon=epsilon / 2.0, reuse_clean_pass=reuse_clean_pass, **common
+        )
         default_alpha, default_beta = 0.0, 1.0
     else:
         perturbation = PGD(

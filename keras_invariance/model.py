@@ -340,7 +340,13 @@ class InvariantModel(keras.Model):
                 "Nothing to train: call `compile(loss=...)` or add penalties."
             )
         perturbed = self.perturbation is not None
-        needs_input_tape = any(
+        # A perturbation that reads the clean pass (e.g. FGSM reusing ∇x L,
+        # `uses_clean_pass = True`) is drawn after that pass, from the input
+        # tape, and its inputs run as a second, separate pass.
+        deferred = perturbed and ctx.x_perturbed is None
+        if deferred and not _uses_clean_pass(self.perturbation):
+            raise RuntimeError("The perturbed inputs were not drawn.")
+        needs_input_tape = deferred or any(
             getattr(p, "requires_input_gradient", False) for p in self.penalties
         )
         if needs_input_tape:
@@ -350,7 +356,7 @@ class InvariantModel(keras.Model):
             ctx.input_tape.__enter__()
             ctx.input_tape.watch(ctx.x)
         batch = ctx.batch_size
-        if perturbed and self.batching == "concat":
+        if perturbed and self.batching == "concat" and not deferred:
             joint = tree.map_structure(
                 lambda a, b: ops.concatenate([a, b], axis=0), ctx.x, ctx.x_perturbed
             )
@@ -369,6 +375,12 @@ class InvariantModel(keras.Model):
             ctx.cache["clean_loss"] = clean_loss
         if needs_input_tape:
             ctx.input_tape.__exit__(None, None, None)
+        if deferred:
+            ctx.x_perturbed = ops.stop_gradient(
+                self.perturbation.perturb(
+                    context_lib.tile_batch(ctx.x, self.num_samples), ctx
+                )
+            )
         if perturbed and ctx.perturbed is None:
             ctx.perturbed = self._forward(
                 ctx.x_perturbed, training=True, tap_names=self._tap_names
@@ -427,7 +439,9 @@ class InvariantModel(keras.Model):
             none_is_leaf=True,
         )
         ctx = context_lib.StepContext(self, x, y, sample_weight, self.num_samples)
-        if self.perturbation is not None:
+        if self.perturbation is not None and (
+            x_perturbed is not None or not _uses_clean_pass(self.perturbation)
+        ):
             if x_perturbed is None:
                 x_perturbed = self.perturbation.perturb(
                     context_lib.tile_batch(x, self.num_samples), ctx
@@ -445,6 +459,7 @@ class InvariantModel(keras.Model):
         ctx = context_lib.StepContext(self, x, y, sample_weight, self.num_samples)
         if self.perturbation is not None:
             self._check_input_dtype(x)
+        if self.perturbation is not None and not _uses_clean_pass(self.perturbation):
             # Drawn outside the weight-update tape: an adversarial search
             # must not leave a gradient path into the update.
             ctx.x_perturbed = ops.stop_gradient(
@@ -518,6 +533,11 @@ class InvariantModel(keras.Model):
             for p in config.get("penalties") or []
         ]
         return cls(**config)
+
+
+def _uses_clean_pass(perturbation):
+    """Whether `perturbation` is drawn from the clean pass (after it)."""
+    return bool(getattr(perturbation, "uses_clean_pass", False))
 
 
 def _serialize(obj):

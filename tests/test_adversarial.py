@@ -149,7 +149,9 @@ def test_one_fgsm_step_updates_batchnorm_from_the_training_pass_only():
     twin = mlp(bn=True)
     twin.set_weights(base.get_weights())
     x, y = batch()
-    model = dm.AdversarialTraining(base, kind="fgsm", epsilon=0.1)
+    model = dm.AdversarialTraining(
+        base, kind="fgsm", epsilon=0.1, reuse_clean_pass=False
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     # The only training-mode pass is the engine's concatenated [x, x*] pass.
@@ -160,6 +162,46 @@ def test_one_fgsm_step_updates_batchnorm_from_the_training_pass_only():
         twin.get_layer("bn").moving_mean.numpy(),
         atol=1e-6,
     )
+
+
+def test_reused_clean_pass_gives_the_same_x_star_and_objective():
+    """FGSM(reuse_clean_pass=True) builds x* from the engine's clean pass:
+    on a deterministic model it is the searched x*, and the objective is the
+    same as with a separate search (training=True, same function)."""
+    x, y = batch()
+    values = {}
+    for reuse in (False, True):
+        base = mlp()
+        model = ki.InvariantModel(
+            base, alpha=0.5, beta=0.5,
+            perturbation=FGSM(0.1, training=True, reuse_clean_pass=reuse),
+        )
+        model.compile(optimizer="sgd", loss=LOSS)
+        ctx = context_lib.StepContext(model, tf.constant(x), tf.constant(y), None, 1)
+        if not reuse:
+            ctx.x_perturbed = model.perturbation.perturb(ctx.x, ctx)
+        with tf.GradientTape() as tape:
+            total, terms = model._objective(ctx)
+        grads = tape.gradient(total, base.trainable_weights)
+        values[reuse] = (ctx.x_perturbed.numpy(), float(total), grads)
+    np.testing.assert_array_equal(values[True][0], values[False][0])
+    np.testing.assert_allclose(values[True][1], values[False][1], rtol=1e-6)
+    for a, b in zip(values[True][2], values[False][2]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_reused_clean_pass_trains_under_jit_and_distribution():
+    x, y = batch(rows=16)
+    model = dm.AdversarialTraining(mlp(), kind="fast", epsilon=0.1)
+    assert model.perturbation.reuse_clean_pass
+    model.compile(optimizer="sgd", loss=LOSS, jit_compile=True)
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["perturbed_loss"][-1])
+
+
+def test_reuse_clean_pass_needs_the_loss_objective():
+    with pytest.raises(ValueError, match="objective='loss'"):
+        FGSM(0.1, objective="kl", reuse_clean_pass=True)
 
 
 def _context_for(base, x, y):

@@ -20,6 +20,7 @@ from keras_invariance.penalties.derivatives import PredictionIBPPenalty
 from keras_invariance.penalties.vat import VATPenalty
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
+from tests.engine_checks import mirrored_strategy
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -506,7 +507,8 @@ def test_mirrored_strategy_equivalence(name, monkeypatch):
         return [w.numpy() for w in base.weights]
 
     single = train(tf.distribute.OneDeviceStrategy("CPU:0"))
-    mirrored = train(tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]))
+    # One MirroredStrategy per process (see `engine_checks.mirrored_strategy`).
+    mirrored = train(mirrored_strategy())
     moved = max(np.max(np.abs(s - w0)) for s, w0 in zip(single, initial))
     assert moved > 1e-4  # the terms really trained
     for s, m in zip(single, mirrored):

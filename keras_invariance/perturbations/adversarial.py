@@ -162,6 +162,14 @@ class FGSM(_Search):
     x + 0.001·N(0, I) (h has no gradient at x̃ = x) from the clean outputs
     of one more search pass.
 
+    `reuse_clean_pass=True` is the paper's implementation: x* is built from
+    ∇x L of the engine's own clean training pass (`training=True`, watched
+    on its input tape), so there is no search pass at all. The engine then
+    draws x* after the clean pass and runs x* as a second, separate pass
+    (BatchNorm sees the clean and adversarial batches separately, as with
+    `batching="separate"`). Rows with sample weight 0 have no loss gradient
+    and stay at x.
+
     Example:
 
     >>> FGSM(epsilon=0.1).is_adversarial
@@ -174,6 +182,8 @@ class FGSM(_Search):
         from_logits: Whether the model outputs logits (for `"kl"`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to (e.g. `(0, 1)`).
+        reuse_clean_pass: Build x* from the clean training pass's ∇x L
+            (one forward and one backward pass fewer).
         seed: Optional int seed (divergence start).
         **kwargs: Keras `Layer` arguments.
 
@@ -184,9 +194,53 @@ class FGSM(_Search):
         invariant_backpropagation.txt, eq. 4–5 and eq. 11–12.
     """
 
+    def __init__(
+        self,
+        epsilon=0.1,
+        objective="loss",
+        from_logits=True,
+        training=False,
+        value_range=None,
+        reuse_clean_pass=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            epsilon=epsilon,
+            objective=objective,
+            from_logits=from_logits,
+            training=training,
+            value_range=value_range,
+            seed=seed,
+            **kwargs,
+        )
+        self.reuse_clean_pass = bool(reuse_clean_pass)
+        if self.reuse_clean_pass and objective != "loss":
+            raise ValueError(
+                "`reuse_clean_pass=True` reuses ∇x of the clean loss, so it "
+                f"needs objective='loss'; received objective={objective!r}."
+            )
+        # Read by the engine: draw x* after the clean pass, from its tape.
+        self.uses_clean_pass = self.reuse_clean_pass
+
     def perturb(self, x, context=None):
         self._check(x, context)
+        if self.reuse_clean_pass:
+            return self._from_clean_pass(x, context)
         return self.search(x, context)
+
+    def _from_clean_pass(self, x, context):
+        if context.input_tape is None or "clean_loss" not in context.cache:
+            raise ValueError(
+                "FGSM(reuse_clean_pass=True) reads ∇x L from the engine's "
+                "clean pass: use it as an `InvariantModel` perturbation "
+                "compiled with a loss."
+            )
+        gradient = context.input_gradient(context.cache["clean_loss"])
+        reps = ops.shape(x)[0] // ops.shape(gradient)[0]
+        gradient = tf.tile(gradient, [reps] + [1] * (len(x.shape) - 1))
+        step = self.epsilon * ops.sign(ops.cast(gradient, "float32"))
+        return ops.stop_gradient(self._clip_range(x + ops.cast(step, x.dtype)))
 
     def search(self, x, context, forward=None):
         """x̃ for float `x` (inputs, or embeddings with a `forward` from them).
@@ -211,6 +265,11 @@ class FGSM(_Search):
         gradient = self._gradient(start, context, reference, forward)
         x_adv = x + ops.cast(self.epsilon * ops.sign(gradient), x.dtype)
         return ops.stop_gradient(self._clip_range(x_adv))
+
+    def get_config(self):
+        config = super().get_config()
+        config["reuse_clean_pass"] = self.reuse_clean_pass
+        return config
 
 
 @keras_invariance_export
