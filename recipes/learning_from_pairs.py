@@ -82,6 +82,11 @@ def parse_args(argv=None):
     parser.add_argument("--transformations", nargs="+",
                         default=list(ip.TRANSFORMATIONS),
                         choices=list(ip.TRANSFORMATIONS))
+    parser.add_argument("--pair-depth", type=int, default=1,
+                        help="Extended layers in the pairs encoder/decoder.")
+    parser.add_argument("--invariant-dim", type=int, default=None,
+                        help="Width of z_inv (and of z_var) in the pairs "
+                        "experiment; default d.")
     parser.add_argument("--skip-supervised", action="store_true")
     parser.add_argument("--skip-pairs", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -176,10 +181,11 @@ def pairs_experiment(args, dim, log):
         train, test = ip.make_pair_dataset(
             transformation, args.num_train, args.num_test, dim, seed=args.seed
         )
+        k = args.invariant_dim or dim
         ae = InvariantAutoencoder(
-            build_extended_network(dim, 2 * dim, depth=1),
-            build_extended_network(2 * dim, dim, depth=1),
-            invariant_dim=dim,
+            build_extended_network(dim, 2 * k, depth=args.pair_depth),
+            build_extended_network(2 * k, dim, depth=args.pair_depth),
+            invariant_dim=k,
             mode="pairs",
             invariance_weight=lam,
         )
