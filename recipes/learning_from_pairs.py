@@ -8,7 +8,7 @@ Two experiments, each saved as PNG plus a `results.json`:
    `[modulus, sin, cos]` or `[modulus, phase]`) with lambda = 8, for MLP
    encoders/decoders with SELU, ReLU, sigmoid and tanh activations and width
    8d, against depth, and for the extended layer. The plot shows the test MSE
-   of the invariant modulus part against depth
+   of each part of the code (modulus first) against depth
    (`supervised_mse_vs_depth_d{d}.png`).
 2. Invariance learned from pairs (§5; Figs. 4 and 5). An
    `InvariantAutoencoder` built from extended layers learns from triples
@@ -239,20 +239,24 @@ def plot_supervised(results, dim, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for kind in dict.fromkeys(r["kind"] for r in results if r["dim"] == dim):
-        rows = sorted((r for r in results
-                       if r["dim"] == dim and r["kind"] == kind),
-                      key=lambda r: r["depth"])
-        ax.plot([r["depth"] for r in rows],
-                [r["parts"]["modulus"] for r in rows],
-                marker="o", label=kind,
-                linewidth=2.5 if kind == "extended" else 1.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("depth (hidden layers / extended layers)")
-    ax.set_ylabel("test MSE of the DFT modulus")
-    ax.set_title(f"Supervised invariant code, d = {dim}")
-    ax.legend()
+    rows_d = [r for r in results if r["dim"] == dim]
+    parts = list(rows_d[0]["parts"]) if rows_d else []
+    fig, axes = plt.subplots(1, len(parts), figsize=(4.5 * len(parts), 4),
+                             squeeze=False)
+    for ax, part in zip(axes[0], parts):
+        for kind in dict.fromkeys(r["kind"] for r in rows_d):
+            rows = sorted((r for r in rows_d if r["kind"] == kind),
+                          key=lambda r: r["depth"])
+            ax.plot([r["depth"] for r in rows],
+                    [r["parts"][part] for r in rows],
+                    marker="o", label=kind,
+                    linewidth=2.5 if kind == "extended" else 1.2)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth (hidden layers / extended layers)")
+        ax.set_title(f"{part} part of z")
+    axes[0][0].set_ylabel("test MSE")
+    axes[0][0].legend()
+    fig.suptitle(f"Supervised invariant code z* = DFT(x), d = {dim}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
