@@ -396,3 +396,25 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(autoencoders, extraglobs={"np": np})
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_recipe_smoke(tmp_path):
+    import importlib.util
+    import pathlib
+
+    path = (pathlib.Path(__file__).resolve().parents[1] / "recipes"
+            / "learning_from_pairs.py")
+    spec = importlib.util.spec_from_file_location("learning_from_pairs", path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    results = recipe.main([
+        "--output-dir", str(tmp_path), "--num-train", "128",
+        "--num-test", "64", "--epochs", "1", "--pair-epochs", "2",
+        "--depths", "1", "--extended-depths", "1", "--activations", "selu",
+        "--transformations", "permutation",
+    ])
+    assert {r["kind"] for r in results["supervised"]} == {"selu", "extended"}
+    assert [r["transformation"] for r in results["pairs"]] == ["permutation"]
+    for name in ("supervised_mse_vs_depth_d10.png", "pairs_invariance_d10.png",
+                 "results.json"):
+        assert (tmp_path / name).stat().st_size > 0
