@@ -44,10 +44,12 @@ def _irl(preset):
         perturbation = None
         if preset != "plain":
             perturbation = ki.GaussianNoise(args.noise, seed=args.seed)
+        gamma = getattr(args, "gamma", None) if preset == "irl_loss" else None
         return ki.IRL(
             base,
             perturbation=perturbation,
             preset=preset,
+            gamma=gamma,
             layers=args.layers,
             num_samples=args.num_samples,
         )
@@ -192,7 +194,8 @@ def _digits(args):
     print(
         f"digits MLP {args.hidden_units}, {args.epochs} epochs, Gaussian noise "
         f"σ={args.noise} (train and test, {args.noise_draws} test draws), "
-        f"K={args.num_samples}, IRL layers={args.layers!r}, seed={args.seed}"
+        f"K={args.num_samples}, IRL loss γ={1.0 if args.gamma is None else args.gamma} "
+        f"on layers={args.layers!r}, seed={args.seed}"
     )
     print(format_table(rows))
     print(f"wall time {time.perf_counter() - start:.1f} s")
@@ -293,6 +296,8 @@ def build_parser():
     digits_parser.add_argument("--epochs", type=_positive_int, default=30)
     digits_parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 3 epochs on 512 training examples")
+    digits_parser.add_argument("--gamma", type=_non_negative, default=None,
+                               help="γ of the IRL loss row (default: the paper's 1.0)")
     digits_parser.add_argument("--num-samples", type=_positive_int, default=1, help="K noisy copies per example")
     digits_parser.add_argument("--noise-draws", type=_positive_int, default=5,
                         help="noisy copies of the test set averaged in 'noisy acc'")
