@@ -211,7 +211,7 @@ def _tune(args):
     directory = args.directory or tempfile.mkdtemp(prefix="keras_invariance_tune_")
     tuner = keras_tuner.RandomSearch(
         tuning.IRLHyperModel(noise_stddev=args.noise, layers=args.layers),
-        objective=keras_tuner.Objective(args.objective, direction=_direction(args.objective)),
+        objective=tuning.objective(args.objective),
         max_trials=args.max_trials,
         directory=directory,
         project_name="irl_digits",
@@ -241,10 +241,6 @@ def _split(x, y, seed):
         x, y, test_size=0.2, random_state=seed, stratify=y
     )
     return (x_fit, y_fit), (x_val, y_val)
-
-
-def _direction(objective):
-    return "min" if objective.endswith("loss") or objective == "irl_distance" else "max"
 
 
 def _hidden_units(text):
@@ -311,8 +307,8 @@ def build_parser():
                           help="Keras Tuner random search of IRL's α, β, γ, λ on digits")
     tune.add_argument("--max-trials", type=_positive_int, default=4)
     tune.add_argument("--epochs", type=_positive_int, default=5)
-    tune.add_argument("--objective", default="val_noisy_accuracy",
-                      help="val_noisy_accuracy, val_accuracy, val_loss, irl_distance, …")
+    tune.add_argument("--objective", default="val_noisy_accuracy", choices=sorted(tuning.OBJECTIVES),
+                      help="what the search optimizes (default: val_noisy_accuracy)")
     tune.add_argument("--directory", default=None,
                       help="where Keras Tuner writes its trials (default: a new temp dir)")
     tune.set_defaults(func=_tune)

@@ -25,6 +25,43 @@ from keras_invariance.distances import L2Cosine
 from keras_invariance.methods import IRL
 from keras_invariance.perturbations.noise import GaussianNoise
 
+#: Objective names (see above) and the direction that is better.
+OBJECTIVES = {
+    "val_accuracy": "max",
+    "val_noisy_accuracy": "max",
+    "val_loss": "min",
+    "loss": "min",
+    "clean_loss": "min",
+    "perturbed_loss": "min",
+    "irl_distance": "min",
+}
+
+
+def objective(name):
+    """Returns `keras_tuner.Objective(name, direction)` for a documented name.
+
+    Example:
+
+    >>> objective("val_noisy_accuracy").direction
+    'max'
+
+    Args:
+        name: One of `OBJECTIVES`.
+
+    Returns:
+        A `keras_tuner.Objective`.
+
+    Raises:
+        ValueError: For another name; pass `keras_tuner.Objective(name,
+            direction)` yourself for a metric of your own.
+    """
+    if name not in OBJECTIVES:
+        raise ValueError(
+            f"Unknown objective {name!r}; use one of {sorted(OBJECTIVES)}, or "
+            "pass `keras_tuner.Objective(name, direction)` for your own metric."
+        )
+    return keras_tuner.Objective(name, direction=OBJECTIVES[name])
+
 
 def add_gaussian_noise(x, stddev, seed=0):
     """Returns `x + N(0, stddev²)` drawn with a fixed NumPy seed, as float32.

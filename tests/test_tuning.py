@@ -34,12 +34,14 @@ def _hp_reach_variables(model, values):
     )
 
 
+# Keras Tuner reloads the best model without its optimizer's slot variables.
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_random_search_end_to_end(data, tmp_path):
     (x, y), (x_val, y_val) = data
     hypermodel = tuning.IRLHyperModel(build_base=small_base, noise_stddev=0.5)
     tuner = keras_tuner.RandomSearch(
         hypermodel,
-        objective=keras_tuner.Objective("val_noisy_accuracy", direction="max"),
+        objective=tuning.objective("val_noisy_accuracy"),
         max_trials=2,
         directory=str(tmp_path),
         project_name="irl",
@@ -88,6 +90,13 @@ def test_objective_is_a_noisy_copy_fixed_across_epochs():
     expected = tuning.accuracy(model, callback.x_noisy, y)
     assert history.history["val_noisy_accuracy"][-1] == expected
     assert 0.0 <= tuning.noisy_accuracy(model, x, y, 0.5, draws=2) <= 1.0
+
+
+def test_objective_names():
+    assert tuning.objective("val_accuracy").direction == "max"
+    assert tuning.objective("irl_distance").direction == "min"
+    with pytest.raises(ValueError, match="keras_tuner.Objective"):
+        tuning.objective("val_acc")
 
 
 def test_docstring_examples():
