@@ -74,6 +74,12 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=1e-2,
                         help="Adam learning rate, supervised experiment.")
+    parser.add_argument("--schedule", default="constant",
+                        choices=["constant", "cosine"],
+                        help="Supervised learning-rate schedule (cosine "
+                        "decays to 1%%).")
+    parser.add_argument("--clipnorm", type=float, default=None,
+                        help="Adam gradient clipping (both experiments).")
     parser.add_argument("--pair-learning-rate", type=float, default=3e-3,
                         help="Initial Adam learning rate (cosine decay to "
                         "1%%), pairs experiment.")
@@ -139,7 +145,12 @@ def supervised_experiment(args, dim, log):
             mode="target",
             invariance_weight=lam,
         )
-        ae.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+        lr = args.learning_rate
+        if args.schedule == "cosine":
+            steps = args.epochs * -(-args.num_train // args.batch_size)
+            lr = keras.optimizers.schedules.CosineDecay(lr, steps, alpha=0.01)
+        ae.compile(optimizer=keras.optimizers.Adam(lr, clipnorm=args.clipnorm),
+                   steps_per_execution=16)
         ae.fit(_dataset(xt, zt, args.batch_size, args.seed),
                epochs=args.epochs, verbose=0)
         z = ae.invariant_code(xv).numpy()
@@ -193,7 +204,10 @@ def pairs_experiment(args, dim, log):
         schedule = keras.optimizers.schedules.CosineDecay(
             args.pair_learning_rate, steps, alpha=0.01
         )
-        ae.compile(optimizer=keras.optimizers.Adam(schedule))
+        ae.compile(
+            optimizer=keras.optimizers.Adam(schedule, clipnorm=args.clipnorm),
+            steps_per_execution=16,
+        )
         history = ae.fit(
             _dataset(*train, args.batch_size, args.seed),
             validation_data=_dataset(*test, 1000, args.seed, shuffle=False),
