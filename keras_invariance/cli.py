@@ -243,26 +243,26 @@ def _split(x, y, seed):
     return (x_fit, y_fit), (x_val, y_val)
 
 
-def _hidden_units(text):
+def hidden_units(text):
     try:
         units = tuple(int(u) for u in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers such as 256,256; got {text!r}"
         ) from None
-    if not units or min(units) < 1:
+    if min(units) < 1:
         raise argparse.ArgumentTypeError(f"units must be ≥ 1; got {text!r}")
     return units
 
 
-def _non_negative(text):
+def non_negative_float(text):
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be ≥ 0; got {text}")
     return value
 
 
-def _positive_int(text):
+def positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be ≥ 1; got {text}")
@@ -278,39 +278,43 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0, help="seed of data split, weights and noise")
-    common.add_argument("--noise", type=_non_negative, default=0.5,
-                        help="σ of the Gaussian pixel noise, train and test (pixels in [0, 1])")
-    common.add_argument("--layers", default="logits",
-                        help="layers IRL's distance taps: a name, 'logits' or 'above:hidden_1' (IRL-C)")
-    common.add_argument("--batch-size", type=_positive_int, default=64)
+    add = common.add_argument
+    add("--seed", type=int, default=0, help="seed of data split, weights and noise")
+    add("--noise", type=non_negative_float, default=0.5,
+        help="σ of the Gaussian pixel noise, train and test (pixels in [0, 1])")
+    add("--layers", default="logits",
+        help="layers of IRL's distance: a name, 'logits', or 'above:hidden_1' (IRL-C)")
+    add("--batch-size", type=positive_int, default=64)
 
-    digits_parser = sub.add_parser(
+    job = sub.add_parser(
         "digits", parents=[common],
         help="main job: plain / data augmentation / IRL batching / IRL loss on digits",
     )
-    digits_parser.add_argument("--epochs", type=_positive_int, default=30)
-    digits_parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 3 epochs on 512 training examples")
-    digits_parser.add_argument("--gamma", type=_non_negative, default=None,
-                               help="γ of the IRL loss row (default: the paper's 1.0)")
-    digits_parser.add_argument("--num-samples", type=_positive_int, default=1, help="K noisy copies per example")
-    digits_parser.add_argument("--noise-draws", type=_positive_int, default=5,
-                        help="noisy copies of the test set averaged in 'noisy acc'")
-    digits_parser.add_argument("--hidden-units", type=_hidden_units, default=(256, 256))
-    digits_parser.add_argument("--learning-rate", type=float, default=1e-3)
-    digits_parser.add_argument("--train-size", type=_positive_int, default=None,
-                        help="use only the first N training examples")
-    digits_parser.set_defaults(func=_digits)
+    add = job.add_argument
+    add("--epochs", type=positive_int, default=30)
+    add("--quick", action="store_true", help="a smoke run: 3 epochs on 512 training examples")
+    add("--gamma", type=non_negative_float, default=None,
+        help="γ of the IRL loss row (default: the paper's 1.0)")
+    add("--num-samples", type=positive_int, default=1, help="K noisy copies per example")
+    add("--noise-draws", type=positive_int, default=5,
+        help="noisy copies of the test set averaged in 'noisy acc'")
+    add("--hidden-units", type=hidden_units, default=(256, 256), help="e.g. 256,256")
+    add("--learning-rate", type=float, default=1e-3)
+    add("--train-size", type=positive_int, default=None,
+        help="use only the first N training examples")
+    job.set_defaults(func=_digits)
 
-    tune = sub.add_parser("tune", parents=[common],
-                          help="Keras Tuner random search of IRL's α, β, γ, λ on digits")
-    tune.add_argument("--max-trials", type=_positive_int, default=4)
-    tune.add_argument("--epochs", type=_positive_int, default=5)
-    tune.add_argument("--objective", default="val_noisy_accuracy", choices=sorted(tuning.OBJECTIVES),
-                      help="what the search optimizes (default: val_noisy_accuracy)")
-    tune.add_argument("--directory", default=None,
-                      help="where Keras Tuner writes its trials (default: a new temp dir)")
+    tune = sub.add_parser(
+        "tune", parents=[common],
+        help="Keras Tuner random search of IRL's α, β, γ, λ on digits",
+    )
+    add = tune.add_argument
+    add("--max-trials", type=positive_int, default=4)
+    add("--epochs", type=positive_int, default=5)
+    add("--objective", default="val_noisy_accuracy", choices=sorted(tuning.OBJECTIVES),
+        help="what the search optimizes (default: val_noisy_accuracy)")
+    add("--directory", default=None,
+        help="where Keras Tuner writes its trials (default: a new temp dir)")
     tune.set_defaults(func=_tune)
     return parser
 
@@ -330,7 +334,17 @@ def main(argv=None):
     Returns:
         `digits`: the report rows; `tune`: the `keras_tuner` tuner.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        # A wrong --layers fails here with the available names, not mid-run.
+        ki.IRL(
+            digits.digits_classifier(hidden_units=getattr(args, "hidden_units", (256, 256))),
+            perturbation=ki.GaussianNoise(args.noise),
+            layers=args.layers,
+        )
+    except ValueError as error:
+        parser.error(f"--layers {args.layers!r}: {error}")
     if getattr(args, "quick", False):
         args.epochs = min(args.epochs, 3)
         args.train_size = args.train_size or 512

@@ -35,7 +35,8 @@ def test_report_is_extensible_by_rows_and_columns(monkeypatch):
     monkeypatch.setattr(cli, "METHODS", cli.METHODS[:1])
     monkeypatch.setattr(
         cli, "COLUMNS",
-        cli.COLUMNS[:1] + [cli.Column("double", lambda m, x, y, a, row: 2 * row["clean acc"], "{:.3f}")],
+        cli.COLUMNS[:1]
+        + [cli.Column("double", lambda m, x, y, a, row: 2 * row["clean acc"], "{:.3f}")],
     )
     args = cli.build_parser().parse_args(["digits", "--epochs", "1", "--train-size", "128"])
     rows = cli.run_digits(args, quiet=True)
@@ -46,7 +47,9 @@ def test_report_is_extensible_by_rows_and_columns(monkeypatch):
 @pytest.mark.parametrize(
     "argv",
     [["digits", "--noise", "-1"], ["digits", "--epochs", "0"],
-     ["digits", "--hidden-units", "a,b"], ["nope"], []],
+     ["digits", "--hidden-units", "a,b"], ["digits", "--noise", "x"],
+     ["tune", "--objective", "val_acc"], ["digits", "--layers", "hidden_9"],
+     ["nope"], []],
 )
 def test_bad_arguments_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as error:
