@@ -40,9 +40,9 @@ def NoiseRegularized(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> ki.NoiseRegularized(base, stddev=0.1).penalties[0].name
+    >>> dm.NoiseRegularized(base, stddev=0.1).penalties[0].name
     'noise_regularization'
 
     Args:
@@ -90,9 +90,9 @@ def JacobianRegularized(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> ki.JacobianRegularized(base, num_projections=1).penalties[0].name
+    >>> dm.JacobianRegularized(base, num_projections=1).penalties[0].name
     'jacobian'
 
     Args:
@@ -137,9 +137,9 @@ def VAT(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> ki.VAT(base, epsilon=2.0).penalties[0].name
+    >>> dm.VAT(base, epsilon=2.0).penalties[0].name
     'vat'
 
     Args:
@@ -179,9 +179,9 @@ def LossIBP(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> ki.LossIBP(base, beta=0.03).penalties[0].name
+    >>> dm.LossIBP(base, beta=0.03).penalties[0].name
     'loss_ibp'
 
     Args:
@@ -218,9 +218,9 @@ def PredictionIBP(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> ki.PredictionIBP(base).penalties[0].name
+    >>> dm.PredictionIBP(base).penalties[0].name
     'prediction_ibp'
 
     Args:
@@ -281,9 +281,9 @@ def AdversarialTraining(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model = ki.AdversarialTraining(base, kind="fast", epsilon=0.2)
+    >>> model = dm.AdversarialTraining(base, kind="fast", epsilon=0.2)
     >>> round(float(model.perturbation.epsilon), 6)
     0.1
 
@@ -380,9 +380,9 @@ def RegularizedAdversarialTraining(
     Example:
 
     >>> import keras
-    >>> import keras_invariance as ki
+    >>> from keras_invariance import derivative_methods as dm
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model = ki.RegularizedAdversarialTraining(base, divergence="l2")
+    >>> model = dm.RegularizedAdversarialTraining(base, divergence="l2")
     >>> model.penalties[0].name
     'output_divergence'
 

@@ -141,8 +141,8 @@ class NoiseRegularization(ActivationDistance, _EmbeddingMixin):
 
     Example:
 
-    >>> import keras_invariance as ki
-    >>> ki.penalties.NoiseRegularization(stddev=0.1).name
+    >>> from keras_invariance.penalties.derivatives import NoiseRegularization
+    >>> NoiseRegularization(stddev=0.1).name
     'noise_regularization'
 
     Args:
@@ -305,8 +305,8 @@ class JacobianPenalty(ActivationDistance, _EmbeddingMixin):
 
     Example:
 
-    >>> import keras_invariance as ki
-    >>> ki.penalties.JacobianPenalty(num_projections=1).name
+    >>> from keras_invariance.penalties.derivatives import JacobianPenalty
+    >>> JacobianPenalty(num_projections=1).name
     'jacobian'
 
     Args:
@@ -484,8 +484,8 @@ class LossIBPPenalty(_InputGradientPenalty):
 
     Example:
 
-    >>> import keras_invariance as ki
-    >>> ki.penalties.LossIBPPenalty(weight=0.03).name
+    >>> from keras_invariance.penalties.derivatives import LossIBPPenalty
+    >>> LossIBPPenalty(weight=0.03).name
     'loss_ibp'
 
     Args:
@@ -529,8 +529,8 @@ class PredictionIBPPenalty(_InputGradientPenalty):
 
     Example:
 
-    >>> import keras_invariance as ki
-    >>> ki.penalties.PredictionIBPPenalty().name
+    >>> from keras_invariance.penalties.derivatives import PredictionIBPPenalty
+    >>> PredictionIBPPenalty().name
     'prediction_ibp'
 
     Args:
@@ -616,9 +616,9 @@ class AdversarialLossPenalty(Penalty, _EmbeddingMixin):
 
     Example:
 
-    >>> import keras_invariance as ki
     >>> from keras_invariance.perturbations.adversarial import PGD
-    >>> ki.penalties.AdversarialLossPenalty(PGD(1.0, norm=2, steps=1)).name
+    >>> from keras_invariance.penalties.derivatives import AdversarialLossPenalty
+    >>> AdversarialLossPenalty(PGD(1.0, norm=2, steps=1)).name
     'adversarial_loss'
 
     Args:

@@ -120,8 +120,7 @@ class VATPenalty(Penalty, _EmbeddingMixin):
 
     Example:
 
-    >>> import keras_invariance as ki
-    >>> ki.penalties.VATPenalty(epsilon=1.0).name
+    >>> VATPenalty(epsilon=1.0).name
     'vat'
 
     Args:

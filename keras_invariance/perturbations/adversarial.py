@@ -285,8 +285,8 @@ class PGD(_Search):
 
     Example:
 
-    >>> PGD(epsilon=0.3, norm="inf", steps=7).step_size_value()
-    0.10714285714285714
+    >>> round(PGD(epsilon=0.3, norm="inf", steps=7).step_size_value(), 6)
+    0.107143
 
     Args:
         epsilon: ε ≥ 0, the ball's radius. A non-trainable variable.
