@@ -513,3 +513,38 @@ def test_mirrored_strategy_equivalence(name, monkeypatch):
     assert moved > 1e-4  # the terms really trained
     for s, m in zip(single, mirrored):
         np.testing.assert_allclose(s, m, atol=1e-5)
+
+
+def test_jacobian_and_loss_ibp_on_a_subclassed_model_with_tap():
+    class Net(ki.InvariantModel):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(5, activation="tanh")
+            self.tap = ki.Tap("hidden_tap")
+            self.out = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.out(self.tap(self.hidden(x)))
+
+    keras.utils.set_random_seed(0)
+    model = Net(
+        penalties=[
+            JacobianPenalty(layers=["hidden_tap"]),
+            LossIBPPenalty(order=2),
+        ]
+    )
+    x, y = data()
+    model(x)
+    model.compile(optimizer="sgd", loss=LOSS)
+    _, terms = objective(model, x, y)
+    plain = keras.Sequential([model.hidden])
+    jac = explicit_jacobian(plain, x)
+    np.testing.assert_allclose(
+        float(terms["jacobian"]), np.mean(np.sum(jac**2, axis=(1, 2))), rtol=1e-5
+    )
+    g = per_example_input_gradient(model, x, y)
+    np.testing.assert_allclose(
+        float(terms["loss_ibp"]), np.mean(np.sum(g**2, 1)), rtol=1e-5
+    )
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["jacobian"][-1])
