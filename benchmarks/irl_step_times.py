@@ -9,7 +9,9 @@ time and its ratio to plain `fit()` of a plain `keras.Model`.
 
 IRL with K = 1 does two passes' worth of work (clean + perturbed), so the
 target is ≤ 2.0× plain (irl_invariant_representation_learning.txt, eq. 1–2
-with K = 1; eq. 4 for IRL batching).
+with K = 1; eq. 4 for IRL batching). `irl_loss_k1_fixed_shift` replaces the
+Gaussian draw by a fixed affine map, to separate the cost of the random
+numbers from the cost of the passes (with `--jit` on CPU the draw dominates).
 
 Usage:
     python benchmarks/irl_step_times.py [--quick] [--epochs 3] [--rounds 3]
@@ -53,6 +55,11 @@ METHODS = {
     "irl_loss_k1_separate": _irl(preset="irl_loss", batching="separate"),
     "irl_loss_k2": _irl(preset="irl_loss", num_samples=2),
     "irl_c_k1": _irl(preset="irl_loss", layers="above:hidden_1"),
+    # No random draw: isolates the RNG's cost (large under XLA on CPU, where
+    # stateless_normal's default algorithm is slow).
+    "irl_loss_k1_fixed_shift": lambda base: ki.IRL(
+        base, perturbation=ki.FunctionPerturbation(lambda x: 0.8 * x + 0.05)
+    ),
 }
 
 
