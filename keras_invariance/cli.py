@@ -319,20 +319,19 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    """Runs `keras-invariance <subcommand>`; returns the subcommand's result.
+def run(argv=None):
+    """Runs a subcommand and returns its result (for Python callers and tests).
 
-    Example (shell):
+    Example:
 
-        keras-invariance digits            # the main job, well under 5 min
-        keras-invariance digits --quick    # a smoke run in seconds
-        keras-invariance tune --max-trials 4 --directory /tmp/irl_tune
+        rows = run(["digits", "--quick"])   # prints the table, returns its rows
 
     Args:
         argv: Arguments without the program name (default `sys.argv[1:]`).
 
     Returns:
-        `digits`: the report rows; `tune`: the `keras_tuner` tuner.
+        `digits`: the report rows (see `run_digits`); `tune`: the
+        `keras_tuner` tuner.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -351,5 +350,24 @@ def main(argv=None):
     return args.func(args)
 
 
+def main(argv=None):
+    """The `keras-invariance` console script: runs a subcommand, returns 0.
+
+    Example (shell):
+
+        keras-invariance digits            # the main job, well under 5 min
+        keras-invariance digits --quick    # a smoke run in seconds
+        keras-invariance tune --max-trials 4 --directory /tmp/irl_tune
+
+    Args:
+        argv: Arguments without the program name (default `sys.argv[1:]`).
+
+    Returns:
+        The exit status 0 (argparse exits with 2 on bad arguments).
+    """
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

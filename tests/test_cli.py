@@ -10,7 +10,7 @@ METHOD_NAMES = ["plain", "data augmentation", "IRL batching", "IRL loss"]
 
 
 def test_digits_quick_prints_the_four_methods(capsys):
-    rows = cli.main(["digits", "--quick", "--noise-draws", "2"])
+    rows = cli.run(["digits", "--quick", "--noise-draws", "2"])
     out = capsys.readouterr().out
     assert [row["method"] for row in rows] == METHOD_NAMES
     table = out[out.index("method"):]
@@ -29,6 +29,12 @@ def test_digits_quick_prints_the_four_methods(capsys):
     for i, name in enumerate(METHOD_NAMES, start=1):
         assert f"[{i}/4] {name}" in out
     assert "irl_distance" in out and "epoch 3/3" in out and "wall time" in out
+
+
+def test_console_script_returns_exit_status_zero(monkeypatch):
+    monkeypatch.setattr(cli, "METHODS", cli.METHODS[:1])
+    argv = ["digits", "--epochs", "1", "--train-size", "64", "--noise-draws", "1"]
+    assert cli.main(argv) == 0
 
 
 def test_report_is_extensible_by_rows_and_columns(monkeypatch):
@@ -59,7 +65,7 @@ def test_bad_arguments_exit_with_usage(argv, capsys):
 
 
 def test_tune_writes_trials_into_directory(tmp_path, capsys):
-    tuner = cli.main(["tune", "--max-trials", "1", "--epochs", "1", "--directory", str(tmp_path)])
+    tuner = cli.run(["tune", "--max-trials", "1", "--epochs", "1", "--directory", str(tmp_path)])
     out = capsys.readouterr().out
     assert "best hyperparameters" in out and "gamma" in out
     assert (tmp_path / "irl_digits").is_dir()
