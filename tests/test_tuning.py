@@ -92,6 +92,18 @@ def test_objective_is_a_noisy_copy_fixed_across_epochs():
     assert 0.0 <= tuning.noisy_accuracy(model, x, y, 0.5, draws=2) <= 1.0
 
 
+def test_missing_tensorboard_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name == "tensorboard" else find_spec(name, *a),
+    )
+    with pytest.raises(ImportError, match="pip install tensorboard"):
+        tuning.IRLHyperModel()
+
+
 def test_objective_names():
     assert tuning.objective("val_accuracy").direction == "max"
     assert tuning.objective("irl_distance").direction == "min"
