@@ -164,6 +164,29 @@ def test_one_fgsm_step_updates_batchnorm_from_the_training_pass_only():
     )
 
 
+def test_reused_clean_pass_updates_batchnorm_from_clean_then_adversarial():
+    """Documented: with `reuse_clean_pass` the clean and adversarial batches
+    are two training passes, so BatchNorm's moving statistics are updated
+    twice (clean, then x*) and never by a search."""
+    base = mlp(bn=True)
+    twin = mlp(bn=True)
+    twin.set_weights(base.get_weights())
+    x, y = batch()
+    model = dm.AdversarialTraining(base, kind="fgsm", epsilon=0.1)
+    assert model.perturbation.reuse_clean_pass
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    # A training-mode search pass on x is the clean pass (one update from x).
+    x_adv = FGSM(0.1, training=True).perturb(tf.constant(x), _context_for(twin, x, y))
+    twin(x_adv, training=True)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(
+            getattr(base.get_layer("bn"), name).numpy(),
+            getattr(twin.get_layer("bn"), name).numpy(),
+            atol=1e-6,
+        )
+
+
 def test_reused_clean_pass_gives_the_same_x_star_and_objective():
     """FGSM(reuse_clean_pass=True) builds x* from the engine's clean pass:
     on a deterministic model it is the searched x*, and the objective is the
