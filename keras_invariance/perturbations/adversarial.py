@@ -86,9 +86,9 @@ class _Search(Perturbation):
             x,
             type(self).__name__,
             "Adversarial searches differentiate with respect to the inputs; "
-            "token ids have none. Use a gradient penalty with "
-            "`embedding_layer=` (e.g. `VATPenalty(embedding_layer=...)`) or "
-            "`UnigramNoise` / `BlankNoise`.",
+            "token ids have none. Search at an embedding layer's output "
+            "with `AdversarialLossPenalty(FGSM(...) or PGD(...), "
+            "embedding_layer='<name>')` (or `VATPenalty(embedding_layer=...)`).",
         )
         if context is None:
             raise ValueError(
