@@ -19,6 +19,8 @@ setup(
         "keras>=3.8",
         "keras-tuner",
         "tensorflow-datasets",
+        # Keras Tuner imports it in every trial; TF 2.21 no longer installs it.
+        "tensorboard",
         # Embedded data for the main job, tests and recipes (no download).
         "scikit-learn",
         "mnist1d",

@@ -15,6 +15,7 @@ need data and signal-processing code that is out of scope here;
 import keras
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -120,7 +121,7 @@ class AdditiveNoise(Perturbation):
     def perturb(self, x, context=None):
         x, dtype = _check_waveforms(x, type(self).__name__)
         y = ops.cast(x, "float32")
-        noise = keras.random.normal(ops.shape(y), seed=self.seed_generator)
+        noise = random_ops.normal(ops.shape(y), seed=self.seed_generator)
         y = add_noise_at_snr(y, noise, self.snr_db)
         if self.clip:
             y = ops.clip(y, -1.0, 1.0)
@@ -190,7 +191,7 @@ class VolumeNoise(Perturbation):
         elif self.direction == "down":
             exponent = -ops.ones((ops.shape(y)[0],))
         else:
-            u = keras.random.uniform((ops.shape(y)[0],),
+            u = random_ops.uniform((ops.shape(y)[0],),
                                      seed=self.seed_generator)
             exponent = ops.where(u < 0.5, -1.0, 1.0)
         scale = ops.power(factor, exponent)

@@ -20,6 +20,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -310,7 +311,7 @@ class _ImageNoise(Perturbation):
     def _uniform(self, batch_size, scale):
         # Drawing U(-1, 1) and scaling by the variable lets a changed scale
         # take effect without retracing; a scale of 0 is exactly the identity.
-        u = keras.random.uniform(
+        u = random_ops.uniform(
             (batch_size,), minval=-1.0, maxval=1.0, seed=self.seed_generator
         )
         return u * ops.cast(scale, "float32")
@@ -445,7 +446,7 @@ class InDomainImageNoise(_ImageNoise):
         return {
             "brightness": self._uniform(batch_size, self.brightness),
             "contrast": self._uniform(batch_size, self.contrast),
-            "pca_alpha": keras.random.normal(
+            "pca_alpha": random_ops.normal(
                 (batch_size, 3), seed=self.seed_generator
             )
             * ops.cast(self.pca_noise, "float32"),

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -57,7 +58,7 @@ class GaussianNoise(Perturbation):
 
     def perturb(self, x, context=None):
         check_float_inputs(x, "GaussianNoise")
-        noise = keras.random.normal(
+        noise = random_ops.normal(
             ops.shape(x), dtype="float32", seed=self.seed_generator
         )
         return x + ops.cast(self.stddev * noise, x.dtype)

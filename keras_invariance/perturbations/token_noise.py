@@ -16,6 +16,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import check_non_negative
@@ -83,7 +84,7 @@ class _TokenNoise(Perturbation):
         return x
 
     def _replacement_mask(self, x):
-        u = keras.random.uniform(ops.shape(x), seed=self.seed_generator)
+        u = random_ops.uniform(ops.shape(x), seed=self.seed_generator)
         # `u` is in [0, 1), so p = 0 replaces nothing and p = 1 everything.
         replace = ops.less(u, ops.cast(self.p, "float32"))
         for token in self._protected:
@@ -227,7 +228,7 @@ class UnigramNoise(_TokenNoise):
         self._cdf = cdf.astype("float32")
 
     def _replacements(self, x):
-        u = keras.random.uniform(ops.shape(x), seed=self.seed_generator)
+        u = random_ops.uniform(ops.shape(x), seed=self.seed_generator)
         # Inverse-cdf sampling: O(n log V), unlike a Gumbel-argmax
         # categorical draw, which materializes n × V logits under XLA.
         cdf = ops.convert_to_tensor(self._cdf)
