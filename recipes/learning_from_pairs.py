@@ -97,6 +97,10 @@ def parse_args(argv=None):
     parser.add_argument("--invariant-dim", type=int, default=None,
                         help="Width of z_inv (and of z_var) in the pairs "
                         "experiment; default d.")
+    parser.add_argument("--alpha", type=float, default=1.0,
+                        help="alpha of eq. (2), pairs experiment.")
+    parser.add_argument("--delta", type=float, default=1.0,
+                        help="delta of eq. (2), pairs experiment.")
     parser.add_argument("--skip-supervised", action="store_true")
     parser.add_argument("--skip-pairs", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
@@ -203,6 +207,8 @@ def pairs_experiment(args, dim, log):
             invariant_dim=k,
             mode="pairs",
             invariance_weight=lam,
+            alpha=args.alpha,
+            delta=args.delta,
         )
         steps = args.pair_epochs * -(-args.num_train // args.batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(
