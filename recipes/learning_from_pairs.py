@@ -97,8 +97,11 @@ def parse_args(argv=None):
     parser.add_argument("--invariant-dim", type=int, default=None,
                         help="Width of z_inv (and of z_var) in the pairs "
                         "experiment; default d.")
-    parser.add_argument("--alpha", type=float, default=1.0,
-                        help="alpha of eq. (2), pairs experiment.")
+    parser.add_argument("--alpha", default="1.0",
+                        help="alpha of eq. (2), pairs experiment, or 'auto' "
+                        "for 1 / median(d*^2) over the training pairs with "
+                        "d* > 0, so that alpha d^2 is about 1 for a typical "
+                        "unrelated pair.")
     parser.add_argument("--delta", type=float, default=1.0,
                         help="delta of eq. (2), pairs experiment.")
     parser.add_argument("--skip-supervised", action="store_true")
@@ -190,6 +193,13 @@ def _shift_ratio(ae, dim, transformation, rng, cycle=None, n=2000):
     return float(d_same.mean() / d_other.mean())
 
 
+def _alpha(value, d):
+    if value != "auto":
+        return float(value)
+    positive = d[d > 0]
+    return float(1.0 / np.median(positive**2)) if positive.size else 1.0
+
+
 def pairs_experiment(args, dim, log):
     """§5: invariance learned from (x, x', d*) triples."""
     lam = 10.0 if args.invariance_weight is None else args.invariance_weight
@@ -200,6 +210,7 @@ def pairs_experiment(args, dim, log):
         train, test = ip.make_pair_dataset(
             transformation, args.num_train, args.num_test, dim, seed=args.seed
         )
+        alpha = _alpha(args.alpha, train[1])
         k = args.invariant_dim or dim
         ae = InvariantAutoencoder(
             build_extended_network(dim, 2 * k, depth=args.pair_depth),
@@ -207,7 +218,7 @@ def pairs_experiment(args, dim, log):
             invariant_dim=k,
             mode="pairs",
             invariance_weight=lam,
-            alpha=args.alpha,
+            alpha=alpha,
             delta=args.delta,
         )
         steps = args.pair_epochs * -(-args.num_train // args.batch_size)
@@ -240,6 +251,7 @@ def pairs_experiment(args, dim, log):
         row = dict(
             dim=dim,
             transformation=transformation,
+            alpha=alpha,
             invariance_mse=float(history["val_invariance_loss"][-1]),
             reconstruction_mse=float(history["val_reconstruction_loss"][-1]),
             same_over_unrelated_distance=ratio,
@@ -249,7 +261,8 @@ def pairs_experiment(args, dim, log):
             seconds=round(time.time() - start, 1),
         )
         results.append(row)
-        log(f"[pairs d={dim}] {transformation:15s}: invariance MSE "
+        log(f"[pairs d={dim}] {transformation:15s} (alpha {alpha:.3g}): "
+            f"invariance MSE "
             f"{row['invariance_mse']:.2e}, reconstruction "
             f"{row['reconstruction_mse']:.2e}, same/unrelated z_inv distance "
             f"{ratio:.3f}, (d_hat - d*)^2 {row['distance_mse']:.2e} "
