@@ -66,6 +66,9 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 from keras_invariance import derivative_methods as dm  # noqa: E402
+from keras_invariance.penalties.derivatives import (  # noqa: E402
+    PredictionIBPPenalty,
+)
 
 TARGETS = {
     "loss_ibp": 1.5,
@@ -94,6 +97,9 @@ METHODS = {
     "loss_ibp": lambda b: dm.LossIBP(b, beta=0.03),
     "loss_ibp_r2": lambda b: dm.LossIBP(b, beta=0.03, order=2),
     "prediction_ibp": lambda b: dm.PredictionIBP(b, beta=1.0),
+    "prediction_ibp_double_vjp": lambda b: dm.InvariantModel(
+        b, penalties=[PredictionIBPPenalty(weight=1.0, jvp="double_vjp")]
+    ),
     "fast_at": lambda b: dm.AdversarialTraining(b, kind="fast", epsilon=0.1),
     "fast_at_search": lambda b: dm.AdversarialTraining(
         b, kind="fast", epsilon=0.1, reuse_clean_pass=False

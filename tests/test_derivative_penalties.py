@@ -179,12 +179,15 @@ def test_loss_ibp_weight_gradient_matches_finite_differences():
 # ---------------------------------------------------------- Prediction IBP
 
 
+@pytest.mark.parametrize("jvp", ["forward", "double_vjp"])
 @pytest.mark.parametrize("order", [1, 2])
-def test_prediction_ibp_equals_explicit_jacobian_times_gradient(order):
+def test_prediction_ibp_equals_explicit_jacobian_times_gradient(order, jvp):
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, penalties=[PredictionIBPPenalty(order=order)])
+        ki.InvariantModel(
+            base, penalties=[PredictionIBPPenalty(order=order, jvp=jvp)]
+        )
     )
     _, terms = objective(model, x, y)
     jac = explicit_jacobian(base, x)  # (rows, K, D)
@@ -196,6 +199,23 @@ def test_prediction_ibp_equals_explicit_jacobian_times_gradient(order):
     np.testing.assert_allclose(
         float(terms["prediction_ibp"]), norms.mean(), rtol=1e-4
     )
+
+
+def test_prediction_ibp_jvp_modes_give_the_same_weight_gradient():
+    x, y = data()
+    grads = {}
+    for jvp in ("forward", "double_vjp"):
+        base = tiny_mlp()
+        model = compiled(
+            ki.InvariantModel(
+                base, penalties=[PredictionIBPPenalty(order=2, softmax=True, jvp=jvp)]
+            )
+        )
+        with tf.GradientTape() as tape:
+            total, _ = objective(model, x, y)
+        grads[jvp] = tape.gradient(total, base.trainable_weights)
+    for a, b in zip(grads["forward"], grads["double_vjp"]):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_prediction_ibp_trains_weights_through_the_jvp():

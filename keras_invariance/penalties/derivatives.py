@@ -34,6 +34,7 @@ from keras_invariance.penalties.activation_distance import ActivationDistance
 from keras_invariance.penalties.base import Penalty
 
 NORM_ORDERS = (1, 2)
+JVP_MODES = ("auto", "forward", "double_vjp")
 
 
 def flatten_rows(t):
@@ -101,6 +102,21 @@ def _clean_input_gradient(context, who):
     gradient = context.input_gradient(total)
     context.cache["per_example_input_gradient"] = gradient
     return gradient
+
+
+def double_vjp(tape, outputs, source, tangent):
+    """J·t for J = ∂outputs/∂source, as the transpose of a vjp.
+
+    v(u) = Jᵀu is linear in u, so ∇_u ⟨v(u), t⟩ = J·t at any u (u = 0
+    here). `tape` must have recorded `outputs` from `source` (persistent).
+    Runs backward passes only: no extra forward pass.
+    """
+    u = tf.zeros_like(outputs)
+    with tf.GradientTape(watch_accessed_variables=False) as transpose:
+        transpose.watch(u)
+        v = tape.gradient(outputs, source, output_gradients=u)
+        inner = ops.sum(ops.cast(v, "float32") * ops.cast(tangent, "float32"))
+    return transpose.gradient(inner, u)
 
 
 class _EmbeddingMixin:
@@ -518,7 +534,11 @@ class PredictionIBPPenalty(_InputGradientPenalty):
     directional derivative J_p·g is one forward-mode pass
     (`tf.autodiff.ForwardAccumulator`, primal x, tangent g): never a full
     Jacobian. That pass runs inside the weight-update tape, so R trains by
-    differentiating the jvp. As in Tangent BP (and the paper's third pass)
+    differentiating the jvp. Under `jit_compile=True` XLA folds the weights
+    into constants when a ForwardAccumulator runs inside the weight tape
+    (TF 2.21: a recompilation every step, ~300× slower), so there (`jvp=
+    "auto"`) the same jvp is computed as the transpose of a vjp through the
+    engine's clean pass (`double_vjp`): J·g = ∇_u ⟨Jᵀu, g⟩. As in Tangent BP (and the paper's third pass)
     the direction g is a constant by default (`stop_direction_gradient`).
 
     p is the model output (the logits when the model outputs logits: the
@@ -538,6 +558,10 @@ class PredictionIBPPenalty(_InputGradientPenalty):
         order: r, 1 (default) or 2.
         softmax: Differentiate softmax(outputs) instead of the outputs.
         stop_direction_gradient: Treat g as a constant (default `True`).
+        jvp: How J_p·g is computed: `"forward"` (ForwardAccumulator, one
+            extra forward pass), `"double_vjp"` (no extra pass: the
+            transpose of a vjp through the clean pass), or `"auto"`
+            (default: forward mode, double vjp under `jit_compile`).
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
         **kwargs: Keras `Layer` arguments; `name` defaults to
@@ -558,6 +582,7 @@ class PredictionIBPPenalty(_InputGradientPenalty):
         order=1,
         softmax=False,
         stop_direction_gradient=True,
+        jvp="auto",
         embedding_layer=None,
         **kwargs,
     ):
@@ -566,24 +591,58 @@ class PredictionIBPPenalty(_InputGradientPenalty):
         )
         self.softmax = bool(softmax)
         self.stop_direction_gradient = bool(stop_direction_gradient)
+        if jvp not in JVP_MODES:
+            raise ValueError(f"`jvp` must be one of {JVP_MODES}; received {jvp!r}.")
+        self.jvp = jvp
+
+    def _use_forward_mode(self, context):
+        if self.jvp == "auto":
+            # XLA + ForwardAccumulator inside the weight tape folds the
+            # variables into constants (one recompilation per step), so
+            # under jit_compile the double-vjp route is used.
+            return not getattr(context.model, "jit_compile", False)
+        return self.jvp == "forward"
+
+    def _outputs(self, outputs):
+        if self.softmax:
+            outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
+        return outputs
 
     def compute(self, context):
-        g, source = self._input_gradient(context)
+        forward_mode = self._use_forward_mode(context)
+        if self._split is None:
+            g = _clean_input_gradient(context, type(self).__name__)
+            source, tape = context.x, context.input_tape
+            if not forward_mode:
+                with tape:
+                    outputs = self._outputs(context.clean.outputs)
+        else:
+            with tf.GradientTape(
+                persistent=True, watch_accessed_variables=False
+            ) as tape:
+                source, result = self._split.forward_watched(
+                    context.x, tape, training=True
+                )
+                logits = result[self._split.LOGITS]
+                total = ops.sum(context.per_example_loss(logits))
+                outputs = self._outputs(logits)
+            g = tape.gradient(total, source)
         if self.stop_direction_gradient:
             g = ops.stop_gradient(g)
         g = ops.cast(g, source.dtype)
-        if self._split is None:
-            x = context.x
-            with tf.autodiff.ForwardAccumulator(x, g) as accumulator:
-                outputs = context.forward(x, training=True).outputs
-                if self.softmax:
-                    outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
+        if forward_mode:
+            primal = context.x if self._split is None else source
+            with tf.autodiff.ForwardAccumulator(primal, g) as accumulator:
+                if self._split is None:
+                    outputs = context.forward(primal, training=True).outputs
+                else:
+                    outputs = self._split.tail_forward(
+                        context.x, primal, training=True
+                    )
+                outputs = self._outputs(outputs)
+            directional = accumulator.jvp(outputs)
         else:
-            with tf.autodiff.ForwardAccumulator(source, g) as accumulator:
-                outputs = self._split.tail_forward(context.x, source, training=True)
-                if self.softmax:
-                    outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
-        directional = accumulator.jvp(outputs)
+            directional = double_vjp(tape, outputs, source, g)
         return weighted_mean(
             power_norm(directional, self.order), context.sample_weight
         )
@@ -594,6 +653,7 @@ class PredictionIBPPenalty(_InputGradientPenalty):
             {
                 "softmax": self.softmax,
                 "stop_direction_gradient": self.stop_direction_gradient,
+                "jvp": self.jvp,
             }
         )
         return config
