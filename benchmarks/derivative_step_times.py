@@ -97,8 +97,8 @@ METHODS = {
     "loss_ibp": lambda b: dm.LossIBP(b, beta=0.03),
     "loss_ibp_r2": lambda b: dm.LossIBP(b, beta=0.03, order=2),
     "prediction_ibp": lambda b: dm.PredictionIBP(b, beta=1.0),
-    "prediction_ibp_double_vjp": lambda b: dm.InvariantModel(
-        b, penalties=[PredictionIBPPenalty(weight=1.0, jvp="double_vjp")]
+    "prediction_ibp_forward": lambda b: dm.InvariantModel(
+        b, penalties=[PredictionIBPPenalty(weight=1.0, jvp="forward")]
     ),
     "fast_at": lambda b: dm.AdversarialTraining(b, kind="fast", epsilon=0.1),
     "fast_at_search": lambda b: dm.AdversarialTraining(

@@ -309,6 +309,9 @@ TOKEN_TERMS = {
     "jacobian": lambda **kw: JacobianPenalty(**kw),
     "loss_ibp": lambda **kw: LossIBPPenalty(**kw),
     "prediction_ibp": lambda **kw: PredictionIBPPenalty(**kw),
+    "prediction_ibp_forward": lambda **kw: PredictionIBPPenalty(
+        jvp="forward", name="prediction_ibp_forward", **kw
+    ),
     "vat": lambda **kw: VATPenalty(**kw),
     "noise_regularization": lambda **kw: NoiseRegularization(adversarial=True, **kw),
     "adversarial_loss": lambda **kw: AdversarialLossPenalty(
