@@ -27,6 +27,12 @@ from keras_invariance.perturbations import VolumeNoise
 from keras_invariance.semi_supervised import semi_supervised_dataset
 from keras_invariance.taps import Tap
 from keras_invariance import hyperparameters
+from keras_invariance import datasets
+from keras_invariance import layers
+from keras_invariance.autoencoders import InvariantAutoencoder
+from keras_invariance.autoencoders import build_extended_network
+from keras_invariance.autoencoders import build_mlp
+from keras_invariance.layers import ExtendedLayer
 from keras_invariance import evaluation
 from keras_invariance import spatial
 from keras_invariance.spatial import apply_spatial_params

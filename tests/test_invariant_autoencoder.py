@@ -13,6 +13,7 @@ from keras_invariance.autoencoders import InvariantAutoencoder
 from keras_invariance.autoencoders import build_extended_network
 from keras_invariance.autoencoders import build_mlp
 from keras_invariance.datasets import invariance_pairs as ip
+from tests.engine_checks import mirrored_strategy
 
 
 def linear(in_dim, out_dim, kernel=None, name=None):
@@ -254,7 +255,7 @@ def test_mirrored_strategy_matches_single_device():
     single = make()
     single.fit(train[0], train[1], batch_size=16, epochs=1, shuffle=False,
                verbose=0)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored_strategy()
     with strategy.scope():
         mirrored = make()
     mirrored.fit(train[0], train[1], batch_size=16, epochs=1, shuffle=False,

@@ -9,3 +9,6 @@ from keras_invariance.datasets.invariance_pairs import make_supervised_dataset
 from keras_invariance.datasets.invariance_pairs import random_cycle
 from keras_invariance.datasets.invariance_pairs import transform
 from keras_invariance.datasets.invariance_pairs import uniform_features
+from keras_invariance.datasets.digits import digits_classifier
+from keras_invariance.datasets.digits import load_digits
+from keras_invariance.datasets.digits import to_images
