@@ -7,46 +7,53 @@ per-batch callback; the table reports the median time per step and its
 ratio to plain `fit()` of the same Keras model. Targets are the paper's
 (invariant_backpropagation.txt, Table 1) where it gives one.
 
-Measured (2-core shared CPU, TF 2.21, no XLA; ratios to plain fit(), best
-of 3 interleaved repeats; the machine was shared with other jobs, so the
-second digit is noise):
+Measured (2-core CPU shared with other jobs, TF 2.21; ratios to plain
+fit() of the same Keras model, best of 2–3 interleaved repeats; expect
+±10 % noise):
 
-    method               batch 128   batch 512   target
-    loss_ibp (r=1)         1.76        1.86       1.50
-    prediction_ibp         2.61        2.16       1.75
-    fast_at                1.67        1.58       1.50
-    fgsm_at                1.78        1.48       1.80
-    vat (1 power it.)      2.07        1.70       2.50
-    fast_at_search         1.90        2.60       (separate search pass)
-    fgsm_at_search         2.03        1.69       (separate search pass)
-    noise_regularization   1.68         -
-    jacobian_proj_1        1.59         -
-    jacobian_exact (K=10)  6.42         -
-    pgd_7                  4.46         -
+    method                     b=128   b=512   b=128 XLA   target
+    loss_ibp (r=1)              1.82    1.98     1.58       1.50
+    prediction_ibp (double vjp) 1.91    1.99     1.34       1.75
+    prediction_ibp_forward      2.50    3.10      -          -
+    fast_at (reuses clean ∇x)   1.63    2.10     1.36       1.50
+    fgsm_at (reuses clean ∇x)   1.76    1.99     2.16       1.80
+    vat (1 power iteration)     2.16    2.51     4.45       2.50
+    fast_at_search              1.91     -        -     (separate search)
+    fgsm_at_search              1.86     -        -     (separate search)
+    noise_regularization        1.46     -
+    jacobian_proj_1             1.43     -
+    jacobian_exact (K = 10)     5.92     -
+    pgd_7                       4.34     -
+    at_kl_pgd_3                 2.89     -
 
-Floors (counting a forward pass as 1 unit and a backward pass as 2 — one
-for activation gradients, one for weight gradients — so plain = 3):
+At batch 128 the steps are ~1.5 ms and fixed per-step costs compress the
+ratios; at batch 512 they approach the autodiff floors below.
+
+Floors (a forward pass = 1 unit, a backward pass = 2: activation gradients
+plus weight gradients; plain = 3):
 
 * Loss IBP: forward 1 + ∇x backward 1 (activation gradients only) +
-  differentiating that backward 2 + the usual backward 2 = 6, i.e. 2.0×.
-  The paper's hand-written third pass shares the activation-gradient
-  backward with the weight backward (5 units, 1.67×, measured 1.5× with
-  fixed per-step costs). With autodiff ∇x must be a separate
-  `tape.gradient` before the weight gradient, so one activation backward is
-  computed twice.
-* Prediction IBP: forward 1 + ∇x backward 1 + jvp pass 2 (primal and
-  tangent: `ForwardAccumulator` cannot attach to the clean pass, whose
-  tangent g is not known until after it) + its backward 4 + the usual
-  backward 2 = 10, 3.3×. The paper's third pass reuses the first pass's
-  activations and treats the linearization as fixed (Tangent BP), 2×.
+  differentiating that backward 2 + the usual backward 2 = 6, i.e. 2.0×
+  (measured 1.98× at b=512). The paper's hand-written third pass shares the
+  activation-gradient backward with the weight backward (5 units, 1.67×;
+  it measured 1.5× with fixed per-step costs). With autodiff ∇x must be a
+  separate `tape.gradient` before the weight gradient, so one activation
+  backward is computed twice.
+* Prediction IBP: the double-vjp jvp needs no extra forward pass and costs
+  about what Loss IBP costs (~2× at b=512). Forward mode
+  (`ForwardAccumulator`) recomputes the primal (the tangent g is known only
+  after the clean pass) and backpropagates through primal and tangent: 3.1×.
 * Fast AT: the engine always runs the clean pass (α is a variable that may
-  be raised later without retracing), and backpropagates 0·L(x) through
-  it. With `reuse_clean_pass` (default in the preset) x* needs no search
-  pass: forward 1 + ∇x backward 1 + adversarial pass 3 + 0·L backward 2 =
-  7, 2.3×; the paper's 1.5× skips the clean weight gradients (5 units).
-* FGSM AT (α = β = ½): the same 7 units; within target.
-* VAT with one power iteration: clean 3 + search forward 1 and ∇ backward
-  1 + adversarial pass 3 = 8, 2.7×; within target at these sizes.
+  be raised later without retracing) and backpropagates 0·L(x) through it.
+  With `reuse_clean_pass` (the preset's default) x* needs no search pass:
+  forward 1 + ∇x backward 1 + adversarial pass 3 + the 0·L backward 2 = 7,
+  2.3×; the paper's 1.5× skips the clean weight gradients (5 units).
+* FGSM AT (α = β = ½): the same 7 units, 2.3× (measured 1.76–1.99×).
+* VAT with one power iteration: clean 3 + search forward 1 and backward to
+  the input 1 + adversarial pass 3 = 8, 2.7× (measured 2.16–2.51×).
+* Under XLA on CPU the terms that draw random numbers (VAT, noise) are
+  slower relative to plain; no recompilation happens (checked with
+  `XLA_FLAGS=--xla_dump_to`).
 
 Usage:
     python benchmarks/derivative_step_times.py [--epochs 5] [--batch 128]

@@ -469,7 +469,7 @@ class _InputGradientPenalty(Penalty, _EmbeddingMixin):
             self.requires_input_gradient = False
 
     def _input_gradient(self, context):
-        """Returns (g, source, tape-or-None, split forward fn or None)."""
+        """Returns (g_i = ∇ℓ_i per row, the tensor it is taken at)."""
         if self._split is None:
             return _clean_input_gradient(context, type(self).__name__), context.x
         with tf.GradientTape(watch_accessed_variables=False) as tape:
