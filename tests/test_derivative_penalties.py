@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_invariance as ki
+from keras_invariance import random_ops
 from keras_invariance import context as context_lib
 from keras_invariance import derivative_methods as dm
 from keras_invariance.penalties.derivatives import AdversarialLossPenalty
@@ -500,18 +501,18 @@ def test_mirrored_strategy_equivalence(name, monkeypatch):
     Per-replica random streams differ from the single-device stream by
     design, so the random draws of these terms (Gaussian Δx, projection
     vectors, VAT's and the divergence searches' random starts) are replaced
-    by a constant (`keras.random.normal` → 0.3·ones, `uniform` → 0.5) for
+    by a constant (`random_ops.normal` → 0.3·ones, `uniform` → 0.5) for
     this comparison: every other code path (the searches, the double
     backprop, the distribution scaling of each term) is the real one.
     """
     monkeypatch.setattr(
-        keras.random,
+        random_ops,
         "normal",
         lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: 0.3
         * ops.ones(shape, dtype or "float32"),
     )
     monkeypatch.setattr(
-        keras.random,
+        random_ops,
         "uniform",
         lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: 0.5
         * ops.ones(shape, dtype or "float32"),

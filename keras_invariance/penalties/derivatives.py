@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance import context as context_lib
 from keras_invariance import distances as distances_lib
 from keras_invariance import embedding as embedding_lib
@@ -264,7 +265,7 @@ class NoiseRegularization(ActivationDistance, _EmbeddingMixin):
             )
             delta = self.stddev * direction
         else:
-            delta = self.stddev * keras.random.normal(
+            delta = self.stddev * random_ops.normal(
                 ops.shape(x), dtype="float32", seed=self.seed_generator
             )
         perturbed = self._forward_fn(context, True)(x + ops.cast(delta, x.dtype))
@@ -429,7 +430,7 @@ class JacobianPenalty(ActivationDistance, _EmbeddingMixin):
             return total
         total = 0.0
         for _ in range(self.num_projections):
-            v = keras.random.normal(
+            v = random_ops.normal(
                 ops.shape(a), dtype="float32", seed=self.seed_generator
             )
             g = tape.gradient(a, source, output_gradients=ops.cast(v, a.dtype))

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance import distances as distances_lib
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
@@ -69,7 +70,7 @@ def power_iteration(
     Returns:
         d̂, float32, shaped like `x`, unit ℓ2 norm per row.
     """
-    d = keras.random.normal(ops.shape(x), dtype="float32", seed=seed_generator)
+    d = random_ops.normal(ops.shape(x), dtype="float32", seed=seed_generator)
     xi = effective_xi(xi, x, compute_dtype)
     for _ in range(iterations):
         d = xi * l2_normalize_rows(d)

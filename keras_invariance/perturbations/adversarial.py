@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -259,7 +260,7 @@ class FGSM(_Search):
         if reference is not None:
             start = x + ops.cast(
                 DIVERGENCE_START
-                * keras.random.normal(ops.shape(x), dtype="float32", seed=self.seed_generator),
+                * random_ops.normal(ops.shape(x), dtype="float32", seed=self.seed_generator),
                 x.dtype,
             )
         gradient = self._gradient(start, context, reference, forward)
@@ -359,22 +360,22 @@ class PGD(_Search):
         shape = ops.shape(x)
         if self.random_start:
             if self.norm == "inf":
-                return self.epsilon * keras.random.uniform(
+                return self.epsilon * random_ops.uniform(
                     shape, -1.0, 1.0, dtype="float32", seed=self.seed_generator
                 )
-            direction = keras.random.normal(shape, dtype="float32", seed=self.seed_generator)
+            direction = random_ops.normal(shape, dtype="float32", seed=self.seed_generator)
             direction = direction / _rows_l2(direction)
             dims = 1
             for dim in x.shape[1:]:
                 dims *= dim
-            radius = keras.random.uniform(
+            radius = random_ops.uniform(
                 (shape[0],) + (1,) * (len(x.shape) - 1),
                 dtype="float32",
                 seed=self.seed_generator,
             ) ** (1.0 / dims)
             return self.epsilon * radius * direction
         if divergence:
-            return DIVERGENCE_START * keras.random.normal(
+            return DIVERGENCE_START * random_ops.normal(
                 shape, dtype="float32", seed=self.seed_generator
             )
         return ops.zeros(shape, "float32")
