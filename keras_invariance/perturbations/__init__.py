@@ -11,3 +11,5 @@ from keras_invariance.perturbations.image_noise import InDomainImageNoise
 from keras_invariance.perturbations.image_noise import OutOfDomainImageNoise
 from keras_invariance.perturbations.token_noise import BlankNoise
 from keras_invariance.perturbations.token_noise import UnigramNoise
+from keras_invariance.perturbations.adversarial import FGSM
+from keras_invariance.perturbations.adversarial import PGD
