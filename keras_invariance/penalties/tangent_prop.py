@@ -164,8 +164,18 @@ class TangentProp(_TangentPenalty):
     pass uses `training=training` (default `True`, like the clean pass:
     BatchNorm normalizes the B·T rows with their batch statistics, which
     equal the clean batch's, and updates its moving statistics once more;
-    set `training=False` to differentiate the inference-mode network). The
+    the jvp then includes the change of the batch statistics along the
+    tangent. Set `training=False` to differentiate the inference-mode
+    network, which uses the moving statistics). The
     penalty uses no labels and averages over every row.
+
+    XLA: the penalty compiles and trains under `jit_compile=True` (tested),
+    but with TensorFlow 2.21 on CPU, XLA recompiled the whole train step at
+    every call when it held this forward-mode pass (identical HLO each
+    time, seconds per step for a small CNN), so compile Tangent Prop models
+    with `jit_compile=False` (about 3 ms per tangent-row pass there) until
+    that is resolved. `FastTangentProp` has no forward-mode pass and is
+    fast under XLA.
 
     `num_projections` (optional) replaces the T tangents by that many random
     Rademacher combinations Σ_t ε_t·t_t. Since E[ε_s ε_t] = δ_st,
