@@ -12,5 +12,21 @@ PACKAGE = "keras_invariance"
 
 
 def keras_invariance_export(cls):
-    """Registers `cls` as `keras_invariance>cls.__name__` and returns it."""
+    """Registers `cls` as `keras_invariance>cls.__name__` and returns it.
+
+    Example:
+
+    >>> import keras
+    >>> @keras_invariance_export
+    ... class Scale(keras.layers.Layer):
+    ...     pass
+    >>> keras.saving.get_registered_name(Scale)
+    'keras_invariance>Scale'
+
+    Args:
+        cls: A class with a round-tripping `get_config`.
+
+    Returns:
+        `cls`, registered.
+    """
     return keras.saving.register_keras_serializable(package=PACKAGE)(cls)

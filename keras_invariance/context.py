@@ -17,7 +17,21 @@ ForwardResult = collections.namedtuple("ForwardResult", ["outputs", "taps"])
 
 
 def tile_batch(structure, num_samples):
-    """Concatenates K copies of every tensor in `structure` along the batch."""
+    """Concatenates K copies of every tensor in `structure` along the batch.
+
+    Example:
+
+    >>> import numpy as np
+    >>> tile_batch(np.array([[1.0], [2.0]]), 2).numpy().ravel().tolist()
+    [1.0, 2.0, 1.0, 2.0]
+
+    Args:
+        structure: A tensor or nested structure of tensors (or `None`).
+        num_samples: K.
+
+    Returns:
+        The structure with K blocks of rows.
+    """
     if num_samples == 1 or structure is None:
         return structure
     return tree.map_structure(

@@ -13,6 +13,11 @@ import keras
 def check_non_negative(name, value):
     """Raises a `ValueError` that says what to do unless `value` is ≥ 0.
 
+    Example:
+
+    >>> check_non_negative("gamma", 2)
+    2.0
+
     Args:
         name: The argument's name, used in the message.
         value: A Python number.

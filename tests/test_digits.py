@@ -86,10 +86,3 @@ def test_classifier_layers_are_named_for_irl_taps():
     assert "flatten" in [layer.name for layer in image_mlp.layers]
     with pytest.raises(ValueError, match="image inputs"):
         digits.digits_classifier((64,), conv_filters=(4,))
-
-
-def test_docstring_examples():
-    import doctest
-
-    result = doctest.testmod(digits, extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

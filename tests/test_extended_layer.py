@@ -161,12 +161,3 @@ def test_registered_name():
         keras.saving.get_registered_name(ExtendedLayer)
         == "keras_invariance>ExtendedLayer"
     )
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_invariance.layers import extended
-
-    result = doctest.testmod(extended, extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

@@ -147,10 +147,3 @@ def test_bad_inputs_raise_clear_errors():
         ip.make_pairs(10, "shift", partial_fraction=0.2)
     with pytest.raises(ValueError, match="positive_fraction"):
         ip.make_pairs(10, "shift", positive_fraction=1.5)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    result = doctest.testmod(ip, extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

@@ -384,10 +384,3 @@ def test_tangent_vectors_compile_under_xla():
                      jit_compile=True)
     np.testing.assert_allclose(fn(x).numpy(),
                                spatial.tangent_vectors(x).numpy(), atol=1e-5)
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    result = doctest.testmod(spatial, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

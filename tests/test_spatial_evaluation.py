@@ -157,12 +157,3 @@ def test_grid_le_worst_of_k_le_random_le_clean(trained_digits_model):
     assert clean > 0.9
     assert grid <= wok <= rand <= clean
     assert 0 < grid < wok < rand  # non-trivial and each attack is stronger
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    from keras_invariance.evaluation import spatial_attacks
-
-    result = doctest.testmod(spatial_attacks, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

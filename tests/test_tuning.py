@@ -109,10 +109,3 @@ def test_objective_names():
     assert tuning.objective("irl_distance").direction == "min"
     with pytest.raises(ValueError, match="keras_tuner.Objective"):
         tuning.objective("val_acc")
-
-
-def test_docstring_examples():
-    import doctest
-
-    result = doctest.testmod(tuning, extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

@@ -152,7 +152,7 @@ class FunctionPerturbation(Perturbation):
 
     >>> import numpy as np
     >>> p = FunctionPerturbation(lambda x: 2.0 * x)
-    >>> p.perturb(np.ones((1, 2), "float32")).numpy()
+    >>> p.perturb(np.ones((1, 2), "float32"))
     array([[2., 2.]], dtype=float32)
 
     Args:
