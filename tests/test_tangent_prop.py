@@ -58,6 +58,7 @@ def objective_model(base, penalty):
     return model
 
 
+@pytest.mark.parametrize("jvp_method", ["forward", "double_vjp"])
 @pytest.mark.parametrize(
     "transforms,sigma,order,softmax",
     [
@@ -70,21 +71,23 @@ def objective_model(base, penalty):
         ),
     ],
 )
-def test_tangent_prop_equals_explicit_jacobian(transforms, sigma, order, softmax):
+def test_tangent_prop_equals_explicit_jacobian(transforms, sigma, order, softmax, jvp_method):
     x, y = images(), labels()
     base = tiny_cnn()
-    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax)
+    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax,
+                          jvp_method=jvp_method)
     model = objective_model(base, penalty)
     _, terms = model.compute_objective(x, y)
     expected = explicit_tangent_prop(base, x, transforms, sigma, order, softmax)
     np.testing.assert_allclose(float(terms["tangent_prop"]), float(expected), rtol=1e-4)
 
 
-def test_tangent_prop_weight_gradient_equals_explicit_jacobian():
+@pytest.mark.parametrize("jvp_method", ["forward", "double_vjp"])
+def test_tangent_prop_weight_gradient_equals_explicit_jacobian(jvp_method):
     """The jvp trains: ∂R/∂w through the engine = ∂R/∂w of the explicit R."""
     x, y = images(seed=1), labels(seed=1)
     base = tiny_cnn()
-    penalty = TangentProp(weight=1.0)
+    penalty = TangentProp(weight=1.0, jvp_method=jvp_method)
     model = ki.InvariantModel(base, alpha=0.0, penalties=[penalty])
     model.compile("sgd", SCCE)
     weights = base.trainable_weights
@@ -179,7 +182,10 @@ def test_config_round_trip_with_layers():
     penalty = TangentProp(
         transforms=[keras.layers.RandomRotation(0.1), "translate_x"],
         sigma=0.5, weight=0.3, order=1, softmax=True, training=False,
+        jvp_method="double_vjp",
     )
+    with pytest.raises(ValueError, match="jvp_method"):
+        TangentProp(jvp_method="reverse")
     config = penalty.get_config()
     again = TangentProp.from_config(config)
     assert normalized(again.get_config()) == normalized(config)
@@ -205,6 +211,9 @@ def test_jit_compile_training_and_logs(fast):
     assert name in history.history and "clean_loss" in history.history
     assert np.all(np.isfinite(history.history[name]))
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+    if not fast:
+        # Under XLA, "auto" takes the double-vjp route (see TangentProp).
+        assert model.penalties[0]._use_double_vjp(type("C", (), {"model": model}))
 
 
 def test_tangent_prop_lowers_penalty_when_trained():

@@ -30,6 +30,8 @@ from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.penalties.base import Penalty
 
 ORDERS = (1, 2)
+#: How J·t is computed: forward mode, two reverse passes, or by XLA use.
+JVP_METHODS = ("auto", "forward", "double_vjp")
 
 
 def _check_single_image_input(x, who):
@@ -169,13 +171,13 @@ class TangentProp(_TangentPenalty):
     network, which uses the moving statistics). The
     penalty uses no labels and averages over every row.
 
-    XLA: the penalty compiles and trains under `jit_compile=True` (tested),
-    but with TensorFlow 2.21 on CPU, XLA recompiled the whole train step at
-    every call when it held this forward-mode pass (identical HLO each
-    time, seconds per step for a small CNN), so compile Tangent Prop models
-    with `jit_compile=False` (about 3 ms per tangent-row pass there) until
-    that is resolved. `FastTangentProp` has no forward-mode pass and is
-    fast under XLA.
+    XLA: with TensorFlow 2.21 on CPU, a train step holding a
+    `ForwardAccumulator` pass is recompiled by XLA at every call once the
+    weights change (identical HLO each time; seconds per step for a small
+    CNN). So `jvp_method="auto"` (default) uses forward mode when the model
+    is compiled without XLA and, under `jit_compile=True`, the double-vjp
+    identity J·t = ∂/∂u ⟨uᵀJ, t⟩ (two reverse passes over the same B·T
+    rows, exact, compiled once). `"forward"` / `"double_vjp"` force one.
 
     `num_projections` (optional) replaces the T tangents by that many random
     Rademacher combinations Σ_t ε_t·t_t. Since E[ε_s ε_t] = δ_st,
@@ -209,6 +211,8 @@ class TangentProp(_TangentPenalty):
         num_projections: `None` (exact, default) or a Python int: random
             tangent combinations per example (order 2 only).
         seed: Optional int seed of the random combinations.
+        jvp_method: `"auto"` (default), `"forward"` (ForwardAccumulator)
+            or `"double_vjp"`, see above.
         fill_mode: Boundary handling of smoothing and image differences.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"tangent_prop"` (the metric name).
@@ -236,9 +240,15 @@ class TangentProp(_TangentPenalty):
         training=True,
         num_projections=None,
         seed=None,
+        jvp_method="auto",
         fill_mode="constant",
         **kwargs,
     ):
+        if jvp_method not in JVP_METHODS:
+            raise ValueError(
+                f"`jvp_method` must be one of {JVP_METHODS}; received "
+                f"{jvp_method!r}."
+            )
         super().__init__(
             transforms=transforms,
             sigma=sigma,
@@ -247,6 +257,7 @@ class TangentProp(_TangentPenalty):
             fill_mode=fill_mode,
             **kwargs,
         )
+        self.jvp_method = jvp_method
         self.softmax = bool(softmax)
         self.training = bool(training)
         if num_projections is not None:
@@ -292,12 +303,38 @@ class TangentProp(_TangentPenalty):
         directions = ops.reshape(
             ops.cast(tangents, x.dtype), (-1, shape[1], shape[2], shape[3])
         )
-        with tf.autodiff.ForwardAccumulator(rows, directions) as accumulator:
-            outputs = context.forward(rows, training=self.training).outputs
+
+        def outputs_of(inputs):
+            outputs = context.forward(inputs, training=self.training).outputs
             if self.softmax:
                 outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
-        jvp = ops.cast(accumulator.jvp(outputs), "float32")
+            return outputs
+
+        if self._use_double_vjp(context):
+            # J·t = ∂/∂u ⟨(uᵀJ), t⟩: two reverse passes, no forward mode.
+            with tf.GradientTape(watch_accessed_variables=False) as outer:
+                with tf.GradientTape(watch_accessed_variables=False) as inner:
+                    inner.watch(rows)
+                    outputs = outputs_of(rows)
+                    dummy = tf.zeros_like(outputs)
+                    outer.watch(dummy)
+                    projected = tf.reduce_sum(outputs * dummy)
+                vjp = inner.gradient(projected, rows)
+                along = tf.reduce_sum(vjp * directions)
+            jvp = outer.gradient(along, dummy)
+        else:
+            with tf.autodiff.ForwardAccumulator(rows, directions) as accumulator:
+                outputs = outputs_of(rows)
+            jvp = accumulator.jvp(outputs)
+        jvp = ops.cast(jvp, "float32")
         return ops.reshape(jvp, (-1, count) + tuple(jvp.shape[1:]))
+
+    def _use_double_vjp(self, context):
+        if self.jvp_method == "double_vjp":
+            return True
+        if self.jvp_method == "forward":
+            return False
+        return bool(getattr(context.model, "jit_compile", False))
 
     def compute(self, context):
         jvp = self.directional_derivatives(context)
@@ -314,6 +351,7 @@ class TangentProp(_TangentPenalty):
                 "training": self.training,
                 "num_projections": self.num_projections,
                 "seed": self.seed,
+                "jvp_method": self.jvp_method,
             }
         )
         return config
