@@ -9,3 +9,5 @@ from keras_invariance.penalties.derivatives import LossIBPPenalty
 from keras_invariance.penalties.derivatives import NoiseRegularization
 from keras_invariance.penalties.derivatives import PredictionIBPPenalty
 from keras_invariance.penalties.vat import VATPenalty
+from keras_invariance.penalties.tangent_prop import FastTangentProp
+from keras_invariance.penalties.tangent_prop import TangentProp

@@ -13,3 +13,6 @@ from keras_invariance.perturbations.token_noise import BlankNoise
 from keras_invariance.perturbations.token_noise import UnigramNoise
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
+from keras_invariance.perturbations.spatial import RandomSpatialTransform
+from keras_invariance.perturbations.spatial import SpatialPGD
+from keras_invariance.perturbations.spatial import WorstOfKSpatial
