@@ -40,6 +40,19 @@ def _sparse_labels(y):
     return y.reshape(-1).astype(np.int64)
 
 
+def _float_batches(x, labels, batch_size):
+    """Yields `(start, images, labels)` batches; rejects non-float images."""
+    for start in range(0, len(labels), batch_size):
+        xb = tf.convert_to_tensor(x[start:start + batch_size])
+        if not xb.dtype.is_floating:
+            raise ValueError(
+                f"`x` must be floating point; received {xb.dtype.name}. "
+                "Cast it, e.g. `x.astype('float32')`, with the scaling the "
+                "model was trained on."
+            )
+        yield start, xb, tf.constant(labels[start:start + xb.shape[0]])
+
+
 def _call_model(model, images):
     if hasattr(model, "trainable_variables"):
         out = model(images, training=False)
@@ -134,16 +147,8 @@ def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
         params = np.concatenate([params, reps], axis=-2)
     step = _get_step(model, fill_mode, fill_value, jit_compile)
     flags = np.zeros(n, dtype=bool)
-    for start in range(0, n, batch_size):
-        xb = tf.convert_to_tensor(x[start:start + batch_size])
-        if not xb.dtype.is_floating:
-            raise ValueError(
-                f"`x` must be floating point; received {xb.dtype.name}. "
-                "Cast it, e.g. `x.astype('float32')`, with the scaling the "
-                "model was trained on."
-            )
+    for start, xb, yb in _float_batches(x, labels, batch_size):
         b = xb.shape[0]
-        yb = tf.constant(labels[start:start + b])
         ok = np.ones(b, dtype=bool)
         for g in range(0, params.shape[-2], chunk):
             if shared:

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_invariance.context import ForwardResult
 from keras_invariance.evaluation.spatial_attacks import _call_model
+from keras_invariance.evaluation.spatial_attacks import _float_batches
 from keras_invariance.evaluation.spatial_attacks import _sparse_labels
 from keras_invariance.perturbations.spatial import SpatialPGD
 
@@ -155,15 +156,7 @@ def spatial_pgd_accuracy(
         return ok
 
     flags = np.zeros(n, dtype=bool)
-    for start in range(0, n, batch_size):
-        xb = tf.convert_to_tensor(x[start:start + batch_size])
-        if not xb.dtype.is_floating:
-            raise ValueError(
-                f"`x` must be floating point; received {xb.dtype.name}. Cast "
-                "it, e.g. `x.astype('float32')`, with the scaling the model "
-                "was trained on."
-            )
-        yb = tf.constant(labels[start:start + xb.shape[0]])
+    for start, xb, yb in _float_batches(x, labels, batch_size):
         flags[start:start + xb.shape[0]] = still_correct(xb, yb).numpy()
     acc = float(flags.mean()) if n else 0.0
     return (acc, flags) if return_per_example else acc
