@@ -1,5 +1,6 @@
 """Presets named after the papers' methods, as one short constructor call."""
 
+from keras_invariance.hyperparameters import check_non_negative
 from keras_invariance.model import InvariantModel
 from keras_invariance.penalties.activation_distance import ActivationDistance
 
@@ -77,7 +78,7 @@ def IRL(
     default_alpha, default_beta, default_gamma = IRL_PRESETS[preset]
     alpha = default_alpha if alpha is None else alpha
     beta = default_beta if beta is None else beta
-    gamma = default_gamma if gamma is None else gamma
+    gamma = check_non_negative("gamma", default_gamma if gamma is None else gamma)
     all_penalties = []
     if gamma != 0:
         all_penalties.append(

@@ -187,6 +187,9 @@ class InvariantModel(keras.Model):
         self.batching = batching
         self.penalties = list(penalties or [])
         self._check_terms(float(alpha), float(beta))
+        # Whether the objective was built with supervised terms, for a clear
+        # error at the first step if compile() then gets no loss.
+        self._supervised_terms = float(alpha) > 0 or float(beta) > 0
         self._taps_by_recording = self._subclassed or not taps_lib.is_graph_model(
             base_model
         )
@@ -335,9 +338,11 @@ class InvariantModel(keras.Model):
                 "valid label and sample weight 0, or compile without a loss "
                 "and use only label-free penalties."
             )
-        if not supervised and not self.penalties:
+        if not supervised and (self._supervised_terms or not self.penalties):
             raise ValueError(
-                "Nothing to train: call `compile(loss=...)` or add penalties."
+                "alpha and beta weigh the compiled loss, but `compile()` got "
+                "no `loss`. Pass `compile(loss=...)`, or build the model with "
+                "alpha=0 and beta=0 to train only label-free penalties."
             )
         perturbed = self.perturbation is not None
         # A perturbation that reads the clean pass (e.g. FGSM reusing ∇x L,
@@ -376,11 +381,7 @@ class InvariantModel(keras.Model):
         if needs_input_tape:
             ctx.input_tape.__exit__(None, None, None)
         if deferred:
-            ctx.x_perturbed = ops.stop_gradient(
-                self.perturbation.perturb(
-                    context_lib.tile_batch(ctx.x, self.num_samples), ctx
-                )
-            )
+            ctx.x_perturbed = self._draw_perturbation(ctx)
         if perturbed and ctx.perturbed is None:
             ctx.perturbed = self._forward(
                 ctx.x_perturbed, training=True, tap_names=self._tap_names
@@ -443,10 +444,11 @@ class InvariantModel(keras.Model):
             x_perturbed is not None or not _uses_clean_pass(self.perturbation)
         ):
             if x_perturbed is None:
-                x_perturbed = self.perturbation.perturb(
-                    context_lib.tile_batch(x, self.num_samples), ctx
+                ctx.x_perturbed = self._draw_perturbation(ctx)
+            else:
+                ctx.x_perturbed = tree.map_structure(
+                    ops.convert_to_tensor, x_perturbed
                 )
-            ctx.x_perturbed = tree.map_structure(ops.convert_to_tensor, x_perturbed)
         total, terms = self._objective(ctx)
         return total, terms
 
@@ -462,11 +464,7 @@ class InvariantModel(keras.Model):
         if self.perturbation is not None and not _uses_clean_pass(self.perturbation):
             # Drawn outside the weight-update tape: an adversarial search
             # must not leave a gradient path into the update.
-            ctx.x_perturbed = ops.stop_gradient(
-                self.perturbation.perturb(
-                    context_lib.tile_batch(x, self.num_samples), ctx
-                )
-            )
+            ctx.x_perturbed = self._draw_perturbation(ctx)
         with tf.GradientTape() as tape:
             total, terms = self._objective(ctx)
             batch = ctx.batch_size
@@ -485,6 +483,19 @@ class InvariantModel(keras.Model):
             if name in terms:
                 logs[name] = tracker.result()
         return logs
+
+    def _draw_perturbation(self, ctx):
+        """x̃ for K copies of the batch, shape-checked, without gradient."""
+        expected = context_lib.tile_batch(ctx.x, self.num_samples)
+        x_perturbed = self.perturbation.perturb(expected, ctx)
+        for got, want in zip(tree.flatten(x_perturbed), tree.flatten(expected)):
+            if not got.shape.is_compatible_with(want.shape):
+                raise ValueError(
+                    f"The perturbation {self.perturbation.name!r} returned "
+                    f"shape {got.shape} for inputs of shape {want.shape}. A "
+                    "perturbation must return x̃ with the shape of x."
+                )
+        return ops.stop_gradient(x_perturbed)
 
     def _check_input_dtype(self, x):
         if not self.perturbation.requires_float_inputs:

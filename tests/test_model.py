@@ -462,3 +462,35 @@ def test_missing_labels_are_explained():
 def test_unknown_preset_is_rejected():
     with pytest.raises(ValueError, match="irl_batching"):
         ki.IRL(tiny_mlp(), perturbation=shrink, preset="irl")
+
+
+def test_perturbation_of_the_wrong_shape_is_explained():
+    model = ki.IRL(tiny_mlp(), perturbation=lambda t: t[:, :3])
+    model.compile("sgd", SCCE)
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match=r"returned shape \(\w+, 3\).*shape of x"):
+        model.fit(x, y, verbose=0)
+
+
+def test_supervised_weights_without_a_compiled_loss_are_rejected():
+    model = ki.IRL(tiny_mlp(), perturbation=shrink)
+    model.compile("sgd")
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match="got no `loss`"):
+        model.fit(x, y, verbose=0)
+
+
+def test_label_free_training_without_labels_or_loss():
+    model = ki.InvariantModel(
+        tiny_mlp(), alpha=0.0, beta=0.0, perturbation=shrink,
+        penalties=[ki.ActivationDistance(distance="squared_l2")],
+    )
+    model.compile(keras.optimizers.SGD(0.1))
+    x, _ = tiny_data()
+    history = model.fit(x, epochs=3, batch_size=16, verbose=0)
+    assert history.history["irl_distance"][-1] < history.history["irl_distance"][0]
+
+
+def test_negative_gamma_names_gamma():
+    with pytest.raises(ValueError, match="`gamma` must be"):
+        ki.IRL(tiny_mlp(), perturbation=shrink, gamma=-1.0)
