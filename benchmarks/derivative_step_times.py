@@ -63,12 +63,12 @@ Usage:
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+from _timing import StepTimer  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
@@ -124,19 +124,6 @@ METHODS = {
 }
 
 
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        # `logs` values are tensors until read: force the step to finish.
-        if logs:
-            float(next(iter(logs.values())))
-        self.times.append(time.perf_counter() - self._start)
 
 
 def time_method(name, x, y, epochs, batch, jit):

@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+from _timing import StepTimer  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
 from keras_invariance.datasets import digits  # noqa: E402
@@ -63,21 +64,6 @@ METHODS = {
 }
 
 
-class StepTimer(keras.callbacks.Callback):
-    """Records the wall time of every training step."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        # `logs` values may be tensors until read: force the step to finish.
-        if logs:
-            float(next(iter(logs.values())))
-        self.times.append(time.perf_counter() - self._start)
 
 
 def build(name, jit):

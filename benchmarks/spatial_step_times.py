@@ -27,12 +27,12 @@ Usage:
 import argparse
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+from _timing import StepTimer  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_invariance.penalties.tangent_prop import TangentProp  # noqa: E402
@@ -80,19 +80,6 @@ CONFIGS = {
 }
 
 
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append([])
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.epochs[-1].append(time.perf_counter() - self._start)
 
 
 def main():
