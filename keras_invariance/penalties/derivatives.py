@@ -131,8 +131,29 @@ class _EmbeddingMixin:
             )
 
 
+class _LayerwisePenalty(ActivationDistance):
+    """A penalty on tapped layers that reuses `ActivationDistance`'s layer
+    selection and per-layer γ_ℓ variables, with its distance fixed to squared
+    L2 (so `distance` is neither an argument nor part of the config)."""
+
+    def __init__(self, layers="logits", weight=1.0, layer_weight=1.0, **kwargs):
+        kwargs.pop("distance", None)
+        super().__init__(
+            layers=layers,
+            distance="squared_l2",
+            weight=weight,
+            layer_weight=layer_weight,
+            **kwargs,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("distance")
+        return config
+
+
 @keras_invariance_export
-class NoiseRegularization(ActivationDistance, _EmbeddingMixin):
+class NoiseRegularization(_LayerwisePenalty, _EmbeddingMixin):
     """Noise regularization R = α·E‖f(x) − f(x + Δx)‖².
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
@@ -201,13 +222,8 @@ class NoiseRegularization(ActivationDistance, _EmbeddingMixin):
         seed=None,
         **kwargs,
     ):
-        kwargs.pop("distance", None)
         super().__init__(
-            layers=layers,
-            distance="squared_l2",
-            weight=weight,
-            layer_weight=layer_weight,
-            **kwargs,
+            layers=layers, weight=weight, layer_weight=layer_weight, **kwargs
         )
         self.embedding_layer = embedding_layer
         self.stddev = add_hyperparameter(self, "stddev", stddev)
@@ -277,7 +293,6 @@ class NoiseRegularization(ActivationDistance, _EmbeddingMixin):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("distance")
         config.update(
             {
                 "stddev": value_of(self.stddev),
@@ -302,7 +317,7 @@ def _check_iterations(value, name="power_iterations"):
 
 
 @keras_invariance_export
-class JacobianPenalty(ActivationDistance, _EmbeddingMixin):
+class JacobianPenalty(_LayerwisePenalty, _EmbeddingMixin):
     """Jacobian penalty R = Σ_ℓ γ_ℓ·‖∂a_ℓ/∂x‖²_F, averaged over the batch.
 
     `a_ℓ` are the outputs (`layers="logits"`, default) or any tapped layers;
@@ -362,13 +377,8 @@ class JacobianPenalty(ActivationDistance, _EmbeddingMixin):
         seed=None,
         **kwargs,
     ):
-        kwargs.pop("distance", None)
         super().__init__(
-            layers=layers,
-            distance="squared_l2",
-            weight=weight,
-            layer_weight=layer_weight,
-            **kwargs,
+            layers=layers, weight=weight, layer_weight=layer_weight, **kwargs
         )
         if num_projections is not None:
             num_projections = _check_iterations(num_projections, "num_projections")
@@ -439,7 +449,6 @@ class JacobianPenalty(ActivationDistance, _EmbeddingMixin):
 
     def get_config(self):
         config = super().get_config()
-        config.pop("distance")
         config.update(
             {
                 "num_projections": self.num_projections,
