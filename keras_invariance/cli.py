@@ -27,6 +27,8 @@ import time
 import keras
 
 import keras_invariance as ki
+from keras_invariance import callbacks
+from keras_invariance import evaluation
 from keras_invariance import tuning
 from keras_invariance.datasets import digits
 
@@ -49,7 +51,7 @@ def _irl(preset):
             base,
             perturbation=perturbation,
             preset=preset,
-            gamma=gamma,
+            weight=gamma,
             layers=args.layers,
             num_samples=args.num_samples,
         )
@@ -67,13 +69,13 @@ METHODS = [
 
 def _noisy_accuracy(model, x, y, args, row):
     # Test noise seeds differ from the training noise seed.
-    return tuning.noisy_accuracy(
+    return evaluation.noisy_accuracy(
         model, x, y, args.noise, draws=args.noise_draws, seed=args.seed + 1000
     )
 
 
 COLUMNS = [
-    Column("clean acc", lambda model, x, y, args, row: tuning.accuracy(model, x, y), "{:.4f}"),
+    Column("clean acc", lambda model, x, y, args, row: evaluation.clean_accuracy(model, x, y), "{:.4f}"),
     Column("noisy acc", _noisy_accuracy, "{:.4f}"),
     Column("clean err %", lambda model, x, y, args, row: 100 * (1 - row["clean acc"]), "{:.2f}"),
     Column("noisy err %", lambda model, x, y, args, row: 100 * (1 - row["noisy acc"]), "{:.2f}"),
@@ -224,7 +226,7 @@ def _tune(args):
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_data=(x_val, y_val),
-        callbacks=[tuning.NoisyValidation(x_val, y_val, stddev=args.noise, seed=args.seed)],
+        callbacks=[callbacks.NoisyValidation(x_val, y_val, stddev=args.noise, seed=args.seed)],
         verbose=0,
     )
     tuner.results_summary(num_trials=min(args.max_trials, 5))

@@ -2,7 +2,15 @@
 
 The engine runs the forward passes once per step and hands the results to
 every penalty, so that combining penalties (IRL + VAT + Jacobian) does not
-repeat the clean or the perturbed pass.
+repeat the clean or the perturbed pass. What the terms share is held in
+typed fields (`clean`, `perturbed`, `clean_loss`, the per-example input
+gradient), never in string-keyed caches.
+
+A context does not reach into the model: whoever builds it passes the three
+functions it runs (`forward`, `supervised_loss`, `per_example_loss_fn`).
+`InvariantModel.train_step` passes its own; `StepContext.for_model` builds
+one around a plain Keras model, so that the same searches (FGSM, PGD,
+S-PGD) attack a trained model in `keras_invariance.evaluation`.
 """
 
 import collections
@@ -11,6 +19,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 from keras import tree
+
+from keras_invariance import taps as taps_lib
+from keras_invariance import validation
 
 #: The outputs and tapped activations of one forward pass.
 ForwardResult = collections.namedtuple("ForwardResult", ["outputs", "taps"])
@@ -41,7 +52,15 @@ def tile_batch(structure, num_samples):
 
 
 def split_batch(structure, batch_size):
-    """Splits every tensor of a concatenated pass into (first rows, rest)."""
+    """Splits every tensor of a concatenated pass into (first rows, rest).
+
+    Example:
+
+    >>> import numpy as np
+    >>> head, tail = split_batch(np.arange(3.0), 1)
+    >>> head.tolist(), tail.tolist()
+    ([0.0], [1.0, 2.0])
+    """
     head = tree.map_structure(lambda t: t[:batch_size], structure)
     tail = tree.map_structure(lambda t: t[batch_size:], structure)
     return head, tail
@@ -54,22 +73,56 @@ class StepContext:
     derivative penalties use `forward`, `compiled_loss` and
     `per_example_loss` for their own passes.
 
-    Attributes:
-        model: The `InvariantModel` being trained.
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    >>> context = StepContext.for_model(model, np.ones((4, 2), "float32"),
+    ...                                 np.zeros((4,), "int32"))
+    >>> context.per_example_loss(context.forward(context.x).outputs).shape
+    TensorShape([4])
+
+    Args:
         x: The clean input batch (after global augmentation).
         y: The labels, or `None`.
         sample_weight: The sample weights, or `None`.
         num_samples: K, the number of perturbed copies of each example.
+        forward: `forward(x, training, taps) -> ForwardResult`.
+        supervised_loss: `supervised_loss(y, y_pred, sample_weight)`, the
+            compiled loss (mean over the batch, scaled for distribution), or
+            `None` when there is no loss.
+        per_example_loss_fn: A function returning the loss function
+            `fn(y, y_pred) -> (rows,)`; called only when a term needs it, so
+            the error for a model without a single loss comes from there.
+        model: The model being trained (read for `compute_dtype` and
+            `jit_compile`).
+
+    Attributes:
         x_perturbed: The K·B perturbed inputs (K blocks of B rows), or `None`.
         clean: `ForwardResult` of the clean pass (`training=True`).
         perturbed: `ForwardResult` of the perturbed pass over K·B rows.
-        input_tape: When a penalty declared `requires_input_gradient`, a
-            persistent `tf.GradientTape` that watched `x` during the clean
-            pass (nested inside the weight-update tape, so gradients taken
-            from it can themselves be differentiated).
+        clean_loss: The compiled loss of the clean pass (scaled for
+            distribution, as Keras scales it), or `None`.
+        input_tape: When a term declared `requires_input_gradient` (or a
+            perturbation `uses_clean_pass`), a persistent `tf.GradientTape`
+            that watched `x` during the clean pass (nested inside the
+            weight-update tape, so gradients taken from it can themselves be
+            differentiated).
     """
 
-    def __init__(self, model, x, y, sample_weight, num_samples):
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        num_samples=1,
+        *,
+        forward,
+        supervised_loss=None,
+        per_example_loss_fn=None,
+        model=None,
+    ):
         self.model = model
         self.x = x
         self.y = y
@@ -78,14 +131,68 @@ class StepContext:
         self.x_perturbed = None
         self.clean = None
         self.perturbed = None
+        self.clean_loss = None
         self.input_tape = None
-        self.cache = {}
+        self._forward = forward
+        self._supervised_loss = supervised_loss
+        self._per_example_loss_fn = per_example_loss_fn
+        self._input_gradient = None
+
+    @classmethod
+    def for_model(cls, model, x, y, from_logits=True):
+        """A context around a plain model in inference mode (for attacks).
+
+        The forward pass is `model(x, training=False)` whatever `training` a
+        search asks for (an attack must not change BatchNorm statistics),
+        and the loss is the sparse categorical cross-entropy of `y`.
+
+        Args:
+            model: A Keras model or a callable returning class scores.
+            x: The batch to attack.
+            y: Sparse integer labels.
+            from_logits: Whether the model returns logits.
+
+        Returns:
+            A `StepContext`.
+        """
+
+        def forward(inputs, training=False, taps=()):
+            del training
+            outputs = inference_scores(model, inputs)
+            names = [n for n in taps if n != taps_lib.LOGITS]
+            if names:
+                raise ValueError(
+                    f"An attack on a plain model cannot read layer taps {names}."
+                )
+            return ForwardResult(outputs, {taps_lib.LOGITS: outputs})
+
+        def loss_fn():
+            return lambda labels, scores: keras.losses.sparse_categorical_crossentropy(
+                labels, scores, from_logits=from_logits
+            )
+
+        def supervised_loss(labels, scores, sample_weight=None):
+            return ops.mean(loss_fn()(labels, scores))
+
+        return cls(
+            x,
+            y,
+            forward=forward,
+            supervised_loss=supervised_loss,
+            per_example_loss_fn=loss_fn,
+            model=model if isinstance(model, keras.Model) else None,
+        )
 
     @property
     def batch_size(self):
         """This replica's batch size, as a (possibly dynamic) scalar."""
         first = next(t for t in tree.flatten(self.x) if t is not None)
         return ops.shape(first)[0]
+
+    @property
+    def compute_dtype(self):
+        """The model's compute dtype (float32 when unknown)."""
+        return getattr(self.model, "compute_dtype", None) or "float32"
 
     def forward(self, x, training=True, taps=()):
         """Runs the model on `x` and returns a `ForwardResult`.
@@ -99,7 +206,7 @@ class StepContext:
         Returns:
             `ForwardResult(outputs, taps)`.
         """
-        return self.model._forward(x, training=training, tap_names=taps)
+        return self._forward(x, training=training, taps=taps)
 
     def compiled_loss(self, y_pred, y=None, sample_weight=None):
         """The compiled loss (mean over the batch, scaled for distribution).
@@ -112,7 +219,12 @@ class StepContext:
         Returns:
             A scalar, as Keras' `compile(loss=...)` computes it.
         """
-        return self.model._supervised_loss(
+        if self._supervised_loss is None:
+            raise ValueError(
+                "This term needs the compiled loss, but the model was "
+                "compiled without one: pass `compile(loss=...)`."
+            )
+        return self._supervised_loss(
             self._match(self.y if y is None else y, y_pred),
             y_pred,
             self._match(
@@ -127,7 +239,7 @@ class StepContext:
         Used to rank candidates (worst-of-k) and for input gradients. Needs a
         single-output model compiled with one loss.
         """
-        loss_fn = self.model._per_example_loss_fn()
+        loss_fn = self._per_example_loss_fn()
         y = self._match(self.y if y is None else y, y_pred)
         values = ops.cast(loss_fn(y, y_pred), "float32")
         if len(values.shape) > 1:
@@ -166,7 +278,45 @@ class StepContext:
         """
         if self.input_tape is None:
             raise RuntimeError(
-                "No input tape: the penalty must set "
+                "No input tape: the term must declare "
                 "`requires_input_gradient = True`."
             )
         return self.input_tape.gradient(loss, self.x)
+
+    def per_example_input_gradient(self, who):
+        """g_i = ∇x_i ℓ_i for every row, from the clean pass, computed once.
+
+        Re-enters the persistent input tape to record Σ_i ℓ_i, so the
+        per-example loss (not the batch mean) is differentiated: row i of
+        the result is ∇x_i ℓ(f(x_i), y_i). Loss IBP, Prediction IBP and fast
+        Tangent BP share the one result, so combining them differentiates
+        the loss only once.
+
+        Args:
+            who: The caller's name, for the error on integer inputs.
+
+        Returns:
+            A tensor shaped like `x`, differentiable with respect to the
+            weights.
+        """
+        if self._input_gradient is None:
+            validation.check_float(self.x, who, validation.EMBEDDING_HINT)
+            validation.check_single_input(self.x, who)
+            with self.input_tape:
+                total = ops.sum(self.per_example_loss(self.clean.outputs))
+            self._input_gradient = self.input_gradient(total)
+        return self._input_gradient
+
+
+def inference_scores(model, inputs):
+    if isinstance(model, keras.layers.Layer):
+        out = model(inputs, training=False)
+    else:
+        out = model(inputs)
+    if isinstance(out, (list, tuple, dict)):
+        raise ValueError(
+            "The model must return one tensor of class scores (logits or "
+            f"probabilities) of shape (batch, num_classes); it returned "
+            f"{type(out).__name__}. Wrap it so it returns the class scores."
+        )
+    return out

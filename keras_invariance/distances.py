@@ -11,28 +11,22 @@ from keras import ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
+from keras_invariance.numerics import flatten_rows
 
 # Keeps cos(u, v) and its gradient finite when u or v is the zero vector:
 # sqrt(‖u‖²‖v‖² + ε) has a finite derivative at 0, sqrt(‖u‖²)·sqrt(‖v‖²) does not.
 COSINE_EPSILON = 1e-12
 
 
-def _flatten_float32(u):
-    u = ops.cast(u, "float32")
-    if len(u.shape) == 1:
-        return ops.expand_dims(u, -1)
-    return ops.reshape(u, (ops.shape(u)[0], -1))
-
-
 def squared_l2(u, v):
     """‖u − v‖² per example, in float32."""
-    u, v = _flatten_float32(u), _flatten_float32(v)
+    u, v = flatten_rows(u), flatten_rows(v)
     return ops.sum(ops.square(u - v), axis=-1)
 
 
 def cosine_similarity(u, v):
     """uᵀv / (‖u‖‖v‖) per example; 0 (with finite gradient) for zero vectors."""
-    u, v = _flatten_float32(u), _flatten_float32(v)
+    u, v = flatten_rows(u), flatten_rows(v)
     dot = ops.sum(u * v, axis=-1)
     norms = ops.sqrt(
         ops.sum(ops.square(u), axis=-1) * ops.sum(ops.square(v), axis=-1)
@@ -112,7 +106,7 @@ class SquaredL2(Distance):
     array([5.], dtype=float32)
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 2 with d = L2.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 2 with d = L2.
     """
 
     def distance(self, u, v):
@@ -132,7 +126,7 @@ class CosineDistance(Distance):
     array([1.], dtype=float32)
 
     Reference:
-        irl_invariant_representation_learning.txt, §3, Figure 1b.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3, Figure 1b.
     """
 
     def distance(self, u, v):
@@ -158,7 +152,7 @@ class L2Cosine(Distance):
         **kwargs: Keras `Layer` arguments.
 
     Reference:
-        irl_invariant_representation_learning.txt, §1, d(u, v) = ‖u−v‖² − λ·cos.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §1, d(u, v) = ‖u−v‖² − λ·cos.
     """
 
     def __init__(self, cosine_weight=1.0, **kwargs):
@@ -189,8 +183,8 @@ class KLDivergence(Distance):
         **kwargs: Keras `Layer` arguments.
 
     Reference:
-        invariance_inducing_regularization_spatial.txt (KL regularizer);
-        noise_jacobian_vat_connections.txt (VAT's KL).
+        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) (KL regularizer);
+        Connections between noise regularization, Jacobian penalties and VAT (a PEA regularizer, Bachman et al. 2014) (VAT's KL).
     """
 
     on_outputs_only = True
@@ -232,7 +226,7 @@ class CrossEntropy(Distance):
         **kwargs: Keras `Layer` arguments.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 5.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 5.
     """
 
     on_outputs_only = True
@@ -265,18 +259,33 @@ _ALIASES = {
 }
 
 
-def get(identifier):
+#: Distances that compare output distributions and take `from_logits`.
+_ON_OUTPUTS = (KLDivergence, CrossEntropy)
+#: The search objective that is the compiled loss rather than a distance.
+LOSS_OBJECTIVE = "loss"
+
+
+def get(identifier, from_logits=None):
     """Resolves a distance from a string, config dict, class or instance.
+
+    The one resolver of the package: penalties (`distance=`), searches
+    (`objective=`) and presets all turn names into distances here.
 
     Example:
 
     >>> type(get("l2_cosine")).__name__
     'L2Cosine'
+    >>> get("kl", from_logits=False).from_logits
+    False
 
     Args:
         identifier: One of `"squared_l2"`, `"cosine"`, `"l2_cosine"`, `"kl"`,
-            `"cross_entropy"` (aliases `"l2"`, `"irl"`, `"model_risk"`), a
-            serialized config, a `Distance` subclass or instance.
+            `"cross_entropy"` (aliases `"l2"`, `"mse"`, `"irl"`,
+            `"kl_divergence"`, `"model_risk"`), a serialized config, a
+            `Distance` subclass or instance.
+        from_logits: For names of output distances (`"kl"`,
+            `"cross_entropy"`): whether the model outputs logits. `None`
+            keeps the class default (`True`). Ignored for instances.
 
     Returns:
         A `Distance` instance.
@@ -286,18 +295,63 @@ def get(identifier):
     """
     if isinstance(identifier, Distance):
         return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Distance):
-        return identifier()
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)
-    if isinstance(identifier, str) and identifier.lower() in _ALIASES:
-        return _ALIASES[identifier.lower()]()
-    raise ValueError(
-        f"Unknown distance {identifier!r}. Use one of "
-        f"{sorted(_ALIASES)} or a `keras_invariance.distances.Distance`."
-    )
+    cls = None
+    if isinstance(identifier, type) and issubclass(identifier, Distance):
+        cls = identifier
+    elif isinstance(identifier, str) and identifier.lower() in _ALIASES:
+        cls = _ALIASES[identifier.lower()]
+    if cls is None:
+        raise ValueError(
+            f"Unknown distance {identifier!r}. Use one of "
+            f"{sorted(_ALIASES)} or a `keras_invariance.distances.Distance`."
+        )
+    if from_logits is not None and issubclass(cls, _ON_OUTPUTS):
+        return cls(from_logits=from_logits)
+    return cls()
+
+
+def resolve_objective(objective, from_logits=True, argument="objective"):
+    """What a search maximises: `None` for the compiled loss, else a distance.
+
+    Example:
+
+    >>> resolve_objective("loss") is None
+    True
+    >>> type(resolve_objective("kl")).__name__
+    'KLDivergence'
+
+    Args:
+        objective: `"loss"`, a distance name (`"kl"` on softmax outputs,
+            `"l2"` / `"squared_l2"` on logits, …), a config or a `Distance`.
+        from_logits: Whether the model outputs logits (for `"kl"`).
+        argument: The caller's argument name, for the error message.
+
+    Returns:
+        `None` or a `Distance`.
+
+    Raises:
+        ValueError: For anything else, naming `argument`.
+    """
+    if isinstance(objective, str) and objective.lower() == LOSS_OBJECTIVE:
+        return None
+    try:
+        return get(objective, from_logits=from_logits)
+    except ValueError:
+        raise ValueError(
+            f"`{argument}` must be 'loss' (the compiled loss) or a distance "
+            f"between clean and perturbed outputs ({sorted(_ALIASES)}); "
+            f"received {objective!r}."
+        ) from None
 
 
 def serialize(distance):
-    """Serializes a `Distance` for a config."""
+    """Serializes a `Distance` for a config.
+
+    Example:
+
+    >>> serialize(SquaredL2())["registered_name"]
+    'keras_invariance>SquaredL2'
+    """
     return keras.saving.serialize_keras_object(distance)

@@ -125,3 +125,21 @@ def split_model(model, layer_name, subclassed=False):
             f"`embedding_layer`. Available layer names: {available}."
         )
     return SplitModel(model, layer_name)
+
+
+def maybe_split(model, layer_name, subclassed=False):
+    """`split_model(model, layer_name)`, or `None` when `layer_name` is `None`.
+
+    The one way every gradient-based term resolves its `embedding_layer=`
+    argument when the engine binds it to a model.
+
+    Example:
+
+    >>> import keras
+    >>> maybe_split(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+    ...             None) is None
+    True
+    """
+    if layer_name is None:
+        return None
+    return split_model(model, layer_name, subclassed=subclassed)

@@ -7,6 +7,10 @@ from keras import tree
 
 from keras_invariance import context as context_lib
 from keras_invariance import taps as taps_lib
+from keras_invariance import validation
+from keras_invariance.distribution import scale_for_distribution
+from keras_invariance.distribution import unscale_for_distribution
+from keras_invariance.wrapping import base_model_from_arguments
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -14,26 +18,6 @@ from keras_invariance.penalties.base import Penalty
 from keras_invariance.perturbations import noise as noise_lib
 
 BATCHING_MODES = ("concat", "separate")
-
-
-def scale_for_distribution(value):
-    """Divides by the replica count, as Keras scales its compiled loss.
-
-    Gradients are summed across replicas, so a term that is not divided by
-    the number of replicas would weigh N times too much on N devices.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:
-        value = value * (1.0 / replicas)
-    return value
-
-
-def unscale_for_distribution(value):
-    """Undoes `scale_for_distribution`, for metrics (as Keras' tracker)."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:
-        value = value * float(replicas)
-    return value
 
 
 class _Untracked:
@@ -134,8 +118,9 @@ class InvariantModel(keras.Model):
         RuntimeError: On a Keras backend other than TensorFlow.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 1–2 and eq. 4 (IRL
-        batching).
+        Invariant Representation Learning (Hwang, Shrivastava et al.,
+        "Learning Invariant Representations ... via IRL"), eq. 1–2 and eq. 4
+        (IRL batching).
     """
 
     def __init__(
@@ -157,7 +142,7 @@ class InvariantModel(keras.Model):
                 "KERAS_BACKEND=tensorflow before importing keras; found "
                 f"{keras.backend.backend()!r}."
             )
-        base_model = _pop_base_model(args, kwargs)
+        base_model = base_model_from_arguments(args, kwargs)
         super().__init__(**kwargs)
         self._base_model = base_model
         self._subclassed = base_model is None
@@ -175,6 +160,15 @@ class InvariantModel(keras.Model):
         self.beta = add_hyperparameter(self, "beta", beta)
         self.perturbation = noise_lib.get(perturbation)
         self.global_augmentation = noise_lib.get(global_augmentation)
+        if self.global_augmentation is not None and (
+            self.global_augmentation.is_adversarial
+        ):
+            raise ValueError(
+                "`global_augmentation` is applied to x before the step's "
+                "passes, without the model, so it cannot be a search such as "
+                f"{type(self.global_augmentation).__name__}; pass it as "
+                "`perturbation=` instead."
+            )
         if int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(
                 f"`num_samples` (K) must be an integer ≥ 1; received {num_samples}."
@@ -212,6 +206,8 @@ class InvariantModel(keras.Model):
     # ------------------------------------------------------------------ build
 
     def _check_terms(self, alpha, beta):
+        if isinstance(self.penalties, Penalty):
+            self.penalties = [self.penalties]
         for penalty in self.penalties:
             if not isinstance(penalty, Penalty):
                 raise ValueError(
@@ -278,6 +274,48 @@ class InvariantModel(keras.Model):
 
     # --------------------------------------------------------------- forward
 
+    def step_context(self, x, y=None, sample_weight=None):
+        """The `StepContext` the engine builds for a batch, before any pass.
+
+        `train_step` fills it (perturbed inputs, clean and perturbed
+        passes); this is the same object, handy for testing a custom
+        penalty or perturbation against the engine's passes.
+
+        Example:
+
+        >>> import keras
+        >>> import numpy as np
+        >>> import keras_invariance as ki
+        >>> model = ki.InvariantModel(
+        ...     keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)]))
+        >>> context = model.step_context(np.ones((4, 2), "float32"))
+        >>> context.forward(context.x).outputs.shape
+        TensorShape([4, 3])
+
+        Args:
+            x: An input batch (tensors).
+            y: Its labels, or `None`.
+            sample_weight: Optional sample weights.
+
+        Returns:
+            A `keras_invariance.context.StepContext`.
+        """
+        x, y, sample_weight = tree.map_structure(
+            lambda t: None if t is None else ops.convert_to_tensor(t),
+            (x, y, sample_weight),
+            none_is_leaf=True,
+        )
+        return context_lib.StepContext(
+            x,
+            y,
+            sample_weight,
+            self.num_samples,
+            forward=self._forward,
+            supervised_loss=self._supervised_loss,
+            per_example_loss_fn=self._per_example_loss_fn,
+            model=self,
+        )
+
     def _call_model(self, x, training):
         if self._base_model is not None:
             return self._base_model(x, training=training)
@@ -285,9 +323,9 @@ class InvariantModel(keras.Model):
             return self(x, training=training)
         return self(x)
 
-    def _forward(self, x, training=True, tap_names=()):
+    def _forward(self, x, training=True, taps=()):
         """Runs the model once; returns its outputs and tapped activations."""
-        names = [n for n in tap_names if n != taps_lib.LOGITS]
+        names = [n for n in taps if n != taps_lib.LOGITS]
         if names and not self._taps_by_recording:
             key = tuple(self._tap_names) if set(names) <= set(self._tap_names) else tuple(names)
             extractor = self._untracked.extractors.get(key)
@@ -344,15 +382,21 @@ class InvariantModel(keras.Model):
                 "no `loss`. Pass `compile(loss=...)`, or build the model with "
                 "alpha=0 and beta=0 to train only label-free penalties."
             )
+        needing_labels = [p.name for p in self.penalties if not p.label_free]
+        if not supervised and needing_labels:
+            raise ValueError(
+                f"Penalties {needing_labels} differentiate the per-example "
+                "loss, but `compile()` got no `loss`. Pass `compile(loss=...)`."
+            )
         perturbed = self.perturbation is not None
         # A perturbation that reads the clean pass (e.g. FGSM reusing ∇x L,
         # `uses_clean_pass = True`) is drawn after that pass, from the input
         # tape, and its inputs run as a second, separate pass.
         deferred = perturbed and ctx.x_perturbed is None
-        if deferred and not _uses_clean_pass(self.perturbation):
+        if deferred and not self.perturbation.uses_clean_pass:
             raise RuntimeError("The perturbed inputs were not drawn.")
         needs_input_tape = deferred or any(
-            getattr(p, "requires_input_gradient", False) for p in self.penalties
+            p.requires_input_gradient for p in self.penalties
         )
         if needs_input_tape:
             ctx.input_tape = tf.GradientTape(
@@ -365,7 +409,7 @@ class InvariantModel(keras.Model):
             joint = tree.map_structure(
                 lambda a, b: ops.concatenate([a, b], axis=0), ctx.x, ctx.x_perturbed
             )
-            result = self._forward(joint, training=True, tap_names=self._tap_names)
+            result = self._forward(joint, training=True, taps=self._tap_names)
             regularization = self._regularization_losses()
             (c_out, c_taps), (p_out, p_taps) = context_lib.split_batch(
                 (result.outputs, result.taps), batch
@@ -373,18 +417,18 @@ class InvariantModel(keras.Model):
             ctx.clean = context_lib.ForwardResult(c_out, c_taps)
             ctx.perturbed = context_lib.ForwardResult(p_out, p_taps)
         else:
-            ctx.clean = self._forward(ctx.x, training=True, tap_names=self._tap_names)
+            ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
             regularization = self._regularization_losses()
         if supervised:
             clean_loss = self._supervised_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
-            ctx.cache["clean_loss"] = clean_loss
+            ctx.clean_loss = clean_loss
         if needs_input_tape:
             ctx.input_tape.__exit__(None, None, None)
         if deferred:
             ctx.x_perturbed = self._draw_perturbation(ctx)
         if perturbed and ctx.perturbed is None:
             ctx.perturbed = self._forward(
-                ctx.x_perturbed, training=True, tap_names=self._tap_names
+                ctx.x_perturbed, training=True, taps=self._tap_names
             )
 
         total = ops.sum(regularization) if regularization else 0.0
@@ -439,9 +483,9 @@ class InvariantModel(keras.Model):
             (x, y, sample_weight),
             none_is_leaf=True,
         )
-        ctx = context_lib.StepContext(self, x, y, sample_weight, self.num_samples)
+        ctx = self.step_context(x, y, sample_weight)
         if self.perturbation is not None and (
-            x_perturbed is not None or not _uses_clean_pass(self.perturbation)
+            x_perturbed is not None or not self.perturbation.uses_clean_pass
         ):
             if x_perturbed is None:
                 ctx.x_perturbed = self._draw_perturbation(ctx)
@@ -458,10 +502,14 @@ class InvariantModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if self.global_augmentation is not None:
             x = ops.stop_gradient(self.global_augmentation.perturb(x))
-        ctx = context_lib.StepContext(self, x, y, sample_weight, self.num_samples)
-        if self.perturbation is not None:
-            self._check_input_dtype(x)
-        if self.perturbation is not None and not _uses_clean_pass(self.perturbation):
+        ctx = self.step_context(x, y, sample_weight)
+        if self.perturbation is not None and self.perturbation.requires_float_inputs:
+            validation.check_float(
+                x,
+                type(self.perturbation).__name__,
+                self.perturbation.float_input_hint,
+            )
+        if self.perturbation is not None and not self.perturbation.uses_clean_pass:
             # Drawn outside the weight-update tape: an adversarial search
             # must not leave a gradient path into the update.
             ctx.x_perturbed = self._draw_perturbation(ctx)
@@ -496,19 +544,6 @@ class InvariantModel(keras.Model):
                     "perturbation must return x̃ with the shape of x."
                 )
         return ops.stop_gradient(x_perturbed)
-
-    def _check_input_dtype(self, x):
-        if not self.perturbation.requires_float_inputs:
-            return
-        for t in tree.flatten(x):
-            dtype = keras.backend.standardize_dtype(t.dtype)
-            if not keras.backend.is_float_dtype(dtype):
-                raise ValueError(
-                    f"{type(self.perturbation).__name__} perturbs float inputs "
-                    f"but the model's inputs are {dtype}. For token ids use "
-                    "`keras_invariance.UnigramNoise` or `BlankNoise`, or "
-                    "perturb an embedding layer's output instead."
-                )
 
     def reset_metrics(self):
         super().reset_metrics()
@@ -546,41 +581,5 @@ class InvariantModel(keras.Model):
         return cls(**config)
 
 
-def _uses_clean_pass(perturbation):
-    """Whether `perturbation` is drawn from the clean pass (after it)."""
-    return bool(getattr(perturbation, "uses_clean_pass", False))
-
-
 def _serialize(obj):
     return None if obj is None else keras.saving.serialize_keras_object(obj)
-
-
-def _pop_base_model(args, kwargs):
-    model = kwargs.pop("model", None)
-    inputs = kwargs.pop("inputs", None)
-    outputs = kwargs.pop("outputs", None)
-    if len(args) == 2:
-        inputs, outputs = args
-    elif len(args) == 1:
-        if isinstance(args[0], keras.Model) and outputs is None:
-            model = args[0]
-        else:
-            inputs = args[0]
-    elif len(args) > 2:
-        raise ValueError(
-            "InvariantModel takes a model to wrap or `(inputs, outputs)`; "
-            f"received {len(args)} positional arguments."
-        )
-    if inputs is not None or outputs is not None:
-        if model is not None or inputs is None or outputs is None:
-            raise ValueError(
-                "Pass either a model to wrap or both `inputs` and `outputs`."
-            )
-        # Wrapping a Functional model (rather than becoming one) keeps Keras
-        # from rewriting InvariantModel's base classes for every later use.
-        model = keras.Model(inputs, outputs)
-    if model is not None and not isinstance(model, keras.Model):
-        raise ValueError(
-            f"InvariantModel wraps a `keras.Model`; received {model!r}."
-        )
-    return model

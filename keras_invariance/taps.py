@@ -16,6 +16,7 @@ import contextlib
 import threading
 
 import keras
+from keras.src.models.functional import Functional
 
 from keras_invariance.api_export import keras_invariance_export
 
@@ -86,9 +87,11 @@ def record_taps():
 
 
 def is_graph_model(model):
-    """Whether `model` is a Sequential or Functional model (has a graph)."""
-    from keras.src.models.functional import Functional
+    """Whether `model` is a Sequential or Functional model (has a graph).
 
+    Keras 3 exports no public Functional class; `keras.Model(inputs,
+    outputs)` returns an instance of this private one.
+    """
     return isinstance(model, (Functional, keras.Sequential))
 
 

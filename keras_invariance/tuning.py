@@ -18,12 +18,11 @@ import importlib.util
 
 import keras
 import keras_tuner
-import numpy as np
 
 from keras_invariance.datasets.digits import digits_classifier
 from keras_invariance.distances import L2Cosine
-from keras_invariance.methods import IRL
 from keras_invariance.perturbations.noise import GaussianNoise
+from keras_invariance.presets.irl import IRL
 
 #: Objective names (see above) and the direction that is better.
 OBJECTIVES = {
@@ -63,116 +62,6 @@ def objective(name):
     return keras_tuner.Objective(name, direction=OBJECTIVES[name])
 
 
-def add_gaussian_noise(x, stddev, seed=0):
-    """Returns `x + N(0, stddev²)` drawn with a fixed NumPy seed, as float32.
-
-    Example:
-
-    >>> add_gaussian_noise(np.zeros((2, 3), "float32"), 0.0).tolist()
-    [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
-
-    Args:
-        x: An array of float inputs.
-        stddev: σ ≥ 0 of the noise, in the units of `x`.
-        seed: NumPy seed, so that every model sees the same noisy copy.
-
-    Returns:
-        A float32 array shaped like `x`.
-    """
-    x = np.asarray(x, "float32")
-    noise = np.random.default_rng(seed).normal(0.0, stddev, size=x.shape)
-    return x + noise.astype("float32")
-
-
-def accuracy(model, x, y, batch_size=512):
-    """Top-1 accuracy of a logits (or probabilities) model on `(x, y)`.
-
-    Args:
-        model: A Keras model returning one score per class.
-        x: Inputs.
-        y: Integer labels.
-        batch_size: Prediction batch size.
-
-    Returns:
-        A Python float in [0, 1].
-    """
-    scores = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(scores, axis=-1) == np.asarray(y).reshape(-1)))
-
-
-def noisy_accuracy(model, x, y, stddev, draws=5, seed=0):
-    """Accuracy under additive Gaussian noise, averaged over fixed draws.
-
-    Each draw `i` adds noise with seed `seed + i`, so different models are
-    compared on the very same noisy inputs.
-
-    Example:
-
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-    >>> 0.0 <= noisy_accuracy(model, np.ones((4, 2)), [0, 1, 0, 1], 0.1) <= 1.0
-    True
-
-    Args:
-        model: A Keras model returning one score per class.
-        x: Clean inputs.
-        y: Integer labels.
-        stddev: σ of the test noise.
-        draws: How many noisy copies of `x` to average over.
-        seed: Seed of the first draw.
-
-    Returns:
-        A Python float in [0, 1].
-    """
-    return float(
-        np.mean(
-            [accuracy(model, add_gaussian_noise(x, stddev, seed + i), y) for i in range(draws)]
-        )
-    )
-
-
-class NoisyValidation(keras.callbacks.Callback):
-    """Logs `val_noisy_accuracy`: accuracy on a fixed noisy validation copy.
-
-    The noisy copy is drawn once, so the value is comparable across epochs
-    and trials, and Keras Tuner can use it as an objective:
-    `keras_tuner.Objective("val_noisy_accuracy", direction="max")`. Put this
-    callback before any callback that reads the value (Keras Tuner appends
-    its own after the user's).
-
-    Example:
-
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-    >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
-    ...     from_logits=True))
-    >>> x, y = np.ones((4, 2), "float32"), np.array([0, 1, 0, 1])
-    >>> history = model.fit(x, y, verbose=0,
-    ...                     callbacks=[NoisyValidation(x, y, stddev=0.1)])
-    >>> sorted(history.history)
-    ['loss', 'val_noisy_accuracy']
-
-    Args:
-        x: Clean validation inputs.
-        y: Integer validation labels.
-        stddev: σ of the Gaussian noise, in the units of `x`.
-        seed: NumPy seed of the noise.
-        name: The logged name.
-    """
-
-    def __init__(self, x, y, stddev, seed=0, name="val_noisy_accuracy"):
-        super().__init__()
-        self.x_noisy = add_gaussian_noise(x, stddev, seed)
-        self.y = np.asarray(y)
-        self.stddev = stddev
-        self.seed = seed
-        self.name = name
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs[self.name] = accuracy(self.model, self.x_noisy, self.y)
-
-
 class IRLHyperModel(keras_tuner.HyperModel):
     """A Keras Tuner `HyperModel` of IRL: samples α, β, γ and λ.
 
@@ -200,6 +89,7 @@ class IRLHyperModel(keras_tuner.HyperModel):
 
     >>> import tempfile
     >>> import keras_tuner
+    >>> from keras_invariance.callbacks import NoisyValidation
     >>> from keras_invariance.datasets import digits
     >>> (x, y), (x_val, y_val) = digits.load_digits()
     >>> tuner = keras_tuner.RandomSearch(
@@ -230,7 +120,8 @@ class IRLHyperModel(keras_tuner.HyperModel):
             TensorFlow ≥ 2.20 no longer installs it.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 1–2 and §1 (d).
+        Salazar et al., "Invariant Representation Learning for Robust Deep
+        Networks" (2018), eq. 1–2 and §1 (d).
     """
 
     def __init__(
@@ -269,7 +160,7 @@ class IRLHyperModel(keras_tuner.HyperModel):
             perturbation=GaussianNoise(self.noise_stddev),
             alpha=hp.Float("alpha", 0.0, 1.0, step=0.1, default=0.5),
             beta=hp.Float("beta", 0.0, 1.0, step=0.1, default=0.5),
-            gamma=hp.Float("gamma", 0.01, 10.0, sampling="log", default=1.0),
+            weight=hp.Float("gamma", 0.01, 10.0, sampling="log", default=1.0),
             distance=L2Cosine(
                 cosine_weight=hp.Float("cosine_weight", 0.0, 2.0, step=0.25, default=1.0)
             ),

@@ -12,3 +12,4 @@ from keras_invariance.datasets.invariance_pairs import uniform_features
 from keras_invariance.datasets.digits import digits_classifier
 from keras_invariance.datasets.digits import load_digits
 from keras_invariance.datasets.digits import to_images
+from keras_invariance.datasets.semi_supervised import semi_supervised_dataset

@@ -1,9 +1,15 @@
-"""Robustness evaluation: accuracy under spatial and other attacks."""
+"""Robustness evaluation of any Keras model: one home for every metric.
 
-from keras_invariance.evaluation.spatial_attacks import clean_accuracy
-from keras_invariance.evaluation.spatial_attacks import grid_accuracy
-from keras_invariance.evaluation.spatial_attacks import (
-    random_transform_accuracy,
-)
-from keras_invariance.evaluation.spatial_attacks import worst_of_k_accuracy
-from keras_invariance.evaluation.spatial_pgd import spatial_pgd_accuracy
+* `accuracy`: clean accuracy, accuracy under Gaussian noise;
+* `adversarial`: accuracy under FGSM;
+* `spatial`: worst-case grid, random, worst-of-k and S-PGD accuracy.
+"""
+
+from keras_invariance.evaluation.accuracy import add_gaussian_noise
+from keras_invariance.evaluation.accuracy import clean_accuracy
+from keras_invariance.evaluation.accuracy import noisy_accuracy
+from keras_invariance.evaluation.adversarial import fgsm_accuracy
+from keras_invariance.evaluation.spatial import grid_accuracy
+from keras_invariance.evaluation.spatial import random_transform_accuracy
+from keras_invariance.evaluation.spatial import spatial_pgd_accuracy
+from keras_invariance.evaluation.spatial import worst_of_k_accuracy

@@ -70,7 +70,7 @@ class ActivationDistance(Penalty):
             layer.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 1–2 (L_dist), eq. 5
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 1–2 (L_dist), eq. 5
         (model risk), §1 (d = ‖u−v‖² − λ·cos, IRL-E and IRL-C).
     """
 
@@ -196,8 +196,8 @@ class OutputDivergence(ActivationDistance):
             `"output_divergence"`.
 
     Reference:
-        invariance_inducing_regularization_spatial.txt (D.A./A.T. + KL or
-        L2); irl_invariant_representation_learning.txt, eq. 5.
+        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) (D.A./A.T. + KL or
+        L2); Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 5.
     """
 
     default_name = "output_divergence"
@@ -205,10 +205,7 @@ class OutputDivergence(ActivationDistance):
     def __init__(self, distance="kl", weight=1.0, from_logits=True, **kwargs):
         kwargs.pop("layers", None)
         kwargs.pop("layer_weight", None)
-        if isinstance(distance, str) and distance.lower() in (
-            "kl", "kl_divergence", "cross_entropy", "model_risk"
-        ):
-            distance = type(distances_lib.get(distance))(from_logits=from_logits)
+        distance = distances_lib.get(distance, from_logits=from_logits)
         super().__init__(layers="logits", distance=distance, weight=weight, **kwargs)
         self.from_logits = from_logits
 
@@ -217,4 +214,42 @@ class OutputDivergence(ActivationDistance):
         config.pop("layers")
         config.pop("layer_weight")
         config["from_logits"] = self.from_logits
+        return config
+
+
+class LayerwiseSquaredL2(ActivationDistance):
+    """Base of the penalties Σ_ℓ γ_ℓ·‖·‖² over tapped layers.
+
+    Reuses `ActivationDistance`'s layer selection (`layers`, per-layer γ_ℓ
+    variables `gamma_<layer>`) with the distance fixed to squared L2, so
+    `distance` is neither an argument nor part of the config.
+    `NoiseRegularization` and `JacobianPenalty` build on it.
+
+    Example:
+
+    >>> type(LayerwiseSquaredL2(name="my_term").distance).__name__
+    'SquaredL2'
+
+    Args:
+        layers: Tapped layers, as in `ActivationDistance` (default logits).
+        weight: λ ≥ 0.
+        layer_weight: γ_ℓ for layers given without their own weight.
+        **kwargs: Keras `Layer` arguments.
+    """
+
+    requires_perturbation = False
+
+    def __init__(self, layers="logits", weight=1.0, layer_weight=1.0, **kwargs):
+        kwargs.pop("distance", None)
+        super().__init__(
+            layers=layers,
+            distance="squared_l2",
+            weight=weight,
+            layer_weight=layer_weight,
+            **kwargs,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("distance")
         return config

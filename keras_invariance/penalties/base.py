@@ -21,11 +21,23 @@ class Penalty(keras.layers.Layer):
     hyperparameter of its own are non-trainable variables that can change
     between steps without retracing, and are saved with the model.
 
-    Class attributes subclasses set:
-        requires_perturbation: The penalty reads the perturbed pass
-            (`context.perturbed`), so the model needs a perturbation.
-        label_free: The penalty does not use labels; it averages over every
-            row, including unlabeled rows (sample weight 0).
+    The contract with the engine is declared here, with its defaults;
+    subclasses override what differs (as class or instance attributes, the
+    latter in `bind`):
+
+    * `requires_perturbation` (`False`): the penalty reads the perturbed pass
+      (`context.perturbed`), so the model needs a perturbation; the engine
+      says so at construction.
+    * `requires_input_gradient` (`False`): the penalty differentiates with
+      respect to the inputs through the clean pass, so the engine watches x
+      on `context.input_tape` during that pass (no second clean pass).
+    * `label_free` (`True`): the penalty uses no labels and averages over
+      every row, unlabeled rows (sample weight 0) included. A penalty with
+      `label_free = False` differentiates the per-example loss; the engine
+      then requires `compile(loss=...)` and the penalty weights rows by
+      their sample weights.
+    * `tap_names` (`[]`): the activations every forward pass must return,
+      resolved in `bind`.
 
     Example:
 
@@ -45,6 +57,7 @@ class Penalty(keras.layers.Layer):
     """
 
     requires_perturbation = False
+    requires_input_gradient = False
     label_free = True
 
     def __init__(self, weight=1.0, **kwargs):

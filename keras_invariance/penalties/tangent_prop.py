@@ -16,7 +16,7 @@ into tangent images, after Gaussian smoothing (σ = 0.9 by default).
   of the engine's clean pass (no extra forward pass).
 
 Reference:
-    invariant_backpropagation.txt, §2.1 (Tangent BP, eq. 3), §4.1 (fast
+    Demyanov et al., "Invariant backpropagation" (2015), §2.1 (Tangent BP, eq. 3), §4.1 (fast
     Tangent BP, eq. 10), §5 (5 tangents: x/y shift, x/y scale, rotation;
     σ = 0.9; Table 1 timings); Simard et al. (2012).
 """
@@ -25,29 +25,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import numerics
+from keras_invariance import random_ops
 from keras_invariance import spatial as spatial_lib
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.penalties.base import Penalty
 
 ORDERS = (1, 2)
 #: How J·t is computed: forward mode, two reverse passes, or by XLA use.
 JVP_METHODS = ("auto", "forward", "double_vjp")
-
-
-def _check_single_image_input(x, who):
-    if isinstance(x, (list, tuple, dict)):
-        raise ValueError(
-            f"{who} differentiates along image tangents, so the model must "
-            f"have a single image input; received a {type(x).__name__}."
-        )
-    dtype = x.dtype
-    if len(x.shape) != 4 or not dtype.is_floating:
-        raise ValueError(
-            f"{who} needs a 4-D float image batch (batch, height, width, "
-            f"channels); received shape {tuple(x.shape)} and dtype "
-            f"{dtype.name}. Add a channel axis to grayscale images "
-            "(`x[..., None]`) and cast integer pixels to float."
-        )
 
 
 def _power(values, order):
@@ -121,7 +108,7 @@ class _TangentPenalty(Penalty):
 
     def tangents(self, x):
         """Tangent images `(B, T, H, W, C)` of the batch, no gradient."""
-        _check_single_image_input(x, type(self).__name__)
+        validation.check_image_batch(x, type(self).__name__)
         return ops.stop_gradient(
             spatial_lib.tangent_vectors(
                 x, self._untracked.transforms, sigma=self.sigma, fill_mode=self.fill_mode
@@ -223,7 +210,7 @@ class TangentProp(_TangentPenalty):
             a single 4-D float image batch.
 
     Reference:
-        invariant_backpropagation.txt, §2.1, eq. 3 (R = L̃(∇θ p(g(x, θ))))
+        Demyanov et al., "Invariant backpropagation" (2015), §2.1, eq. 3 (R = L̃(∇θ p(g(x, θ))))
         and §5 (5 tangents, σ = 0.9).
     """
 
@@ -290,7 +277,7 @@ class TangentProp(_TangentPenalty):
         tangents = self.tangents(x)  # (B, T, H, W, C)
         if self.num_projections is not None:
             signs = ops.sign(
-                keras.random.uniform(
+                random_ops.uniform(
                     (ops.shape(x)[0], self.num_projections, tangents.shape[1]),
                     seed=self.seed_generator,
                 )
@@ -391,36 +378,18 @@ class FastTangentProp(_TangentPenalty):
             losses (the per-example loss is needed).
 
     Reference:
-        invariant_backpropagation.txt, §4.1, eq. 10 (fast TBP), §7.5.
+        Demyanov et al., "Invariant backpropagation" (2015), §4.1, eq. 10 (fast TBP), §7.5.
     """
 
     default_name = "fast_tangent_prop"
     requires_input_gradient = True
     label_free = False
 
-    def input_gradient(self, context):
-        """∇x_b ℓ_b for every row, from the engine's clean pass.
-
-        Shares the context cache key `"per_example_input_gradient"` with the
-        other input-gradient penalties (Loss / Prediction IBP), so combining
-        them differentiates the loss only once.
-        """
-        cached = context.cache.get("per_example_input_gradient")
-        if cached is not None:
-            return cached
-        _check_single_image_input(context.x, type(self).__name__)
-        with context.input_tape:
-            total = ops.sum(context.per_example_loss(context.clean.outputs))
-        gradient = context.input_gradient(total)
-        context.cache["per_example_input_gradient"] = gradient
-        return gradient
-
     def compute(self, context):
-        gradient = ops.cast(self.input_gradient(context), "float32")
         tangents = ops.cast(self.tangents(context.x), "float32")
+        gradient = ops.cast(
+            context.per_example_input_gradient(type(self).__name__), "float32"
+        )
         directional = tf.einsum("bhwc,bthwc->bt", gradient, tangents)
         per_example = ops.sum(_power(directional, self.order), axis=-1)
-        if context.sample_weight is not None:
-            weights = ops.reshape(ops.cast(context.sample_weight, "float32"), (-1,))
-            per_example = per_example * weights
-        return ops.mean(per_example)
+        return numerics.weighted_mean(per_example, context.sample_weight)

@@ -21,17 +21,28 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import distances as distances_lib
+from keras_invariance import numerics
 from keras_invariance import random_ops
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.perturbations.base import Perturbation
-from keras_invariance.perturbations.noise import check_float_inputs
 
 NORMS = ("inf", "2")
-#: Start of a divergence search when there is no random start: h has a
-#: zero gradient at x̃ = x, so TRADES starts at x + 0.001·N(0, I).
-DIVERGENCE_START = 1e-3
+#: Standard deviation, in input units, of the start of a divergence search
+#: without a random start: h has a zero gradient at x̃ = x, so TRADES starts
+#: at x + 0.001·N(0, I). (The spatial searches start at a fraction of their
+#: box instead: `perturbations.spatial.DIVERGENCE_START_FRACTION`.)
+TRADES_START_STDDEV = 1e-3
+#: The hint for integer inputs reaching a search.
+SEARCH_HINT = (
+    "Adversarial searches differentiate with respect to the inputs; token "
+    "ids have none. Search at an embedding layer's output with "
+    "`AdversarialLossPenalty(FGSM(...) or PGD(...), embedding_layer='<name>')` "
+    "(or `VATPenalty(embedding_layer=...)`)."
+)
 
 
 def _norm_name(norm):
@@ -43,15 +54,31 @@ def _norm_name(norm):
     raise ValueError(f"`norm` must be 'inf' or 2; received {norm!r}.")
 
 
-def _rows_l2(t):
-    axes = tuple(range(1, len(t.shape)))
-    return ops.sqrt(ops.sum(ops.square(t), axis=axes, keepdims=True) + 1e-24)
+class Search(Perturbation):
+    """Base of the ℓp searches (`FGSM`, `PGD`): objective and input gradient.
 
+    A search runs the model in its own tape and returns x̃ without gradient;
+    `search(x, context, forward=None)` also works on embeddings (with a
+    `forward` from them), which `AdversarialLossPenalty` uses.
 
-class _Search(Perturbation):
-    """Shared parts: the objective and its input gradient."""
+    Example:
+
+    >>> Search(epsilon=0.1, objective="kl").is_adversarial
+    True
+
+    Args:
+        epsilon: ε ≥ 0, the radius. A non-trainable variable.
+        objective: `"loss"` (the compiled loss) or a distance between clean
+            and perturbed outputs (`"kl"`, `"squared_l2"`, a `Distance`).
+        from_logits: Whether the model outputs logits (for `"kl"`).
+        training: `training` flag of the search passes (default `False`).
+        value_range: Optional `(low, high)` to clip x̃ to.
+        seed: Optional int seed.
+        **kwargs: Keras `Layer` arguments.
+    """
 
     is_adversarial = True
+    float_input_hint = SEARCH_HINT
 
     def __init__(
         self,
@@ -75,22 +102,10 @@ class _Search(Perturbation):
                     f"`value_range` must be (low, high); received {value_range!r}."
                 )
         self.value_range = value_range
-        if objective == "loss":
-            self._divergence = None
-        else:
-            from keras_invariance.penalties.vat import divergence_from_name
-
-            self._divergence = divergence_from_name(objective, from_logits)
+        self._divergence = distances_lib.resolve_objective(objective, from_logits)
 
     def _check(self, x, context):
-        check_float_inputs(
-            x,
-            type(self).__name__,
-            "Adversarial searches differentiate with respect to the inputs; "
-            "token ids have none. Search at an embedding layer's output "
-            "with `AdversarialLossPenalty(FGSM(...) or PGD(...), "
-            "embedding_layer='<name>')` (or `VATPenalty(embedding_layer=...)`).",
-        )
+        validation.check_float(x, type(self).__name__, self.float_input_hint)
         if context is None:
             raise ValueError(
                 f"{type(self).__name__} is a search: it needs the training "
@@ -152,7 +167,7 @@ class _Search(Perturbation):
 
 
 @keras_invariance_export
-class FGSM(_Search):
+class FGSM(Search):
     """Fast gradient sign method: x̃ = x + ε·sign(∇x L(f(x), y)).
 
     One search pass (forward + backward to the input). Adversarial training
@@ -192,7 +207,7 @@ class FGSM(_Search):
         ValueError: For integer inputs.
 
     Reference:
-        invariant_backpropagation.txt, eq. 4–5 and eq. 11–12.
+        Demyanov et al., "Invariant backpropagation" (2015), eq. 4–5 and eq. 11–12.
     """
 
     def __init__(
@@ -231,13 +246,13 @@ class FGSM(_Search):
         return self.search(x, context)
 
     def _from_clean_pass(self, x, context):
-        if context.input_tape is None or "clean_loss" not in context.cache:
+        if context.input_tape is None or context.clean_loss is None:
             raise ValueError(
                 "FGSM(reuse_clean_pass=True) reads ∇x L from the engine's "
                 "clean pass: use it as an `InvariantModel` perturbation "
                 "compiled with a loss."
             )
-        gradient = context.input_gradient(context.cache["clean_loss"])
+        gradient = context.input_gradient(context.clean_loss)
         reps = ops.shape(x)[0] // ops.shape(gradient)[0]
         gradient = tf.tile(gradient, [reps] + [1] * (len(x.shape) - 1))
         step = self.epsilon * ops.sign(ops.cast(gradient, "float32"))
@@ -259,7 +274,7 @@ class FGSM(_Search):
         start = x
         if reference is not None:
             start = x + ops.cast(
-                DIVERGENCE_START
+                TRADES_START_STDDEV
                 * random_ops.normal(ops.shape(x), dtype="float32", seed=self.seed_generator),
                 x.dtype,
             )
@@ -274,7 +289,7 @@ class FGSM(_Search):
 
 
 @keras_invariance_export
-class PGD(_Search):
+class PGD(Search):
     """Projected gradient descent within the ℓ∞ or ℓ2 ε-ball (Madry et al.).
 
     x̃ ← Π_{‖x̃ − x‖ ≤ ε}(x̃ + α·s), with s = sign(g) for ℓ∞ and g/‖g‖₂ for
@@ -307,7 +322,7 @@ class PGD(_Search):
         ValueError: For integer inputs, an unknown norm, or `steps` < 1.
 
     Reference:
-        invariance_inducing_regularization_spatial.txt (A.T., e.g. [3] for
+        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) (A.T., e.g. [3] for
         ℓ2; modified A.T. maximizing h, e.g. [4] for KL).
     """
 
@@ -353,7 +368,7 @@ class PGD(_Search):
     def _project(self, delta):
         if self.norm == "inf":
             return ops.clip(delta, -self.epsilon, self.epsilon)
-        norm = _rows_l2(delta)
+        norm = numerics.row_l2_norm(delta)
         return delta * ops.minimum(1.0, self.epsilon / norm)
 
     def _start(self, x, divergence):
@@ -364,7 +379,7 @@ class PGD(_Search):
                     shape, -1.0, 1.0, dtype="float32", seed=self.seed_generator
                 )
             direction = random_ops.normal(shape, dtype="float32", seed=self.seed_generator)
-            direction = direction / _rows_l2(direction)
+            direction = numerics.l2_normalize_rows(direction)
             dims = 1
             for dim in x.shape[1:]:
                 dims *= dim
@@ -375,7 +390,7 @@ class PGD(_Search):
             ) ** (1.0 / dims)
             return self.epsilon * radius * direction
         if divergence:
-            return DIVERGENCE_START * random_ops.normal(
+            return TRADES_START_STDDEV * random_ops.normal(
                 shape, dtype="float32", seed=self.seed_generator
             )
         return ops.zeros(shape, "float32")
@@ -397,7 +412,7 @@ class PGD(_Search):
             if self.norm == "inf":
                 step = ops.sign(gradient)
             else:
-                step = gradient / _rows_l2(gradient)
+                step = numerics.l2_normalize_rows(gradient)
             delta = self._project(delta + self.step_size * step)
             delta = self._clip_range(x32 + delta) - x32
         return ops.stop_gradient(ops.cast(x32 + delta, x.dtype))

@@ -109,7 +109,7 @@ class AdditiveNoise(Perturbation):
             `(batch, time)` / `(batch, time, 1)`.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Speech recognition".
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Speech recognition".
     """
 
     def __init__(self, snr_db=10.0, clip=False, seed=None, **kwargs):
@@ -162,7 +162,7 @@ class VolumeNoise(Perturbation):
             and (when called) for non-float or non-mono inputs.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Speech recognition".
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Speech recognition".
     """
 
     def __init__(self, factor=2.0, direction="both", clip=False, seed=None,

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 
 
@@ -21,9 +22,18 @@ class Perturbation(keras.layers.Layer):
     the compiled loss, and must return a tensor with no gradient path into the
     weight update (wrap the result in `ops.stop_gradient`).
 
-    Class attributes subclasses may override:
-        requires_float_inputs: `False` for perturbations of token ids.
-        is_adversarial: `True` when `perturb` runs the model (search passes).
+    The contract with the engine is declared here, with its defaults:
+
+    * `requires_float_inputs` (`True`): the engine rejects integer inputs
+      with a clear error before the first pass (token noise sets `False`),
+      ending with `float_input_hint`, what to do instead.
+    * `is_adversarial` (`False`): `perturb` runs the model through
+      `context` (a search). The engine then draws x̃ outside the weight
+      tape, and a search cannot serve as `global_augmentation` (which is
+      applied without the model).
+    * `uses_clean_pass` (`False`): x̃ is built from the engine's clean pass
+      (FGSM's `reuse_clean_pass`): the engine draws it after that pass, from
+      `context.input_tape` and `context.clean_loss`.
 
     Example:
 
@@ -39,11 +49,14 @@ class Perturbation(keras.layers.Layer):
         **kwargs: Keras `Layer` arguments such as `name`.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 1–2: x̃⁽ᵏ⁾ ~ ν_x.
+        Salazar et al., "Invariant Representation Learning for Robust Deep
+        Networks" (2018), eq. 1–2: x̃⁽ᵏ⁾ ~ ν_x.
     """
 
     requires_float_inputs = True
+    float_input_hint = validation.TOKEN_HINT
     is_adversarial = False
+    uses_clean_pass = False
 
     def __init__(self, seed=None, **kwargs):
         kwargs.setdefault("dtype", "float32")

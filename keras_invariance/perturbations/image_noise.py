@@ -398,7 +398,7 @@ class InDomainImageNoise(_ImageNoise):
             eigen-basis, and (when called) non-float or non-RGB-NHWC inputs.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Image classification",
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Image classification",
         in-domain noise; MXNet `CreateAugmenter` (brightness, contrast,
         pca_noise).
     """
@@ -506,7 +506,7 @@ class OutOfDomainImageNoise(_ImageNoise):
             called) non-float or non-RGB-NHWC inputs.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Image classification",
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Image classification",
         out-of-domain noise; MXNet `CreateAugmenter` (hue, saturation).
     """
 

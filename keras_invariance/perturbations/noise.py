@@ -4,24 +4,11 @@ import keras
 from keras import ops
 
 from keras_invariance import random_ops
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.perturbations.base import Perturbation
-
-
-def check_float_inputs(x, who, hint=""):
-    """Raises a clear error when a float-only perturbation gets integer ids."""
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if not keras.backend.is_float_dtype(dtype):
-        raise ValueError(
-            f"{who} needs float inputs but received {dtype} inputs. "
-            + (
-                hint
-                or "For token ids use `keras_invariance.UnigramNoise` or "
-                "`keras_invariance.BlankNoise`, or cast the inputs to float."
-            )
-        )
 
 
 @keras_invariance_export
@@ -48,8 +35,8 @@ class GaussianNoise(Perturbation):
         ValueError: For a negative `stddev`, or integer inputs.
 
     Reference:
-        noise_jacobian_vat_connections.txt, eq. 1 (Δx ~ N(0, ε²I));
-        irl_invariant_representation_learning.txt, §2 (additive noise model).
+        Connections between noise regularization, Jacobian penalties and VAT (a PEA regularizer, Bachman et al. 2014), eq. 1 (Δx ~ N(0, ε²I));
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §2 (additive noise model).
     """
 
     def __init__(self, stddev=0.1, seed=None, **kwargs):
@@ -57,7 +44,7 @@ class GaussianNoise(Perturbation):
         self.stddev = add_hyperparameter(self, "stddev", stddev)
 
     def perturb(self, x, context=None):
-        check_float_inputs(x, "GaussianNoise")
+        validation.check_float(x, "GaussianNoise")
         noise = random_ops.normal(
             ops.shape(x), dtype="float32", seed=self.seed_generator
         )
@@ -97,7 +84,7 @@ class LayerPerturbation(Perturbation):
         ValueError: If `layers` holds something that is not a Keras layer.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 2 (any ν_x).
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 2 (any ν_x).
     """
 
     def __init__(self, layers, **kwargs):

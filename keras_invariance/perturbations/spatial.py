@@ -35,124 +35,24 @@ Reference:
     "Exploring the Landscape of Spatial Robustness" (ICML 2019), Section 5.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import deprecation
 from keras_invariance import distances as distances_lib
+from keras_invariance import random_ops
 from keras_invariance import spatial as spatial_lib
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.perturbations.base import Perturbation
 
-#: Search objectives: the compiled loss, or a divergence h(f(x), f(x̃)).
-OBJECTIVES = ("loss", "kl", "l2")
-#: Layers that can define the box (`from_layers`).
-BOX_LAYERS = ("RandomTranslation", "RandomRotation", "RandomZoom")
-#: Start offset (fraction of the box) of a divergence S-PGD without random
-#: start: h(f(x), f(g(x, θ))) is minimal, with zero gradient, at θ = 0.
-DIVERGENCE_START = 1e-2
-
-
-def check_images(x, who):
-    """Raises a clear error unless `x` is a 4-D float NHWC image batch."""
-    if isinstance(x, (list, tuple, dict)):
-        raise ValueError(
-            f"{who} transforms images, so the model must have a single "
-            f"image input; received a {type(x).__name__} of inputs."
-        )
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if len(x.shape) != 4 or not keras.backend.is_float_dtype(dtype):
-        raise ValueError(
-            f"{who} warps images: it needs a 4-D float batch (batch, height, "
-            f"width, channels); received shape {tuple(x.shape)} and dtype "
-            f"{dtype}. Add a channel axis to grayscale images "
-            "(`x[..., None]`) and cast integer pixels to float. For "
-            "non-image inputs use e.g. `keras_invariance.GaussianNoise`."
-        )
-
-
-def resolve_divergence(objective, from_logits=True):
-    """h for a search objective name: `"kl"` on softmax, `"l2"` on logits."""
-    if objective == "kl":
-        return distances_lib.KLDivergence(from_logits=from_logits)
-    if objective == "l2":
-        return distances_lib.SquaredL2()
-    return None
-
-
-def _check_objective(objective, argument):
-    if objective not in OBJECTIVES:
-        raise ValueError(
-            f"`{argument}` must be one of {OBJECTIVES} (the compiled loss, KL "
-            "on softmax outputs, or squared L2 on logits); received "
-            f"{objective!r}."
-        )
-
-
-def _max_abs(lower, upper):
-    return float(max(abs(lower), abs(upper)))
-
-
-def box_from_layers(layers):
-    """Box arguments from Keras preprocessing layers.
-
-    `RandomTranslation(h, w)` gives the translation limits as fractions of
-    the image size (`translation_unit="fraction"`), `RandomRotation(f)` the
-    rotation limit `360·|f|` degrees, and `RandomZoom(h)` the scale range
-    `[1/(1 + h_high), 1/(1 + h_low)]` (Keras' positive zoom zooms out).
-    A `keras.Sequential` or `keras.layers.Pipeline` is expanded.
-
-    Args:
-        layers: A layer or a list of layers.
-
-    Returns:
-        A dict of `translation`, `translation_unit`, `rotation` and `scale`
-        keyword arguments.
-
-    Raises:
-        ValueError: For another layer; the message lists the supported ones.
-    """
-    if not isinstance(layers, (list, tuple)):
-        layers = [layers]
-    layers = spatial_lib._flatten_pipelines(list(layers))
-    box = {
-        "translation": (0.0, 0.0),
-        "translation_unit": "fraction",
-        "rotation": 0.0,
-        "scale": None,
-    }
-    L = keras.layers
-    for layer in layers:
-        if isinstance(layer, L.RandomTranslation):
-            box["translation"] = (
-                _max_abs(layer.width_lower, layer.width_upper),
-                _max_abs(layer.height_lower, layer.height_upper),
-            )
-        elif isinstance(layer, L.RandomRotation):
-            box["rotation"] = _max_abs(*layer.factor) * 360.0
-        elif isinstance(layer, L.RandomZoom):
-            if layer.width_factor is not None and (
-                (layer.width_lower, layer.width_upper)
-                != (layer.height_lower, layer.height_upper)
-            ):
-                raise ValueError(
-                    "Spatial perturbations scale both axes alike; "
-                    "`RandomZoom` with a different `width_factor` is not "
-                    "supported. Use `RandomZoom(height_factor=h)`."
-                )
-            box["scale"] = (
-                1.0 / (1.0 + layer.height_upper),
-                1.0 / (1.0 + layer.height_lower),
-            )
-        else:
-            raise ValueError(
-                f"Cannot define a spatial box from {type(layer).__name__}. "
-                f"Supported Keras layers: {', '.join(BOX_LAYERS)}."
-            )
-    return box
+#: Start offset, as a fraction of the box, of a divergence S-PGD without a
+#: random start: h(f(x), f(g(x, θ))) is minimal, with zero gradient, at θ = 0.
+#: (The ℓp searches start at `adversarial.TRADES_START_STDDEV` input units.)
+DIVERGENCE_START_FRACTION = 1e-2
 
 
 class SpatialTransform(Perturbation):
@@ -249,7 +149,7 @@ class SpatialTransform(Perturbation):
         Raises:
             ValueError: For another layer (lists the supported ones).
         """
-        box = box_from_layers(layers)
+        box = spatial_lib.box_from_layers(layers)
         box.update(kwargs)
         return cls(**box)
 
@@ -290,17 +190,17 @@ class SpatialTransform(Perturbation):
         Returns:
             float32 `(rows, P)`: `(dx, dy, angle[, scale])`.
         """
-        check_images(x, type(self).__name__)
+        validation.check_image_batch(x, type(self).__name__)
         rows = ops.shape(x)[0] if rows is None else rows
         low, high = self.bounds(x)
-        u = keras.random.uniform(
+        u = random_ops.uniform(
             (rows, self.num_parameters), dtype="float32", seed=self.seed_generator
         )
         return low + (high - low) * u
 
     def apply_parameters(self, x, params):
         """Warps `x` by per-row `params` (differentiable in both)."""
-        check_images(x, type(self).__name__)
+        validation.check_image_batch(x, type(self).__name__)
         return spatial_lib.apply_spatial_params(
             x, params, fill_mode=self.fill_mode, fill_value=self.fill_value
         )
@@ -353,7 +253,7 @@ class RandomSpatialTransform(SpatialTransform):
         ValueError: For inputs that are not a 4-D float image batch.
 
     Reference:
-        invariance_inducing_regularization_spatial.txt: x̃ ∼ Unif(T(x)).
+        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019): x̃ ∼ Unif(T(x)).
     """
 
     def perturb(self, x, context=None):
@@ -370,11 +270,8 @@ class _SpatialSearch(SpatialTransform):
         super().__init__(**kwargs)
         self.from_logits = bool(from_logits)
         self.training = bool(training)
-        self._set_objective(objective)
-
-    def _set_objective(self, objective):
-        _check_objective(objective, self._objective_argument)
-        self._divergence = resolve_divergence(objective, self.from_logits)
+        self.objective = objective
+        self._divergence = distances_lib.resolve_objective(objective, from_logits)
 
     def _check_context(self, context):
         if context is None:
@@ -398,7 +295,13 @@ class _SpatialSearch(SpatialTransform):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"from_logits": self.from_logits, "training": self.training})
+        config.update(
+            {
+                "objective": self.objective,
+                "from_logits": self.from_logits,
+                "training": self.training,
+            }
+        )
         return config
 
 
@@ -409,7 +312,7 @@ class WorstOfKSpatial(_SpatialSearch):
     Draws k transforms per row uniformly in the box, runs the model once on
     all k·N candidates (plus the N clean rows when ranking by a divergence,
     in the same pass), and keeps for each row the candidate with the largest
-    per-example loss (`rank_by="loss"`: adversarial training) or the largest
+    per-example loss (`objective="loss"`: adversarial training) or the largest
     divergence h(f(x), f(x̃)) (`"kl"` on softmax, `"l2"` on logits: the
     paper's regularized A.T., x̃ = argmax h). The choice is one argmax and
     one `tf.gather`, with no Python loop over examples. The scoring pass is
@@ -418,12 +321,13 @@ class WorstOfKSpatial(_SpatialSearch):
 
     Example:
 
-    >>> WorstOfKSpatial(k=10, rank_by="kl").is_adversarial
+    >>> WorstOfKSpatial(k=10, objective="kl").is_adversarial
     True
 
     Args:
         k: Candidates per row, a Python int ≥ 1.
-        rank_by: `"loss"` (default), `"kl"` or `"l2"`.
+        objective: What ranks the candidates: `"loss"` (default), `"kl"` or
+            `"l2"` (`rank_by=` is its deprecated name).
         translation: Box limit of |dx|, |dy| (see `RandomSpatialTransform`).
         rotation: Box limit of |angle| in degrees.
         scale: Optional `(low, high)` magnification range.
@@ -433,22 +337,22 @@ class WorstOfKSpatial(_SpatialSearch):
             Keras `Layer` arguments.
 
     Raises:
-        ValueError: For k < 1, an unknown `rank_by`, or inputs that are not
+        ValueError: For k < 1, an unknown `objective`, or inputs that are not
             a 4-D float image batch.
 
     Reference:
-        invariance_inducing_regularization_spatial.txt ("worst-of-k: worst
+        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) ("worst-of-k: worst
         of k randomly drawn transformations"); Engstrom et al. (2019).
     """
 
-    _objective_argument = "rank_by"
-
-    def __init__(self, k=10, rank_by="loss", **kwargs):
+    def __init__(self, k=10, objective=None, **kwargs):
+        objective = deprecation.renamed(
+            kwargs, "rank_by", "objective", objective, "WorstOfKSpatial"
+        )
         if int(k) != k or k < 1:
             raise ValueError(f"`k` must be an integer ≥ 1; received {k!r}.")
         self.k = int(k)
-        self.rank_by = rank_by
-        super().__init__(objective=rank_by, **kwargs)
+        super().__init__(objective=objective or "loss", **kwargs)
 
     def search(self, x, context):
         """Returns `(x̃, params)`: the worst candidate of each row.
@@ -460,7 +364,7 @@ class WorstOfKSpatial(_SpatialSearch):
         Returns:
             `x̃` (no gradient) and its float32 parameters `(N, P)`.
         """
-        check_images(x, type(self).__name__)
+        validation.check_image_batch(x, type(self).__name__)
         self._check_context(context)
         n = ops.shape(x)[0]
         params = self.sample_parameters(x, rows=self.k * n)  # k blocks of N
@@ -485,87 +389,8 @@ class WorstOfKSpatial(_SpatialSearch):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"k": self.k, "rank_by": self.rank_by})
+        config.update({"k": self.k})
         return config
-
-
-def spatial_pgd_search(
-    x,
-    start,
-    low,
-    high,
-    step_size,
-    steps,
-    objective_fn,
-    apply_fn,
-    keep_best=True,
-    return_trace=False,
-):
-    """Projected sign-gradient ascent over per-row transform parameters.
-
-    θ ← clip(θ + step_size ⊙ sign(∇θ Σ_i o_i(θ_i)), low, high), `steps`
-    times, where `o_i` is row i's objective (loss or divergence) at
-    `apply_fn(x, θ)`. Summing over rows makes each row's gradient its own.
-    Used by `SpatialPGD` (training) and by
-    `keras_invariance.evaluation.spatial_pgd_accuracy` (attack).
-
-    Bilinear warps make the objective piecewise smooth in the translation,
-    with kinks at whole-pixel shifts, so sign steps can oscillate about a
-    kink; `keep_best` therefore returns, per row, the visited point with the
-    largest objective (one more forward pass, for the final point).
-
-    Args:
-        x: Images `(N, H, W, C)`.
-        start: float32 `(N, P)` start parameters (inside the box).
-        low: float32 `(P,)` lower box limits.
-        high: float32 `(P,)` upper box limits.
-        step_size: float32 `(P,)` step per parameter.
-        steps: Python int ≥ 1.
-        objective_fn: `images -> (per-row objective (N,), extra)`; `extra`
-            (e.g. the model outputs) is returned in the trace.
-        apply_fn: `(images, params) -> warped images`.
-        keep_best: Return each row's best visited point (default) rather
-            than the last one.
-        return_trace: Also return the `(params, extra)` of every point the
-            ascent evaluated (the start, each step, and the last point when
-            `keep_best`).
-
-    Returns:
-        The parameters `(N, P)` (no gradient), and with `return_trace` the
-        trace.
-    """
-    params = ops.stop_gradient(ops.cast(start, "float32"))
-    trace = []
-    best_params, best_values = None, None
-
-    def update_best(params, values):
-        nonlocal best_params, best_values
-        values = ops.stop_gradient(ops.cast(values, "float32"))
-        if best_params is None:
-            best_params, best_values = params, values
-            return
-        better = values > best_values
-        best_params = ops.where(better[:, None], params, best_params)
-        best_values = ops.where(better, values, best_values)
-
-    for _ in range(int(steps)):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(params)
-            values, extra = objective_fn(apply_fn(x, params))
-            total = ops.sum(values)
-        gradient = tape.gradient(total, params)
-        trace.append((params, extra))
-        update_best(params, values)
-        params = params + step_size * ops.sign(gradient)
-        params = ops.stop_gradient(ops.clip(params, low, high))
-    if keep_best:
-        values, extra = objective_fn(apply_fn(x, params))
-        trace.append((params, extra))
-        update_best(params, values)
-        params = best_params
-    if return_trace:
-        return params, trace
-    return params
 
 
 @keras_invariance_export
@@ -614,11 +439,9 @@ class SpatialPGD(_SpatialSearch):
             `objective`, or inputs that are not a 4-D float image batch.
 
     Reference:
-        invariance_inducing_regularization_spatial.txt ("S-PGD: Projected
+        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) ("S-PGD: Projected
         Gradient Descent with respect to the transformation parameters").
     """
-
-    _objective_argument = "objective"
 
     def __init__(
         self,
@@ -634,7 +457,6 @@ class SpatialPGD(_SpatialSearch):
         self.steps = int(steps)
         self.random_start = bool(random_start)
         self.keep_best = bool(keep_best)
-        self.objective = objective
         super().__init__(objective=objective, **kwargs)
         if step_size is not None:
             step_size = [float(s) for s in np.ravel(step_size)]
@@ -663,7 +485,7 @@ class SpatialPGD(_SpatialSearch):
         start = self.identity_parameters(n)
         if self._divergence is not None:
             low, high = self.bounds(x)
-            start = start + DIVERGENCE_START * (high - low) / 2.0
+            start = start + DIVERGENCE_START_FRACTION * (high - low) / 2.0
         return start
 
     def search(self, x, context, return_trace=False):
@@ -674,7 +496,7 @@ class SpatialPGD(_SpatialSearch):
             context: The step's `StepContext`.
             return_trace: Also return the evaluated `(params, outputs)`.
         """
-        check_images(x, type(self).__name__)
+        validation.check_image_batch(x, type(self).__name__)
         self._check_context(context)
         reference = None
         if self._divergence is not None:
@@ -687,7 +509,7 @@ class SpatialPGD(_SpatialSearch):
             return self._scores(context, outputs, reference), outputs
 
         low, high = self.bounds(x)
-        result = spatial_pgd_search(
+        result = spatial_lib.spatial_pgd_search(
             x,
             self.start_parameters(x),
             low,
@@ -716,7 +538,6 @@ class SpatialPGD(_SpatialSearch):
                 "step_size": self.step_size,
                 "random_start": self.random_start,
                 "keep_best": self.keep_best,
-                "objective": self.objective,
             }
         )
         return config

@@ -172,7 +172,7 @@ class UnigramNoise(_TokenNoise):
             non-integer inputs.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Language modeling",
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Language modeling",
         unigram noise.
     """
 
@@ -272,7 +272,7 @@ class BlankNoise(_TokenNoise):
             non-integer inputs.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Language modeling",
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Language modeling",
         blank noise.
     """
 

@@ -1,5 +1,6 @@
-"""Presets named after the papers' methods, as one short constructor call."""
+"""IRL presets: plain, data augmentation, IRL batching and IRL loss."""
 
+from keras_invariance import deprecation
 from keras_invariance.hyperparameters import check_non_negative
 from keras_invariance.model import InvariantModel
 from keras_invariance.penalties.activation_distance import ActivationDistance
@@ -19,7 +20,7 @@ def IRL(
     preset="irl_loss",
     alpha=None,
     beta=None,
-    gamma=None,
+    weight=None,
     layers="logits",
     distance="l2_cosine",
     penalties=None,
@@ -28,12 +29,13 @@ def IRL(
     """Invariant Representation Learning: α·L(x) + β·L_noise + γ·L_dist.
 
     Builds an `InvariantModel` with IRL's `ActivationDistance` penalty (named
-    `irl_distance`) from one of the paper's presets, with any of α, β, γ
-    overridden. γ > 0 adds the distance term; with γ = 0 (or the
-    `"irl_batching"` preset) there is none.
+    `irl_distance`) from one of the paper's presets, with any of α, β and
+    the distance weight γ (`weight=`) overridden. γ > 0 adds the distance
+    term; with γ = 0 (or the `"irl_batching"` preset) there is none.
 
     Presets (α, β, γ): `"plain"` (1, 0, 0), `"data_augmentation"` (0, 1, 0),
-    `"irl_batching"` (½, ½, 0), `"irl_loss"` (½, ½, 1).
+    `"irl_batching"` (½, ½, 0), `"irl_loss"` (½, ½, 1). A `weight` given
+    explicitly keeps the distance term even at 0 (for a schedule to raise).
     IRL-E: `layers="<encoder output>"`; IRL-C: `layers="above:<bottleneck>"`.
 
     Example:
@@ -54,7 +56,8 @@ def IRL(
         preset: One of `IRL_PRESETS`.
         alpha: Overrides the preset's α.
         beta: Overrides the preset's β.
-        gamma: Overrides the preset's γ (weight of L_dist).
+        weight: Overrides the preset's γ, the weight of L_dist (`gamma=` is
+            its deprecated name).
         layers: The tapped layers (see `ActivationDistance`).
         distance: d (see `ActivationDistance`); the paper's ‖u−v‖² − λ·cos
             by default.
@@ -69,8 +72,10 @@ def IRL(
         ValueError: For an unknown preset, and as `InvariantModel`.
 
     Reference:
-        irl_invariant_representation_learning.txt, eq. 1–2, Tables 1–2.
+        Salazar et al., "Invariant Representation Learning for Robust Deep
+        Networks" (2018), eq. 1–2, Tables 1–2.
     """
+    weight = deprecation.renamed(kwargs, "gamma", "weight", weight, "IRL")
     if preset not in IRL_PRESETS:
         raise ValueError(
             f"Unknown IRL preset {preset!r}; use one of {sorted(IRL_PRESETS)}."
@@ -78,11 +83,16 @@ def IRL(
     default_alpha, default_beta, default_gamma = IRL_PRESETS[preset]
     alpha = default_alpha if alpha is None else alpha
     beta = default_beta if beta is None else beta
-    gamma = check_non_negative("gamma", default_gamma if gamma is None else gamma)
+    # A weight given explicitly keeps its term even at 0, so that a schedule
+    # (`keras_invariance.callbacks.WeightSchedule`) can raise it later.
+    explicit = weight is not None and perturbation is not None
+    weight = check_non_negative(
+        "weight", default_gamma if weight is None else weight
+    )
     all_penalties = []
-    if gamma != 0:
+    if weight != 0 or explicit:
         all_penalties.append(
-            ActivationDistance(layers=layers, distance=distance, weight=gamma)
+            ActivationDistance(layers=layers, distance=distance, weight=weight)
         )
     all_penalties += list(penalties or [])
     return InvariantModel(

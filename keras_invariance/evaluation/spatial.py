@@ -1,10 +1,14 @@
-"""Accuracy under spatial attacks: worst-case grid, random and worst-of-k.
+"""Accuracy under spatial attacks: worst-case grid, random, worst-of-k, S-PGD.
 
 All three metrics transform each test image with the differentiable warps of
 `keras_invariance.spatial` (translations in pixels and rotations in degrees,
 signs as in `keras.layers.RandomTranslation` / `RandomRotation`) and count an
 example as correct only if the model classifies it correctly under every
 transform it was attacked with.
+
+The S-PGD attack is the search of `keras_invariance.SpatialPGD` (the same
+code trains with S-PGD), run in inference mode on the cross-entropy of the
+true labels, through a `StepContext` built around the plain model.
 
 Work is batched as `batch_size` examples times `grid_batch_size` transforms
 per model call (2048 images with the defaults), inside one `tf.function`
@@ -26,45 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_invariance import spatial
-
-
-def _sparse_labels(y):
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, axis=1).astype(np.int64)
-    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
-        raise ValueError(
-            "`y` must hold sparse integer labels of shape (n,) or (n, 1), or "
-            f"one-hot labels of shape (n, num_classes); received {y.shape}."
-        )
-    return y.reshape(-1).astype(np.int64)
-
-
-def _float_batches(x, labels, batch_size):
-    """Yields `(start, images, labels)` batches; rejects non-float images."""
-    for start in range(0, len(labels), batch_size):
-        xb = tf.convert_to_tensor(x[start:start + batch_size])
-        if not xb.dtype.is_floating:
-            raise ValueError(
-                f"`x` must be floating point; received {xb.dtype.name}. "
-                "Cast it, e.g. `x.astype('float32')`, with the scaling the "
-                "model was trained on."
-            )
-        yield start, xb, tf.constant(labels[start:start + xb.shape[0]])
-
-
-def _call_model(model, images):
-    if hasattr(model, "trainable_variables"):
-        out = model(images, training=False)
-    else:
-        out = model(images)
-    if isinstance(out, (list, tuple, dict)):
-        raise ValueError(
-            "The model must return one tensor of class scores (logits or "
-            f"probabilities) of shape (batch, num_classes); it returned "
-            f"{type(out).__name__}. Wrap it so it returns the class scores."
-        )
-    return out
+from keras_invariance.context import StepContext
+from keras_invariance.context import inference_scores
+from keras_invariance.evaluation import common
+from keras_invariance.perturbations.spatial import SpatialPGD
 
 
 # Traced steps per model, so that evaluating the same model again (say, in
@@ -105,7 +74,7 @@ def _make_step(model, fill_mode, fill_value, jit_compile):
             tiled, flat, fill_mode=fill_mode, fill_value=fill_value
         )
         m = model() if isinstance(model, weakref.ref) else model
-        scores = _call_model(m, warped)
+        scores = inference_scores(m, warped)
         if scores.shape.rank != 2:
             raise ValueError(
                 "The model must return class scores of shape (batch, "
@@ -119,7 +88,7 @@ def _make_step(model, fill_mode, fill_value, jit_compile):
 
 
 def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
-                 fill_mode, fill_value, jit_compile):
+                 fill_mode, fill_value, jit_compile, who):
     """Per-example flags: correct under every transform in `params`.
 
     `params` is `(k, P)` shared by every example when `shared`, else
@@ -130,12 +99,8 @@ def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
             "`batch_size` and `grid_batch_size` must be positive; received "
             f"{batch_size} and {grid_batch_size}."
         )
-    labels = _sparse_labels(y)
+    labels = common.checked_inputs(x, y, who, images=True)
     n = len(labels)
-    if len(x) != n:
-        raise ValueError(
-            f"`x` has {len(x)} examples but `y` has {n} labels."
-        )
     params = np.asarray(params, dtype=np.float32)
     k = params.shape[-2]
     # Pad the transform axis to whole chunks by repeating the last transform,
@@ -147,7 +112,7 @@ def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
         params = np.concatenate([params, reps], axis=-2)
     step = _get_step(model, fill_mode, fill_value, jit_compile)
     flags = np.zeros(n, dtype=bool)
-    for start, xb, yb in _float_batches(x, labels, batch_size):
+    for start, xb, yb in common.float_batches(x, labels, batch_size):
         b = xb.shape[0]
         ok = np.ones(b, dtype=bool)
         for g in range(0, params.shape[-2], chunk):
@@ -161,34 +126,6 @@ def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
                 break
         flags[start:start + b] = ok
     return flags
-
-
-def clean_accuracy(model, x, y, batch_size=256):
-    """Plain accuracy, with the same label handling as the attacks.
-
-    Example:
-
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-    ...                           keras.layers.Dense(3)])
-    >>> x = np.zeros((4, 8, 8, 1), "float32")
-    >>> 0.0 <= clean_accuracy(model, x, [0, 1, 2, 0]) <= 1.0
-    True
-
-    Args:
-        model: a Keras model or callable returning class scores.
-        x: float images `(n, height, width, channels)`.
-        y: sparse labels `(n,)` / `(n, 1)` or one-hot `(n, num_classes)`.
-        batch_size: examples per model call.
-
-    Returns:
-        Python float in `[0, 1]`.
-    """
-    labels = _sparse_labels(y)
-    n = len(labels)
-    params = np.zeros((1, 3), np.float32)
-    return float(_all_correct(model, x, labels, params, True, batch_size, 1,
-                              "constant", 0.0, False).mean()) if n else 0.0
 
 
 def grid_accuracy(
@@ -217,6 +154,7 @@ def grid_accuracy(
     ...                           keras.layers.Dense(3)])
     >>> x = np.random.default_rng(0).random((4, 8, 8, 1)).astype("float32")
     >>> y = [0, 1, 2, 0]
+    >>> from keras_invariance.evaluation import clean_accuracy
     >>> grid = spatial.spatial_grid(1, 10, (3, 3, 3))  # 27 transforms
     >>> grid_accuracy(model, x, y, grid) <= clean_accuracy(model, x, y)
     True
@@ -259,7 +197,8 @@ def grid_accuracy(
             f"a scale column; received {grid.shape}."
         )
     flags = _all_correct(model, x, y, grid, True, batch_size,
-                         grid_batch_size, fill_mode, fill_value, jit_compile)
+                         grid_batch_size, fill_mode, fill_value, jit_compile,
+                         "grid_accuracy")
     acc = float(flags.mean()) if len(flags) else 0.0
     return (acc, flags) if return_per_example else acc
 
@@ -327,10 +266,11 @@ def worst_of_k_accuracy(
     Reference:
         Engstrom et al. (2019), Section 5, worst-of-k; Yang et al. (2019).
     """
-    n = len(_sparse_labels(y))
+    n = len(common.checked_inputs(x, y, "worst_of_k_accuracy", images=True))
     params = _random_params(n, k, translation, rotation, scale, seed)
     flags = _all_correct(model, x, y, params, False, batch_size,
-                         grid_batch_size, fill_mode, fill_value, jit_compile)
+                         grid_batch_size, fill_mode, fill_value, jit_compile,
+                         "worst_of_k_accuracy")
     acc = float(flags.mean()) if n else 0.0
     return (acc, flags) if return_per_example else acc
 
@@ -381,8 +321,128 @@ def random_transform_accuracy(
     Reference:
         Engstrom et al. (2019), Section 5 ("random"); Yang et al. (2019).
     """
-    n = len(_sparse_labels(y))
+    n = len(common.checked_inputs(x, y, "random_transform_accuracy", images=True))
     params = _random_params(n, 1, translation, rotation, scale, seed)
     flags = _all_correct(model, x, y, params, False, batch_size, 1,
-                         fill_mode, fill_value, jit_compile)
+                         fill_mode, fill_value, jit_compile,
+                         "random_transform_accuracy")
     return float(flags.mean()) if n else 0.0
+
+
+def spatial_pgd_accuracy(
+    model,
+    x,
+    y,
+    steps=10,
+    step_size=None,
+    translation=3.0,
+    rotation=30.0,
+    scale=None,
+    random_start=True,
+    restarts=1,
+    objective="loss",
+    from_logits=True,
+    seed=0,
+    batch_size=128,
+    fill_mode="constant",
+    fill_value=0.0,
+    jit_compile=False,
+    return_per_example=False,
+):
+    """Accuracy under S-PGD: sign-gradient ascent over (dx, dy, angle).
+
+    For each example, `restarts` ascents of `steps` projected sign-gradient
+    steps on the transform parameters, inside the box (±3 px, ±30° by
+    default), maximize the cross-entropy of the true label. An example
+    counts as correct only if the model classifies it correctly on the clean
+    image and at every point any ascent visited (its start, each step and
+    its end), so the attack is at least as strong as its final iterate.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(3)])
+    >>> x = np.random.default_rng(0).random((4, 8, 8, 1)).astype("float32")
+    >>> 0.0 <= spatial_pgd_accuracy(model, x, [0, 1, 2, 0], steps=3) <= 1.0
+    True
+
+    Args:
+        model: A Keras model (called with `training=False`) or a callable
+            mapping float images to class scores `(batch, num_classes)`.
+        x: float images `(n, height, width, channels)`.
+        y: sparse labels `(n,)` / `(n, 1)` or one-hot `(n, num_classes)`.
+        steps: Ascent steps (Python int ≥ 1).
+        step_size: Step per parameter `(dx, dy, angle[, scale])`; default
+            2.5 × half the box width / steps.
+        translation: Box limit of |dx|, |dy| in pixels (number or pair).
+        rotation: Box limit of |angle| in degrees.
+        scale: Optional `(low, high)` magnification range.
+        random_start: Start each ascent uniformly in the box (default) or at
+            the identity.
+        restarts: Independent ascents per example (Python int ≥ 1).
+        objective: `"loss"` (cross-entropy, default), `"kl"` or `"l2"`
+            (divergence from the clean outputs).
+        from_logits: Whether the model outputs logits (else probabilities).
+        seed: int seed of the random starts (reproducible).
+        batch_size: Examples per ascent.
+        fill_mode: `"constant"`, `"reflect"`, `"nearest"` or `"wrap"`.
+        fill_value: Fill for `"constant"`.
+        jit_compile: Compile the ascent with XLA.
+        return_per_example: Also return the boolean per-example flags.
+
+    Returns:
+        Python float in `[0, 1]`, or `(accuracy, flags)`.
+
+    Raises:
+        ValueError: For non-float images, mismatched lengths, bad labels or
+            arguments, or a model that does not return `(batch, classes)`.
+
+    Reference:
+        Yang et al. (2019), S-PGD: "Projected Gradient Descent with respect
+        to the transformation parameters".
+    """
+    if int(restarts) != restarts or restarts < 1:
+        raise ValueError(f"`restarts` must be an integer ≥ 1; received {restarts!r}.")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be positive; received {batch_size}.")
+    labels = common.checked_inputs(x, y, "spatial_pgd_accuracy", images=True)
+    n = len(labels)
+    attack = SpatialPGD(
+        steps=steps,
+        step_size=step_size,
+        translation=translation,
+        rotation=rotation,
+        scale=scale,
+        random_start=random_start,
+        objective=objective,
+        from_logits=from_logits,
+        training=False,
+        fill_mode=fill_mode,
+        fill_value=fill_value,
+        seed=seed,
+    )
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def still_correct(images, targets):
+        context = StepContext.for_model(model, images, targets, from_logits)
+        clean = context.forward(images).outputs
+        ok = tf.equal(tf.argmax(clean, axis=-1, output_type=tf.int64), targets)
+        for _ in range(int(restarts)):
+            _, _, trace = attack.search(images, context, return_trace=True)
+            # With keep_best the trace already holds the last point.
+            for _, outputs in trace:
+                if outputs.shape.rank != 2:
+                    raise ValueError(
+                        "The model must return class scores of shape (batch, "
+                        f"num_classes); received shape {outputs.shape}."
+                    )
+                pred = tf.argmax(outputs, axis=-1, output_type=tf.int64)
+                ok = ok & tf.equal(pred, targets)
+        return ok
+
+    flags = np.zeros(n, dtype=bool)
+    for start, xb, yb in common.float_batches(x, labels, batch_size):
+        flags[start:start + xb.shape[0]] = still_correct(xb, yb).numpy()
+    acc = float(flags.mean()) if n else 0.0
+    return (acc, flags) if return_per_example else acc

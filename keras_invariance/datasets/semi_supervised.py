@@ -50,7 +50,8 @@ def semi_supervised_dataset(
         ValueError: If input shapes disagree.
 
     Reference:
-        irl_invariant_representation_learning.txt, §3 "Semi-supervision".
+        Salazar et al., "Invariant Representation Learning for Robust Deep
+        Networks" (2018), §3 "Semi-supervision".
     """
     x_labeled = np.asarray(x_labeled)
     y_labeled = np.asarray(y_labeled)

@@ -14,98 +14,15 @@ import copy
 import keras
 from keras import ops
 
+from keras_invariance import numerics
 from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.layers.extended import ExtendedLayer
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import check_non_negative
+from keras_invariance.hyperparameters import check_positive
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.pairs.networks import check_sizes
 
 MODES = ("pairs", "target")
-
-
-def build_mlp(input_dim, output_dim, depth=2, width=None, activation="selu",
-              name=None):
-    """A fully connected network: `depth` hidden layers, linear output.
-
-    Example:
-
-    >>> net = build_mlp(10, 4, depth=3, width=16)
-    >>> net.output_shape
-    (None, 4)
-
-    Args:
-        input_dim: Input width.
-        output_dim: Output width.
-        depth: Number of hidden `Dense(width, activation)` layers (the
-            paper's depth, 2 to 20).
-        width: Hidden width; defaults to `8 * input_dim` as in §3.
-        activation: Hidden activation (`"selu"`, `"relu"`, `"sigmoid"`,
-            `"tanh"`, ...). SELU layers use `lecun_normal` initialisation,
-            which self-normalisation assumes.
-        name: Optional model name.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Raises:
-        ValueError: If a size is not a positive integer.
-
-    Reference:
-        Zhang & Arodz, "Learning Invariance in Deep Neural Networks", §3.
-    """
-    _check_sizes(input_dim=input_dim, output_dim=output_dim, depth=depth)
-    width = 8 * input_dim if width is None else width
-    _check_sizes(width=width)
-    init = "lecun_normal" if activation == "selu" else "glorot_uniform"
-    inputs = keras.Input(shape=(input_dim,))
-    h = inputs
-    for _ in range(depth):
-        h = keras.layers.Dense(width, activation=activation,
-                               kernel_initializer=init)(h)
-    outputs = keras.layers.Dense(output_dim)(h)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def build_extended_network(input_dim, output_dim, depth=1, width=None,
-                           epsilon=1e-6, name=None):
-    """A stack of `ExtendedLayer`s with a linear output.
-
-    Each `ExtendedLayer(units=width)` triples (roughly) the width, so a
-    linear `Dense(width)` maps its output back to `width` before the next
-    extended layer; `depth` counts the extended layers.
-
-    Example:
-
-    >>> net = build_extended_network(10, 4, depth=2, width=16)
-    >>> net.output_shape
-    (None, 4)
-
-    Args:
-        input_dim: Input width.
-        output_dim: Output width.
-        depth: Number of extended layers.
-        width: `units` of each extended layer (even); defaults to
-            `8 * input_dim`.
-        epsilon: `ExtendedLayer` epsilon.
-        name: Optional model name.
-
-    Returns:
-        A functional `keras.Model`.
-
-    Raises:
-        ValueError: If a size is not a positive integer or `width` is odd.
-
-    Reference:
-        Zhang & Arodz, "Learning Invariance in Deep Neural Networks", §4.
-    """
-    _check_sizes(input_dim=input_dim, output_dim=output_dim, depth=depth)
-    width = 8 * input_dim if width is None else width
-    _check_sizes(width=width)
-    inputs = keras.Input(shape=(input_dim,))
-    h = inputs
-    for i in range(depth):
-        if i:
-            h = keras.layers.Dense(width)(h)
-        h = ExtendedLayer(units=width, epsilon=epsilon)(h)
-    outputs = keras.layers.Dense(output_dim)(h)
-    return keras.Model(inputs, outputs, name=name)
 
 
 def _static_width(model, attribute):
@@ -117,25 +34,6 @@ def _static_width(model, attribute):
     if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
         return shape[-1]
     return None
-
-
-def _check_sizes(**sizes):
-    for key, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(
-                f"`{key}` must be a positive integer, got {value!r}."
-            )
-
-
-def _check_hyperparameter(name, value, allow_zero=True):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number, got {value!r}.")
-    if not (value >= 0 if allow_zero else value > 0) or value != value:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be {bound}, got {value!r}.")
-    return value
 
 
 @keras_invariance_export
@@ -183,6 +81,7 @@ class InvariantAutoencoder(keras.Model):
 
     Example:
 
+    >>> from keras_invariance.pairs.networks import build_mlp
     >>> enc = build_mlp(4, 3, depth=1, width=8)
     >>> dec = build_mlp(3, 4, depth=1, width=8)
     >>> ae = InvariantAutoencoder(enc, dec, invariant_dim=2, mode="pairs")
@@ -244,20 +143,19 @@ class InvariantAutoencoder(keras.Model):
                 f"`mode` must be 'pairs' (triples (x, x', d), eq. 2) or "
                 f"'target' (pairs (x, z_star), §3), got {mode!r}."
             )
-        _check_sizes(invariant_dim=invariant_dim)
+        check_sizes(invariant_dim=invariant_dim)
         self.encoder = encoder
         self.decoder = decoder
         self.invariant_dim = invariant_dim
         self.mode = mode
-        self._invariance_weight = self._hyperparameter(
-            "invariance_weight",
-            _check_hyperparameter("invariance_weight", invariance_weight),
+        self._invariance_weight = add_hyperparameter(
+            self, "invariance_weight", invariance_weight
         )
-        self._alpha = self._hyperparameter(
-            "alpha", _check_hyperparameter("alpha", alpha, allow_zero=False)
+        self._alpha = add_hyperparameter(
+            self, "alpha", check_positive("alpha", alpha), validate=False
         )
-        self._delta = self._hyperparameter(
-            "delta", _check_hyperparameter("delta", delta, allow_zero=False)
+        self._delta = add_hyperparameter(
+            self, "delta", check_positive("delta", delta), validate=False
         )
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(
@@ -289,15 +187,6 @@ class InvariantAutoencoder(keras.Model):
                 "their widths equal."
             )
 
-    def _hyperparameter(self, name, value):
-        return self.add_weight(
-            name=name,
-            shape=(),
-            dtype="float32",
-            initializer=keras.initializers.Constant(value),
-            trainable=False,
-        )
-
     def _static_code_width(self):
         return _static_width(self.encoder, "output_shape")
 
@@ -305,29 +194,29 @@ class InvariantAutoencoder(keras.Model):
     # traced train step sees new values without retracing.
     @property
     def invariance_weight(self):
-        return float(keras.ops.convert_to_numpy(self._invariance_weight))
+        return value_of(self._invariance_weight)
 
     @invariance_weight.setter
     def invariance_weight(self, value):
         self._invariance_weight.assign(
-            _check_hyperparameter("invariance_weight", value)
+            check_non_negative("invariance_weight", value)
         )
 
     @property
     def alpha(self):
-        return float(keras.ops.convert_to_numpy(self._alpha))
+        return value_of(self._alpha)
 
     @alpha.setter
     def alpha(self, value):
-        self._alpha.assign(_check_hyperparameter("alpha", value, False))
+        self._alpha.assign(check_positive("alpha", value))
 
     @property
     def delta(self):
-        return float(keras.ops.convert_to_numpy(self._delta))
+        return value_of(self._delta)
 
     @delta.setter
     def delta(self, value):
-        self._delta.assign(_check_hyperparameter("delta", value, False))
+        self._delta.assign(check_positive("delta", value))
 
     @property
     def metrics(self):
@@ -418,13 +307,6 @@ class InvariantAutoencoder(keras.Model):
                 )
         return x, y, sample_weight
 
-    @staticmethod
-    def _weighted_mean(values, sample_weight):
-        if sample_weight is None:
-            return ops.mean(values)
-        sample_weight = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        return ops.mean(values * sample_weight)
-
     def compute_terms(self, x, y, sample_weight=None, training=False):
         """Returns `(reconstruction_loss, invariance_loss)`, float32 scalars.
 
@@ -475,8 +357,8 @@ class InvariantAutoencoder(keras.Model):
                 ops.square(z[:, : self.invariant_dim] - target), axis=-1
             )
         return (
-            self._weighted_mean(reconstruction, sample_weight),
-            self._weighted_mean(invariance, sample_weight),
+            numerics.weighted_mean(reconstruction, sample_weight),
+            numerics.weighted_mean(invariance, sample_weight),
         )
 
     def _update_trackers(self, total, reconstruction, invariance, x):

@@ -1,0 +1,175 @@
+"""Noise regularization: R = E‖f(x) − f(x + Δx)‖², random or adversarial Δx."""
+
+import keras
+from keras import ops
+
+from keras_invariance import context as context_lib
+from keras_invariance import distances as distances_lib
+from keras_invariance import embedding as embedding_lib
+from keras_invariance import numerics
+from keras_invariance import random_ops
+from keras_invariance import taps as taps_lib
+from keras_invariance import validation
+from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.hyperparameters import add_hyperparameter
+from keras_invariance.hyperparameters import value_of
+from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
+
+
+@keras_invariance_export
+class NoiseRegularization(LayerwiseSquaredL2):
+    """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
+
+    Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
+    perturbation, e.g. FGSM) and runs one extra forward pass
+    (`training=True`, like the clean pass) on x + Δx. It compares the outputs
+    (`layers="logits"`, default) or any tapped layers, Σ_ℓ γ_ℓ‖a_ℓ − ã_ℓ‖²,
+    averaged over the batch. Gradients flow through both passes (eq. 1).
+    `weight` is the paper's α of eq. 1 (not `InvariantModel`'s α, the weight
+    of the clean loss).
+
+    For small ε, R ≈ ε²·‖J‖²_F (§3.2), a stochastic Jacobian penalty.
+
+    With `adversarial=True`, Δx maximizes ‖h − h̃‖² within ‖Δx‖₂ ≤ ε: the
+    direction comes from `power_iterations` power iterations with finite
+    difference ξ (as VAT, with ‖·‖² in place of KL), so it converges to the
+    top eigenvector of JᵀJ; R is then ≈ ε²·λ_max(JᵀJ) (§3.4). The search
+    passes run with `training=search_training` (default `False`: inference
+    mode, no BatchNorm update, no dropout) and leave no gradient path into
+    the weight update.
+
+    Sharing the engine's perturbed pass instead: with
+    `perturbation=GaussianNoise(ε)` and β = 0, `OutputDivergence("squared_l2")`
+    (or `ActivationDistance(distance="squared_l2")`) is the same penalty
+    without this extra pass.
+
+    Example:
+
+    >>> NoiseRegularization(stddev=0.1).name
+    'noise_regularization'
+
+    Args:
+        stddev: ε ≥ 0, the noise standard deviation (random) or the radius
+            ‖Δx‖₂ ≤ ε (adversarial). A non-trainable variable.
+        layers: Tapped layers, as in `ActivationDistance` (default logits).
+        weight: The paper's α ≥ 0, the penalty's weight.
+        adversarial: Whether Δx is the adversarial direction.
+        xi: ξ, the finite-difference radius of the power iteration.
+        power_iterations: Python int ≥ 1 (fixed at trace time).
+        search_training: `training` flag of the adversarial search passes.
+        layer_weight: γ_ℓ for layers given without their own weight.
+        embedding_layer: For token models, add Δx to this Embedding layer's
+            output (tapped layers must come after it).
+        seed: Optional int seed for Δx.
+        **kwargs: Keras `Layer` arguments; `name` defaults to
+            `"noise_regularization"` (the metric name).
+
+    Reference:
+        Connections between noise regularization, Jacobian penalties and
+        VAT (the PEA regularizer of Bachman et al., 2014): eq. 1 (R), §3.2
+        (≈ ε²‖J‖²_F), §3.4 (adversarial variant, λ_max of JᵀJ).
+    """
+
+    default_name = "noise_regularization"
+
+    def __init__(
+        self,
+        stddev=0.1,
+        layers="logits",
+        weight=1.0,
+        adversarial=False,
+        xi=1e-6,
+        power_iterations=1,
+        search_training=False,
+        layer_weight=1.0,
+        embedding_layer=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            layers=layers, weight=weight, layer_weight=layer_weight, **kwargs
+        )
+        self.embedding_layer = embedding_layer
+        self.stddev = add_hyperparameter(self, "stddev", stddev)
+        self.xi = add_hyperparameter(self, "xi", xi)
+        self.adversarial = bool(adversarial)
+        self.power_iterations = numerics.check_count(
+            power_iterations, "power_iterations"
+        )
+        self.search_training = bool(search_training)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._split = None
+
+    def bind(self, model, subclassed):
+        super().bind(model, subclassed)
+        self._split = embedding_lib.maybe_split(
+            model, self.embedding_layer, subclassed
+        )
+
+    def _forward_fn(self, context, training):
+        names = self.tap_names
+        if self._split is None:
+            return lambda inputs: context.forward(inputs, training=training, taps=names)
+
+        def forward(embedded):
+            taps = self._split.tail_taps(embedded, training=training, taps=names)
+            return context_lib.ForwardResult(taps[taps_lib.LOGITS], taps)
+
+        return forward
+
+    def compute(self, context):
+        names = self.tap_names
+        clean = context.clean.taps
+        if self._split is not None:
+            x = self._split.embed(context.x, training=True)
+        else:
+            x = context.x
+            validation.check_float(x, "NoiseRegularization", validation.EMBEDDING_HINT)
+            validation.check_single_input(x, "NoiseRegularization")
+        if self.adversarial:
+            reference = {n: ops.stop_gradient(clean[n]) for n in names}
+
+            def divergence(result):
+                total = 0.0
+                for n in names:
+                    total += self.layer_weights[n] * ops.sum(
+                        distances_lib.squared_l2(reference[n], result.taps[n])
+                    )
+                return total
+
+            direction = numerics.power_iteration(
+                self._forward_fn(context, self.search_training),
+                ops.stop_gradient(x),
+                divergence,
+                xi=self.xi,
+                iterations=self.power_iterations,
+                start=random_ops.normal(ops.shape(x), seed=self.seed_generator),
+                compute_dtype=context.compute_dtype,
+            )
+            delta = self.stddev * direction
+        else:
+            delta = self.stddev * random_ops.normal(
+                ops.shape(x), dtype="float32", seed=self.seed_generator
+            )
+        perturbed = self._forward_fn(context, True)(x + ops.cast(delta, x.dtype))
+        total = 0.0
+        for n in names:
+            d = distances_lib.squared_l2(clean[n], perturbed.taps[n])
+            total += self.layer_weights[n] * ops.mean(d)
+        return total
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "stddev": value_of(self.stddev),
+                "adversarial": self.adversarial,
+                "xi": value_of(self.xi),
+                "power_iterations": self.power_iterations,
+                "search_training": self.search_training,
+                "embedding_layer": self.embedding_layer,
+                "seed": self.seed,
+            }
+        )
+        return config

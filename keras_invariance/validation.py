@@ -1,0 +1,143 @@
+"""Input checks shared by perturbations, penalties and evaluation helpers.
+
+Every check raises a `ValueError` that names the caller (`who`) and says what
+to do, so that a wrong dtype or shape fails with one readable line rather
+than a TensorFlow stack trace from inside a traced train step.
+"""
+
+import keras
+from keras import tree
+
+#: The hint for integer inputs reaching a float-only term.
+TOKEN_HINT = (
+    "For token ids use `keras_invariance.UnigramNoise` or "
+    "`keras_invariance.BlankNoise`, or cast the inputs to float."
+)
+#: The hint for integer inputs reaching a term that differentiates ∇x.
+EMBEDDING_HINT = (
+    "Token ids have no gradient: pass `embedding_layer='<name of your "
+    "Embedding layer>'` to differentiate at the embedding output instead."
+)
+
+
+def dtype_of(x):
+    """The standardized dtype name of a tensor, array or Keras tensor."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        import numpy as np
+
+        dtype = np.asarray(x).dtype
+    return keras.backend.standardize_dtype(dtype)
+
+
+def is_float(x):
+    """Whether `x` holds floating-point values."""
+    return keras.backend.is_float_dtype(dtype_of(x))
+
+
+def check_float(x, who, hint=TOKEN_HINT):
+    """Raises unless every tensor of the structure `x` is floating point.
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_float(np.zeros((2, 3), "float32"), "GaussianNoise")
+    >>> check_float(np.zeros((2, 3), "int32"), "GaussianNoise")
+    Traceback (most recent call last):
+    ...
+    ValueError: GaussianNoise needs float inputs but received int32 inputs. ...
+
+    Args:
+        x: A tensor or a nested structure of tensors.
+        who: The name of the caller, used in the message.
+        hint: What the user should do instead.
+
+    Raises:
+        ValueError: For an integer or boolean tensor.
+    """
+    for t in tree.flatten(x):
+        if not is_float(t):
+            raise ValueError(
+                f"{who} needs float inputs but received {dtype_of(t)} inputs. "
+                + hint
+            )
+
+
+def check_single_input(x, who, what="input tensor"):
+    """Raises unless `x` is one tensor (not a list, tuple or dict of them).
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_single_input([np.zeros(2), np.zeros(2)], "VATPenalty")
+    Traceback (most recent call last):
+    ...
+    ValueError: VATPenalty supports models with a single input tensor; ...
+
+    Args:
+        x: The inputs.
+        who: The caller's name.
+        what: What the single input is (e.g. "image input").
+
+    Raises:
+        ValueError: For a structure of several tensors.
+    """
+    if isinstance(x, (list, tuple, dict)):
+        raise ValueError(
+            f"{who} supports models with a single {what}; received a "
+            f"{type(x).__name__} of {len(x)} inputs."
+        )
+
+
+def check_image_batch(x, who, channels=None):
+    """Raises unless `x` is one 4-D float NHWC batch (optionally C channels).
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_image_batch(np.zeros((2, 8, 8, 1), "float32"), "grid_accuracy")
+    >>> check_image_batch(np.zeros((2, 64), "float32"), "grid_accuracy")
+    Traceback (most recent call last):
+    ...
+    ValueError: grid_accuracy needs a 4-D float image batch ...
+
+    Args:
+        x: The images.
+        who: The caller's name.
+        channels: The required number of channels, or `None` for any.
+
+    Raises:
+        ValueError: For several inputs, another rank, an integer dtype or
+            the wrong number of channels.
+    """
+    check_single_input(x, who, "image input")
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) != 4 or not is_float(x):
+        raise ValueError(
+            f"{who} needs a 4-D float image batch (batch, height, width, "
+            f"channels); received shape {shape} and dtype {dtype_of(x)}. Add "
+            "a channel axis to grayscale images (`x[..., None]`) and cast "
+            "integer pixels to float (e.g. `x.astype('float32') / 255`). For "
+            "non-image inputs use e.g. `keras_invariance.GaussianNoise`."
+        )
+    if channels is not None and shape[-1] != channels:
+        raise ValueError(
+            f"{who} needs images with {channels} channels (channels last); "
+            f"received shape {shape}."
+        )
+
+
+def check_same_length(x, y, x_name="x", y_name="y", what="labels"):
+    """Raises unless `x` and `y` hold the same number of examples.
+
+    Example:
+
+    >>> check_same_length([1, 2], [0])
+    Traceback (most recent call last):
+    ...
+    ValueError: `x` has 2 examples but `y` has 1 labels.
+    """
+    if len(x) != len(y):
+        raise ValueError(
+            f"`{x_name}` has {len(x)} examples but `{y_name}` has {len(y)} {what}."
+        )

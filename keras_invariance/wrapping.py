@@ -1,0 +1,61 @@
+"""What `InvariantModel(...)` wraps: a model, or `(inputs, outputs)`."""
+
+import keras
+
+
+def base_model_from_arguments(args, kwargs):
+    """The model an `InvariantModel` wraps, from its positional arguments.
+
+    Pops `model=`, `inputs=` and `outputs=` from `kwargs`; `(inputs,
+    outputs)` builds a Functional model. Returns `None` when there is
+    nothing to wrap (a subclassed `InvariantModel`).
+
+    Example:
+
+    >>> import keras
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> base_model_from_arguments((base,), {}) is base
+    True
+
+    Raises:
+        ValueError: For a layer instead of a model, too many positional
+            arguments, or `inputs` without `outputs`.
+    """
+    model = kwargs.pop("model", None)
+    inputs = kwargs.pop("inputs", None)
+    outputs = kwargs.pop("outputs", None)
+    if len(args) == 2:
+        inputs, outputs = args
+    elif len(args) == 1:
+        if isinstance(args[0], keras.Model) and outputs is None:
+            model = args[0]
+        elif isinstance(args[0], keras.layers.Layer) and outputs is None:
+            raise _layer_error(args[0])
+        else:
+            inputs = args[0]
+    elif len(args) > 2:
+        raise ValueError(
+            "InvariantModel takes a model to wrap or `(inputs, outputs)`; "
+            f"received {len(args)} positional arguments."
+        )
+    if inputs is not None or outputs is not None:
+        if model is not None or inputs is None or outputs is None:
+            raise ValueError(
+                "Pass either a model to wrap or both `inputs` and `outputs`."
+            )
+        # Wrapping a Functional model (rather than becoming one) keeps Keras
+        # from rewriting InvariantModel's base classes for every later use.
+        model = keras.Model(inputs, outputs)
+    if model is not None and not isinstance(model, keras.Model):
+        raise ValueError(
+            f"InvariantModel wraps a `keras.Model`; received {model!r}."
+        )
+    return model
+
+
+def _layer_error(layer):
+    return ValueError(
+        "InvariantModel wraps a `keras.Model`, but received the layer "
+        f"{type(layer).__name__} {layer.name!r}. Build a model around it first, "
+        "e.g. `keras.Sequential([keras.Input(shape), layer])`."
+    )
