@@ -7,8 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 import keras_invariance as ki
-from keras_invariance import context as context_lib
-from keras_invariance import derivative_methods as dm
+from keras_invariance import presets as dm
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
 
@@ -37,7 +36,7 @@ def setup(perturbation, bn=False):
     model = ki.InvariantModel(base, alpha=0.5, beta=0.5, perturbation=perturbation)
     model.compile(optimizer="sgd", loss=LOSS)
     x, y = batch()
-    ctx = context_lib.StepContext(model, tf.constant(x), tf.constant(y), None, 1)
+    ctx = model.step_context(tf.constant(x), tf.constant(y))
     return base, model, ctx
 
 
@@ -150,7 +149,7 @@ def test_one_fgsm_step_updates_batchnorm_from_the_training_pass_only():
     twin.set_weights(base.get_weights())
     x, y = batch()
     model = dm.AdversarialTraining(
-        base, kind="fgsm", epsilon=0.1, reuse_clean_pass=False
+        base, attack="fgsm", epsilon=0.1, reuse_clean_pass=False
     )
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -172,7 +171,7 @@ def test_reused_clean_pass_updates_batchnorm_from_clean_then_adversarial():
     twin = mlp(bn=True)
     twin.set_weights(base.get_weights())
     x, y = batch()
-    model = dm.AdversarialTraining(base, kind="fgsm", epsilon=0.1)
+    model = dm.AdversarialTraining(base, attack="fgsm", epsilon=0.1)
     assert model.perturbation.reuse_clean_pass
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -200,7 +199,7 @@ def test_reused_clean_pass_gives_the_same_x_star_and_objective():
             perturbation=FGSM(0.1, training=True, reuse_clean_pass=reuse),
         )
         model.compile(optimizer="sgd", loss=LOSS)
-        ctx = context_lib.StepContext(model, tf.constant(x), tf.constant(y), None, 1)
+        ctx = model.step_context(tf.constant(x), tf.constant(y))
         if not reuse:
             ctx.x_perturbed = model.perturbation.perturb(ctx.x, ctx)
         with tf.GradientTape() as tape:
@@ -215,7 +214,7 @@ def test_reused_clean_pass_gives_the_same_x_star_and_objective():
 
 def test_reused_clean_pass_trains_under_jit_and_distribution():
     x, y = batch(rows=16)
-    model = dm.AdversarialTraining(mlp(), kind="fast", epsilon=0.1)
+    model = dm.AdversarialTraining(mlp(), attack="fast", epsilon=0.1)
     assert model.perturbation.reuse_clean_pass
     model.compile(optimizer="sgd", loss=LOSS, jit_compile=True)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -230,34 +229,34 @@ def test_reuse_clean_pass_needs_the_loss_objective():
 def _context_for(base, x, y):
     model = ki.InvariantModel(base)
     model.compile(optimizer="sgd", loss=LOSS)
-    return context_lib.StepContext(model, tf.constant(x), tf.constant(y), None, 1)
+    return model.step_context(tf.constant(x), tf.constant(y))
 
 
 def test_presets():
-    fgsm = dm.AdversarialTraining(mlp(), kind="fgsm", epsilon=0.2)
+    fgsm = dm.AdversarialTraining(mlp(), attack="fgsm", epsilon=0.2)
     assert (float(fgsm.alpha), float(fgsm.beta)) == (0.5, 0.5)
-    fast = dm.AdversarialTraining(mlp(), kind="fast", epsilon=0.2)
+    fast = dm.AdversarialTraining(mlp(), attack="fast", epsilon=0.2)
     assert (float(fast.alpha), float(fast.beta)) == (0.0, 1.0)
     np.testing.assert_allclose(float(fast.perturbation.epsilon), 0.1)
-    pgd = dm.AdversarialTraining(mlp(), kind="pgd", epsilon=0.2, norm=2, steps=3)
+    pgd = dm.AdversarialTraining(mlp(), attack="pgd", epsilon=0.2, norm=2, steps=3)
     assert isinstance(pgd.perturbation, PGD) and pgd.perturbation.norm == "2"
-    at_l2 = dm.RegularizedAdversarialTraining(mlp(), divergence="l2", kind="fgsm")
+    at_l2 = dm.RegularizedAdversarialTraining(mlp(), distance="l2", attack="fgsm")
     assert type(at_l2.penalties[0].distance).__name__ == "SquaredL2"
     trades = dm.RegularizedAdversarialTraining(
-        mlp(), search="divergence", beta=0.0, weight=6.0
+        mlp(), objective="divergence", beta=0.0, weight=6.0
     )
     assert trades.perturbation.objective == "kl"
-    with pytest.raises(ValueError, match="kind"):
-        dm.AdversarialTraining(mlp(), kind="bim")
-    with pytest.raises(ValueError, match="divergence"):
-        dm.RegularizedAdversarialTraining(mlp(), divergence="js")
+    with pytest.raises(ValueError, match="attack"):
+        dm.AdversarialTraining(mlp(), attack="bim")
+    with pytest.raises(ValueError, match="distance"):
+        dm.RegularizedAdversarialTraining(mlp(), distance="js")
 
 
 def test_integer_inputs_are_rejected_with_a_hint():
     inputs = keras.Input((4,), dtype="int32")
     e = keras.layers.Embedding(10, 2)(inputs)
     base = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(e)))
-    model = dm.AdversarialTraining(base, kind="fgsm")
+    model = dm.AdversarialTraining(base, attack="fgsm")
     model.compile(optimizer="sgd", loss=LOSS)
     with pytest.raises(ValueError, match="embedding"):
         model.fit(np.zeros((4, 4), "int32"), np.zeros(4, "int32"), verbose=0)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_invariance import derivative_methods as dm
+from keras_invariance import presets as dm
 
 EPSILON = 0.1
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -60,8 +60,8 @@ def fgsm_errors(model, x, y, epsilon):
 
 METHODS = {
     "plain": lambda b: b,
-    "prediction_ibp": lambda b: dm.PredictionIBP(b, beta=0.3, order=1),
-    "fgsm_at": lambda b: dm.AdversarialTraining(b, kind="fgsm", epsilon=EPSILON),
+    "prediction_ibp": lambda b: dm.PredictionIBP(b, weight=0.3, order=1),
+    "fgsm_at": lambda b: dm.AdversarialTraining(b, attack="fgsm", epsilon=EPSILON),
 }
 
 

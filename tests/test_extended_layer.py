@@ -6,7 +6,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from keras_invariance.layers import ExtendedLayer
+from keras_invariance.pairs import ExtendedLayer
 
 
 def numpy_extended(o1, kernel, bias, epsilon):

@@ -239,7 +239,7 @@ def test_rejects_bad_inputs_and_arguments():
         noise.perturb(np.zeros((1, 2, 2, 1), "float32"))
     with pytest.raises(ValueError, match=r"\(batch, height, width, 3\)"):
         noise.perturb(np.zeros((2, 2, 3), "float32"))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="finite number ≥ 0"):
         InDomainImageNoise(brightness=-0.1)
     with pytest.raises(ValueError, match="high > low"):
         InDomainImageNoise(value_range=(1, 0))

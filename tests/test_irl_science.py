@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance import tuning
+from keras_invariance import evaluation
 from keras_invariance.datasets import digits
 
 SIGMA = 0.5
@@ -33,7 +33,7 @@ def noisy_test_error(preset, seed, data):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(x, y, batch_size=64, epochs=EPOCHS, verbose=0)
-    accuracy = tuning.noisy_accuracy(model, x_test, y_test, SIGMA, draws=5, seed=seed + 1000)
+    accuracy = evaluation.noisy_accuracy(model, x_test, y_test, SIGMA, draws=5, seed=seed + 1000)
     return 100.0 * (1.0 - accuracy)
 
 

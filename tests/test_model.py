@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras_invariance as ki
 from tests.engine_checks import SCCE
@@ -50,7 +49,7 @@ def test_irl_objective_equals_hand_computation(num_samples, batching):
         perturbation=ki.GaussianNoise(0.3),
         alpha=alpha,
         beta=beta,
-        gamma=gamma,
+        weight=gamma,
         layers=gammas,
         distance=ki.L2Cosine(cosine_weight=lam),
         num_samples=num_samples,
@@ -163,7 +162,7 @@ def test_training_with_the_distance_shrinks_it():
     def distance_after(gamma):
         keras.utils.set_random_seed(7)
         model = ki.IRL(tiny_mlp(), perturbation=shrink, alpha=1.0, beta=0.0,
-                       gamma=gamma, layers="logits", distance="squared_l2")
+                       weight=gamma, layers="logits", distance="squared_l2")
         model.compile(keras.optimizers.Adam(0.01), SCCE)
         model.fit(x, y, batch_size=16, epochs=15, verbose=0)
         z, z_t = model.predict(x, verbose=0), model.predict(x_tilde, verbose=0)
@@ -181,7 +180,7 @@ def test_mirrored_strategy_matches_one_device():
 
     def build():
         return ki.IRL(tiny_mlp(), perturbation=shrink, alpha=0.5, beta=0.5,
-                      gamma=0.7, layers=["hidden", "logits"])
+                      weight=0.7, layers=["hidden", "logits"])
 
     check_distribution_equivalence(build, x, y)
 
@@ -195,7 +194,7 @@ def test_mirrored_strategy_matches_one_device_with_regularizer_and_weights():
         h = keras.layers.Dense(8, activation="tanh", name="hidden",
                                kernel_regularizer=keras.regularizers.L2(0.01))(inputs)
         return ki.IRL(keras.Model(inputs, keras.layers.Dense(3)(h)),
-                      perturbation=shrink, gamma=0.5, layers="hidden",
+                      perturbation=shrink, weight=0.5, layers="hidden",
                       batching="separate")
 
     keras.utils.set_random_seed(0)
@@ -310,7 +309,7 @@ def test_unlabeled_rows_train_only_through_label_free_penalties():
 
     def delta(gamma):
         keras.utils.set_random_seed(0)
-        model = ki.IRL(tiny_mlp(), perturbation=shrink, gamma=gamma,
+        model = ki.IRL(tiny_mlp(), perturbation=shrink, weight=gamma,
                        layers="logits", distance="squared_l2")
         model.compile(keras.optimizers.SGD(0.1), SCCE)
         before = [w.copy() for w in model.base_model.get_weights()]
@@ -408,7 +407,7 @@ def test_wrapping_a_subclassed_model_names_the_alternative():
     "kwargs,match",
     [
         (dict(alpha=0.0, beta=0.0), "nothing to train"),
-        (dict(alpha=-1.0), "`alpha` must be a non-negative"),
+        (dict(alpha=-1.0), "`alpha` must be a finite number"),
         (dict(beta=-0.5, perturbation=ki.GaussianNoise(0.1)), "`beta` must be"),
         (dict(beta=1.0), "no `perturbation`"),
         (dict(penalties=[ki.ActivationDistance()]), "need a `perturbation`"),
@@ -423,7 +422,7 @@ def test_bad_arguments_are_rejected_with_advice(kwargs, match):
 
 
 def test_negative_penalty_weights_are_rejected():
-    with pytest.raises(ValueError, match="`weight` must be a non-negative"):
+    with pytest.raises(ValueError, match="`weight` must be a finite number"):
         ki.ActivationDistance(weight=-1.0)
     with pytest.raises(ValueError, match="layers\\['hidden'\\]"):
         ki.ActivationDistance(layers={"hidden": -2.0})
@@ -491,6 +490,15 @@ def test_label_free_training_without_labels_or_loss():
     assert history.history["irl_distance"][-1] < history.history["irl_distance"][0]
 
 
-def test_negative_gamma_names_gamma():
-    with pytest.raises(ValueError, match="`gamma` must be"):
-        ki.IRL(tiny_mlp(), perturbation=shrink, gamma=-1.0)
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_bad_irl_weight_names_the_argument(bad):
+    with pytest.raises(ValueError, match="`weight` must be a finite number"):
+        ki.IRL(tiny_mlp(), perturbation=shrink, weight=bad)
+
+
+def test_deprecated_gamma_still_works_and_warns():
+    with pytest.warns(DeprecationWarning, match="use `weight=`"):
+        model = ki.IRL(tiny_mlp(), perturbation=shrink, gamma=0.25)
+    assert float(model.penalties[0].weight) == pytest.approx(0.25)
+    with pytest.raises(TypeError, match="both `gamma=` and"):
+        ki.IRL(tiny_mlp(), perturbation=shrink, gamma=0.25, weight=0.5)

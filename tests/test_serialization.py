@@ -86,7 +86,7 @@ def _examples():
         "UnigramNoise": lambda: ki.UnigramNoise(unigram=[1.0, 3.0, 6.0], p=0.1),
         "VATPenalty": lambda: ki.VATPenalty(epsilon=0.5, power_iterations=2),
         "VolumeNoise": lambda: ki.VolumeNoise(factor=1.5, direction="up"),
-        "WorstOfKSpatial": lambda: spatial_perturbations.WorstOfKSpatial(k=4, rank_by="kl"),
+        "WorstOfKSpatial": lambda: spatial_perturbations.WorstOfKSpatial(k=4, objective="kl"),
     }
 
 

@@ -101,7 +101,7 @@ def test_worst_of_k_and_random_are_reproducible_and_ordered():
 
 def test_input_errors():
     x, y = _dot_and_flat_images()
-    with pytest.raises(ValueError, match="floating point"):
+    with pytest.raises(ValueError, match="4-D float image batch"):
         grid_accuracy(_centre_pixel_model, x.astype("uint8"), y)
     with pytest.raises(ValueError, match="labels"):
         grid_accuracy(_centre_pixel_model, x, y[:3])

@@ -6,15 +6,14 @@ import pytest
 import tensorflow as tf
 
 import keras_invariance as ki
-from keras_invariance import context as context_lib
 from keras_invariance import spatial
-from keras_invariance.evaluation.spatial_attacks import clean_accuracy
-from keras_invariance.evaluation.spatial_pgd import spatial_pgd_accuracy
+from keras_invariance.evaluation import clean_accuracy
+from keras_invariance.evaluation import spatial_pgd_accuracy
 from keras_invariance.perturbations.spatial import RandomSpatialTransform
 from keras_invariance.perturbations.spatial import SpatialPGD
 from keras_invariance.perturbations.spatial import WorstOfKSpatial
-from keras_invariance.spatial_methods import SPATIAL_MODES
-from keras_invariance.spatial_methods import SpatialInvariance
+from keras_invariance.presets import SPATIAL_MODES
+from keras_invariance.presets import SpatialInvariance
 from tests.engine_checks import SCCE
 from tests.engine_checks import check_distribution_equivalence
 from tests.engine_checks import check_fit_logs
@@ -48,9 +47,7 @@ def tiny_cnn(size=S, batchnorm=False):
 def context_for(base, x, y):
     model = ki.InvariantModel(base)
     model.compile("sgd", SCCE)
-    return model, context_lib.StepContext(
-        model, tf.convert_to_tensor(x), tf.convert_to_tensor(y), None, 1
-    )
+    return model, model.step_context(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
 
 
 def per_example_loss(base, images, y):
@@ -102,9 +99,9 @@ def test_box_from_keras_layers():
 def test_non_image_inputs_get_clear_error(perturbation):
     base = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3)])
     model, ctx = context_for(base, np.zeros((2, 6), "float32"), np.zeros((2,), "int32"))
-    with pytest.raises(ValueError, match="4-D float batch"):
+    with pytest.raises(ValueError, match="4-D float image batch"):
         perturbation.perturb(tf.zeros((2, 6)), ctx)
-    with pytest.raises(ValueError, match="4-D float batch"):
+    with pytest.raises(ValueError, match="4-D float image batch"):
         perturbation.perturb(tf.zeros((2, 4, 4, 1), "int32"), ctx)
 
 
@@ -114,7 +111,7 @@ def test_worst_of_k_picks_the_argmax(rank_by):
     base = tiny_cnn()
     _, ctx = context_for(base, x, y)
     k = 5
-    p = WorstOfKSpatial(k=k, rank_by=rank_by, seed=0)
+    p = WorstOfKSpatial(k=k, objective=rank_by, seed=0)
     fixed = spatial.sample_spatial_params(k * 8, seed=3)
     p.sample_parameters = lambda images, rows=None: fixed
     chosen, params = p.search(tf.constant(x), ctx)
@@ -166,8 +163,10 @@ def test_spgd_step_sizes_and_config():
         SpatialPGD(step_size=[1.0, 1.0])
     with pytest.raises(ValueError, match="objective"):
         SpatialPGD(objective="hinge")
-    with pytest.raises(ValueError, match="rank_by"):
-        WorstOfKSpatial(rank_by="cosine")
+    with pytest.raises(ValueError, match="objective"):
+        WorstOfKSpatial(objective="hinge")
+    with pytest.warns(DeprecationWarning, match="use `objective=`"):
+        assert WorstOfKSpatial(rank_by="kl").objective == "kl"
     again = SpatialPGD.from_config(p.get_config())
     assert normalized(again.get_config()) == normalized(p.get_config())
     np.testing.assert_allclose(SpatialPGD(steps=5).step_sizes(None).numpy(), [1.5, 1.5, 15.0])
@@ -183,7 +182,7 @@ def test_search_leaves_batchnorm_statistics_alone(search):
     _, ctx = context_for(base, x, y)
     bn = base.get_layer("bn")
     before = [w.numpy().copy() for w in bn.non_trainable_weights]
-    p = WorstOfKSpatial(k=3, rank_by="kl") if search == "worst_of_k" else SpatialPGD(steps=2)
+    p = WorstOfKSpatial(k=3, objective="kl") if search == "worst_of_k" else SpatialPGD(steps=2)
     p.perturb(tf.constant(x), ctx)
     for a, b in zip(before, bn.non_trainable_weights):
         np.testing.assert_array_equal(a, b.numpy())
@@ -203,7 +202,7 @@ def test_presets_build_the_table_columns():
     }
     assert set(expected) == set(SPATIAL_MODES)
     for mode, (perturbation, distances) in expected.items():
-        model = SpatialInvariance(tiny_cnn(), mode=mode, lam=0.5)
+        model = SpatialInvariance(tiny_cnn(), mode=mode, weight=0.5)
         name = type(model.perturbation).__name__ if model.perturbation else None
         assert name == perturbation, mode
         assert float(model.alpha) == 1.0
@@ -215,8 +214,8 @@ def test_presets_build_the_table_columns():
     model = SpatialInvariance(tiny_cnn(), mode="at_l2", attack="spgd", steps=3)
     assert isinstance(model.perturbation, SpatialPGD)
     assert model.perturbation.objective == "l2" and model.perturbation.steps == 3
-    model = SpatialInvariance(tiny_cnn(), mode="at_kl", rank_by="loss")
-    assert model.perturbation.rank_by == "loss"
+    model = SpatialInvariance(tiny_cnn(), mode="at_kl", objective="loss")
+    assert model.perturbation.objective == "loss"
     model = SpatialInvariance(
         tiny_cnn(), mode="da", layers=[keras.layers.RandomRotation(0.05)]
     )
@@ -230,7 +229,7 @@ def test_da_kl_objective_by_hand():
     """L(x) + L(x̃) + λ·KL(f(x) ‖ f(x̃)) for a given x̃."""
     x, y = blobs(8, seed=4)
     base = tiny_cnn()
-    model = SpatialInvariance(base, mode="da_kl", lam=0.7)
+    model = SpatialInvariance(base, mode="da_kl", weight=0.7)
     model.compile("sgd", SCCE)
     x_t = spatial.apply_spatial_params(x, spatial.sample_spatial_params(8, seed=1)).numpy()
     total, terms = model.compute_objective(x, y, x_perturbed=x_t)
@@ -266,7 +265,7 @@ def test_spgd_mirrored_strategy_equivalence():
     x, y = blobs(64, seed=6)
     check_distribution_equivalence(
         lambda: SpatialInvariance(
-            tiny_cnn(), mode="at_kl", attack="spgd", steps=2, random_start=False, lam=0.5
+            tiny_cnn(), mode="at_kl", attack="spgd", steps=2, random_start=False, weight=0.5
         ),
         x,
         y,

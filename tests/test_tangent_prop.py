@@ -10,8 +10,8 @@ import keras_invariance as ki
 from keras_invariance import spatial
 from keras_invariance.penalties.tangent_prop import FastTangentProp
 from keras_invariance.penalties.tangent_prop import TangentProp
-from keras_invariance.spatial_methods import FastTangentBP
-from keras_invariance.spatial_methods import TangentBP
+from keras_invariance.presets import FastTangentBP
+from keras_invariance.presets import TangentBP
 from tests.engine_checks import SCCE
 from tests.engine_checks import check_distribution_equivalence
 from tests.engine_checks import check_save_load

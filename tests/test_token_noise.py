@@ -161,7 +161,7 @@ def test_blank_under_jit():
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         BlankNoise(blank_id=1, p=1.5)
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="finite number ≥ 0"):
         BlankNoise(blank_id=1, p=-0.1)
     with pytest.raises(ValueError, match="blank_id"):
         BlankNoise(blank_id=1.5)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
+from keras_invariance import callbacks
+from keras_invariance import evaluation
 from keras_invariance import tuning
 from keras_invariance.datasets import digits
 from keras_invariance.hyperparameters import value_of
@@ -50,7 +52,7 @@ def test_random_search_end_to_end(data, tmp_path):
     tuner.search(
         x, y, epochs=1, batch_size=64, verbose=0,
         validation_data=(x_val, y_val),
-        callbacks=[tuning.NoisyValidation(x_val, y_val, stddev=0.5)],
+        callbacks=[callbacks.NoisyValidation(x_val, y_val, stddev=0.5)],
     )
     trials = tuner.oracle.get_best_trials(num_trials=2)
     assert len(trials) == 2
@@ -82,14 +84,14 @@ def test_build_defaults_are_the_irl_loss_preset():
 def test_objective_is_a_noisy_copy_fixed_across_epochs():
     x = np.random.default_rng(0).uniform(size=(32, 64)).astype("float32")
     y = np.arange(32) % 10
-    callback = tuning.NoisyValidation(x, y, stddev=0.5, seed=1)
-    np.testing.assert_array_equal(callback.x_noisy, tuning.add_gaussian_noise(x, 0.5, 1))
+    callback = callbacks.NoisyValidation(x, y, stddev=0.5, seed=1)
+    np.testing.assert_array_equal(callback.x_noisy, evaluation.add_gaussian_noise(x, 0.5, 1))
     model = digits.digits_classifier(hidden_units=(8,))
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     history = model.fit(x, y, epochs=2, verbose=0, callbacks=[callback])
-    expected = tuning.accuracy(model, callback.x_noisy, y)
+    expected = evaluation.clean_accuracy(model, callback.x_noisy, y)
     assert history.history["val_noisy_accuracy"][-1] == expected
-    assert 0.0 <= tuning.noisy_accuracy(model, x, y, 0.5, draws=2) <= 1.0
+    assert 0.0 <= evaluation.noisy_accuracy(model, x, y, 0.5, draws=2) <= 1.0
 
 
 def test_missing_tensorboard_says_what_to_install(monkeypatch):

@@ -8,9 +8,8 @@ import tensorflow as tf
 from keras import ops
 
 import keras_invariance as ki
-from keras_invariance import context as context_lib
-from keras_invariance import derivative_methods as dm
-from keras_invariance.penalties import vat as vat_lib
+from keras_invariance import presets as dm
+from keras_invariance import numerics
 from keras_invariance.penalties.vat import VATPenalty
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -31,8 +30,8 @@ def batch(rows=5, seed=0):
 
 
 def context_for(model, x, y=None):
-    ctx = context_lib.StepContext(model, tf.constant(x), y, None, 1)
-    ctx.clean = model._forward(ctx.x, training=True)
+    ctx = model.step_context(tf.constant(x), y)
+    ctx.clean = ctx.forward(ctx.x, training=True)
     return ctx
 
 
@@ -68,7 +67,7 @@ def test_squared_l2_direction_is_top_jtj_eigenvector():
     base = linear_softmax()
     x, _ = batch()
     penalty = VATPenalty(
-        divergence="squared_l2", xi=1e-3, power_iterations=30, seed=1
+        distance="squared_l2", xi=1e-3, power_iterations=30, seed=1
     )
     model = ki.InvariantModel(base, penalties=[penalty])
     direction = penalty.adversarial_direction(context_for(model, x)).numpy()
@@ -85,7 +84,7 @@ def test_vat_value_is_half_eps_squared_lambda_max():
     penalty = VATPenalty(epsilon=eps, xi=1e-3, power_iterations=30, seed=1)
     model = ki.InvariantModel(base, penalties=[penalty])
     model.compile(optimizer="sgd", loss=LOSS)
-    ctx = context_lib.StepContext(model, tf.constant(x), tf.constant(y), None, 1)
+    ctx = model.step_context(tf.constant(x), tf.constant(y))
     _, terms = model._objective(ctx)
     top = np.mean([np.linalg.eigvalsh(m)[-1] for m in fisher_matrices(base, x)])
     np.testing.assert_allclose(float(terms["vat"]), eps**2 / 2 * top, rtol=0.05)
@@ -150,8 +149,8 @@ def test_search_passes_and_batchnorm_statistics(search_training):
     x, _ = batch(rows=8)
     penalty = VATPenalty(search_training=search_training)
     model = ki.InvariantModel(base, penalties=[penalty])
-    ctx = context_lib.StepContext(model, tf.constant(x), None, None, 1)
-    ctx.clean = model._forward(ctx.x, training=False)
+    ctx = model.step_context(tf.constant(x))
+    ctx.clean = ctx.forward(ctx.x, training=False)
     bn = base.get_layer("bn")
     before = bn.moving_mean.numpy().copy()
     penalty.adversarial_direction(ctx)
@@ -165,7 +164,7 @@ def test_mixed_precision_raises_xi_and_keeps_a_useful_direction():
     x, _ = batch()
     penalty = VATPenalty(power_iterations=30, seed=1)
     model = ki.InvariantModel(base, penalties=[penalty])
-    xi = vat_lib.effective_xi(1e-6, tf.constant(x), "bfloat16")
+    xi = numerics.effective_xi(1e-6, tf.constant(x), "bfloat16")
     assert float(ops.min(xi)) > 1e-2
     direction = penalty.adversarial_direction(context_for(model, x)).numpy()
     assert np.all(np.isfinite(direction))
@@ -177,7 +176,7 @@ def test_mixed_precision_raises_xi_and_keeps_a_useful_direction():
 
 
 def test_config_round_trip():
-    penalty = VATPenalty(epsilon=2.0, xi=1e-5, power_iterations=2, divergence="squared_l2")
+    penalty = VATPenalty(epsilon=2.0, xi=1e-5, power_iterations=2, distance="squared_l2")
     restored = VATPenalty.from_config(penalty.get_config())
     assert restored.get_config() == penalty.get_config()
-    assert type(restored.divergence).__name__ == "SquaredL2"
+    assert type(restored.distance).__name__ == "SquaredL2"

@@ -1,0 +1,209 @@
+"""Every derivative / adversarial term passes the engine's shared checks:
+fit logs, save/load, XLA, bfloat16, MirroredStrategy, subclassed models."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+import keras_invariance as ki
+from keras_invariance import random_ops
+from keras_invariance import presets as dm
+from keras_invariance.penalties import AdversarialLossPenalty
+from keras_invariance.penalties import JacobianPenalty
+from keras_invariance.penalties import LossIBPPenalty
+from keras_invariance.penalties import VATPenalty
+from keras_invariance.perturbations.adversarial import FGSM
+from keras_invariance.perturbations.adversarial import PGD
+from tests.derivative_checks import LOSS
+from tests.derivative_checks import compiled
+from tests.derivative_checks import data
+from tests.derivative_checks import explicit_jacobian
+from tests.derivative_checks import objective
+from tests.derivative_checks import per_example_input_gradient
+from tests.derivative_checks import tiny_mlp
+from tests.engine_checks import mirrored_strategy
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="1 or 2"):
+        LossIBPPenalty(order=3)
+    with pytest.raises(ValueError, match="int"):
+        JacobianPenalty(num_projections=0)
+    with pytest.raises(ValueError, match="embedding_layer"):
+        ki.InvariantModel(tiny_mlp(), penalties=[LossIBPPenalty(embedding_layer="nope")])
+
+
+# ------------------------------------------------------- shared engine checks
+
+#: Every term of issue 3, as an `InvariantModel` factory over a base model.
+#: `deterministic` builds the configuration used for the MirroredStrategy
+#: comparison (see `test_mirrored_strategy_equivalence`).
+TERMS = {
+    "noise_regularization": lambda b: dm.NoiseRegularized(b, stddev=0.1, weight=0.5),
+    "noise_regularization_adversarial": lambda b: dm.NoiseRegularized(
+        b, stddev=0.1, adversarial=True, layers=["hid", "logits"], xi=1e-3
+    ),
+    "jacobian": lambda b: dm.JacobianRegularized(b, weight=0.1),
+    "jacobian_projections": lambda b: dm.JacobianRegularized(
+        b, weight=0.1, num_projections=2, layers=["hid"]
+    ),
+    "vat": lambda b: dm.VAT(b, epsilon=0.5, xi=1e-3),
+    "loss_ibp": lambda b: dm.LossIBP(b, weight=0.1),
+    "prediction_ibp": lambda b: dm.PredictionIBP(b, weight=0.1),
+    "fgsm": lambda b: dm.AdversarialTraining(b, attack="fgsm", epsilon=0.1),
+    "pgd_linf": lambda b: dm.AdversarialTraining(
+        b, attack="pgd", epsilon=0.1, steps=2, random_start=False
+    ),
+    "pgd_l2_kl": lambda b: dm.AdversarialTraining(
+        b, attack="pgd", epsilon=0.3, norm=2, steps=2, objective="kl"
+    ),
+    "at_kl": lambda b: dm.RegularizedAdversarialTraining(
+        b, distance="kl", epsilon=0.1, steps=2, random_start=False
+    ),
+    "adversarial_loss": lambda b: ki.InvariantModel(
+        b,
+        penalties=[AdversarialLossPenalty(PGD(0.1, steps=2, random_start=False))],
+    ),
+    "combined": lambda b: ki.IRL(
+        b,
+        perturbation=FGSM(0.05),
+        penalties=[VATPenalty(epsilon=0.5, xi=1e-3), JacobianPenalty(weight=0.1), LossIBPPenalty()],
+    ),
+}
+
+METRICS = {
+    "noise_regularization": ["noise_regularization"],
+    "noise_regularization_adversarial": ["noise_regularization"],
+    "jacobian": ["jacobian"],
+    "jacobian_projections": ["jacobian"],
+    "vat": ["vat"],
+    "loss_ibp": ["loss_ibp"],
+    "prediction_ibp": ["prediction_ibp"],
+    "fgsm": ["clean_loss", "perturbed_loss"],
+    "pgd_linf": ["perturbed_loss"],
+    "pgd_l2_kl": ["perturbed_loss"],
+    "at_kl": ["output_divergence", "perturbed_loss"],
+    "adversarial_loss": ["adversarial_loss"],
+    "combined": ["irl_distance", "vat", "jacobian", "loss_ibp"],
+}
+
+
+def train_data(rows=32, inputs=4, seed=0):
+    x, y = data(rows=rows, inputs=inputs, seed=seed)
+    return x, y
+
+
+@pytest.mark.parametrize("name", sorted(TERMS))
+def test_fit_logs_metric_and_save_load_round_trip(name, tmp_path):
+    x, y = train_data()
+    model = compiled(TERMS[name](tiny_mlp()))
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    for metric in METRICS[name]:
+        assert metric in history.history, (metric, history.history.keys())
+        assert np.isfinite(history.history[metric][-1])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    normalize = lambda c: json.loads(json.dumps(c, default=str))  # noqa: E731
+    assert normalize(loaded.get_config()) == normalize(model.get_config())
+    history = loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+
+
+@pytest.mark.parametrize("name", sorted(TERMS))
+def test_jit_compile_and_mixed_bfloat16(name):
+    x, y = train_data()
+    model = TERMS[name](tiny_mlp())
+    model.compile(optimizer="sgd", loss=LOSS, jit_compile=True)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = compiled(TERMS[name](tiny_mlp()))
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    for metric in ["loss"] + METRICS[name]:
+        assert np.isfinite(history.history[metric][-1]), metric
+
+
+@pytest.mark.parametrize("name", sorted(TERMS))
+def test_mirrored_strategy_equivalence(name, monkeypatch):
+    """Two replicas train to the same weights as one device (to ~1e-5).
+
+    Per-replica random streams differ from the single-device stream by
+    design, so the random draws of these terms (Gaussian Δx, projection
+    vectors, VAT's and the divergence searches' random starts) are replaced
+    by a constant (`random_ops.normal` → 0.3·ones, `uniform` → 0.5) for
+    this comparison: every other code path (the searches, the double
+    backprop, the distribution scaling of each term) is the real one.
+    """
+    monkeypatch.setattr(
+        random_ops,
+        "normal",
+        lambda shape, mean=0.0, stddev=1.0, dtype=None, seed=None: 0.3
+        * ops.ones(shape, dtype or "float32"),
+    )
+    monkeypatch.setattr(
+        random_ops,
+        "uniform",
+        lambda shape, minval=0.0, maxval=1.0, dtype=None, seed=None: 0.5
+        * ops.ones(shape, dtype or "float32"),
+    )
+    x, y = train_data()
+    reference = tiny_mlp(seed=2)
+    initial = reference.get_weights()
+
+    def train(strategy):
+        with strategy.scope():
+            base = tiny_mlp(seed=2)
+            base.set_weights(initial)
+            model = TERMS[name](base)
+            model.compile(optimizer=keras.optimizers.SGD(0.1), loss=LOSS)
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        return [w.numpy() for w in base.weights]
+
+    single = train(tf.distribute.OneDeviceStrategy("CPU:0"))
+    # One MirroredStrategy per process (see `engine_checks.mirrored_strategy`).
+    mirrored = train(mirrored_strategy())
+    moved = max(np.max(np.abs(s - w0)) for s, w0 in zip(single, initial))
+    assert moved > 1e-4  # the terms really trained
+    for s, m in zip(single, mirrored):
+        np.testing.assert_allclose(s, m, atol=1e-5)
+
+
+def test_jacobian_and_loss_ibp_on_a_subclassed_model_with_tap():
+    class Net(ki.InvariantModel):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(5, activation="tanh")
+            self.tap = ki.Tap("hidden_tap")
+            self.out = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.out(self.tap(self.hidden(x)))
+
+    keras.utils.set_random_seed(0)
+    model = Net(
+        penalties=[
+            JacobianPenalty(layers=["hidden_tap"]),
+            LossIBPPenalty(order=2),
+        ]
+    )
+    x, y = data()
+    model(x)
+    model.compile(optimizer="sgd", loss=LOSS)
+    _, terms = objective(model, x, y)
+    plain = keras.Sequential([model.hidden])
+    jac = explicit_jacobian(plain, x)
+    np.testing.assert_allclose(
+        float(terms["jacobian"]), np.mean(np.sum(jac**2, axis=(1, 2))), rtol=1e-5
+    )
+    g = per_example_input_gradient(model, x, y)
+    np.testing.assert_allclose(
+        float(terms["loss_ibp"]), np.mean(np.sum(g**2, 1)), rtol=1e-5
+    )
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["jacobian"][-1])
