@@ -3,9 +3,15 @@
 from setuptools import find_packages
 from setuptools import setup
 
+# What each optional part needs on top of the package itself.
+PLOTS = ["matplotlib"]
+RECIPES = ["tensorflow-datasets"] + PLOTS
+NOTEBOOKS = ["nbclient", "nbformat", "ipykernel"] + PLOTS
+TEST = ["pytest>=7", "scipy"] + RECIPES + NOTEBOOKS
+
 setup(
     name="keras-invariance",
-    version="0.1.0",
+    version="0.2.0",
     description=(
         "Invariance regularizers (IRL, noise/Jacobian/VAT, IBP, spatial "
         "invariance, learned invariances) for an ordinary Keras model.fit()."
@@ -14,20 +20,23 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_invariance", "keras_invariance.*"]),
     python_requires=">=3.10",
+    # Exactly what `import keras_invariance` imports.
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.8",
         "keras-tuner",
-        "tensorflow-datasets",
         # Keras Tuner imports it in every trial; TF 2.21 no longer installs it.
         "tensorboard",
-        # Embedded data for the main job, tests and recipes (no download).
+        # scikit-learn's digits: the embedded data of the main job and tuner.
         "scikit-learn",
-        "mnist1d",
-        "matplotlib",
         "numpy",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "plots": sorted(set(PLOTS)),
+        "recipes": sorted(set(RECIPES)),
+        "notebooks": sorted(set(NOTEBOOKS)),
+        "test": sorted(set(TEST)),
+    },
     entry_points={
         "console_scripts": ["keras-invariance=keras_invariance.cli:main"]
     },
