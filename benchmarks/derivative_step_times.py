@@ -72,8 +72,8 @@ from _timing import StepTimer  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-from keras_invariance import derivative_methods as dm  # noqa: E402
-from keras_invariance.penalties.derivatives import (  # noqa: E402
+from keras_invariance import presets as dm  # noqa: E402
+from keras_invariance.penalties import (  # noqa: E402
     PredictionIBPPenalty,
 )
 
@@ -101,21 +101,21 @@ def build_base(seed=0):
 METHODS = {
     "plain": lambda b: b,
     "plain_invariant_model": lambda b: dm.InvariantModel(b),
-    "loss_ibp": lambda b: dm.LossIBP(b, beta=0.03),
-    "loss_ibp_r2": lambda b: dm.LossIBP(b, beta=0.03, order=2),
-    "prediction_ibp": lambda b: dm.PredictionIBP(b, beta=1.0),
+    "loss_ibp": lambda b: dm.LossIBP(b, weight=0.03),
+    "loss_ibp_r2": lambda b: dm.LossIBP(b, weight=0.03, order=2),
+    "prediction_ibp": lambda b: dm.PredictionIBP(b, weight=1.0),
     "prediction_ibp_forward": lambda b: dm.InvariantModel(
         b, penalties=[PredictionIBPPenalty(weight=1.0, jvp="forward")]
     ),
-    "fast_at": lambda b: dm.AdversarialTraining(b, kind="fast", epsilon=0.1),
+    "fast_at": lambda b: dm.AdversarialTraining(b, attack="fast", epsilon=0.1),
     "fast_at_search": lambda b: dm.AdversarialTraining(
-        b, kind="fast", epsilon=0.1, reuse_clean_pass=False
+        b, attack="fast", epsilon=0.1, reuse_clean_pass=False
     ),
-    "fgsm_at": lambda b: dm.AdversarialTraining(b, kind="fgsm", epsilon=0.1),
+    "fgsm_at": lambda b: dm.AdversarialTraining(b, attack="fgsm", epsilon=0.1),
     "fgsm_at_search": lambda b: dm.AdversarialTraining(
-        b, kind="fgsm", epsilon=0.1, reuse_clean_pass=False
+        b, attack="fgsm", epsilon=0.1, reuse_clean_pass=False
     ),
-    "pgd_7": lambda b: dm.AdversarialTraining(b, kind="pgd", epsilon=0.1, steps=7),
+    "pgd_7": lambda b: dm.AdversarialTraining(b, attack="pgd", epsilon=0.1, steps=7),
     "vat_1": lambda b: dm.VAT(b, epsilon=1.0),
     "noise_regularization": lambda b: dm.NoiseRegularized(b, stddev=0.1),
     "jacobian_proj_1": lambda b: dm.JacobianRegularized(b, num_projections=1),

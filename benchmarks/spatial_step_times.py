@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 
 from keras_invariance.penalties.tangent_prop import TangentProp  # noqa: E402
 from keras_invariance.model import InvariantModel  # noqa: E402
-from keras_invariance.spatial_methods import FastTangentBP  # noqa: E402
-from keras_invariance.spatial_methods import SpatialInvariance  # noqa: E402
-from keras_invariance.spatial_methods import TangentBP  # noqa: E402
+from keras_invariance.presets import FastTangentBP  # noqa: E402
+from keras_invariance.presets import SpatialInvariance  # noqa: E402
+from keras_invariance.presets import TangentBP  # noqa: E402
 
 SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

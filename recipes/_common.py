@@ -10,8 +10,9 @@ One place for what `irl_cifar.py`, `ibp_adversarial.py` and
   is not prepared, and scikit-learn's digits (no download) for small runs;
 * the two network builders (a pre-activation wide ResNet with named blocks,
   and the Invariant BP paper's small CNN);
-* FGSM accuracy, the shared train-and-evaluate loop (the `Method` / `Column`
-  lists of `keras_invariance.cli`), and the results table + `results.json`.
+* the shared train-and-evaluate loop (the `Method` / `Column` lists of
+  `keras_invariance.cli`), and the results table + `results.json`. The
+  metrics themselves come from `keras_invariance.evaluation`.
 
 All images are float32 in [0, 1]; per-dataset normalization is a layer inside
 each network, so noise and spatial transforms act on pixels.
@@ -28,7 +29,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from keras_invariance import cli  # noqa: E402
 from keras_invariance.datasets import digits as digits_lib  # noqa: E402
@@ -392,52 +392,6 @@ def crop_flip(image_size, pad, flip=True, seed=None):
 def predict_model(model):
     """The plain network of an `InvariantModel` (or the model itself)."""
     return getattr(model, "base_model", None) or model
-
-
-def accuracy(model, x, y, batch_size=256):
-    """Plain test accuracy."""
-    net = predict_model(model)
-    logits = net.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, -1) == y))
-
-
-def fgsm_accuracy(model, x, y, epsilon, batch_size=256, value_range=None):
-    """Accuracy on x + ε·sign(∇x CE(f(x), y)) (eq. 4 of the Invariant BP paper).
-
-    Args:
-        model: A model returning logits (an `InvariantModel` is unwrapped).
-        x: Float inputs.
-        y: Integer labels.
-        epsilon: The ℓ∞ step, a number or an array broadcastable to an
-            image (e.g. per channel: ε on normalized images is ε·std_c on
-            pixels).
-        batch_size: Examples per gradient pass.
-        value_range: Optional `(low, high)` clip of the adversarial inputs.
-
-    Returns:
-        A Python float.
-    """
-    net = predict_model(model)
-    eps = tf.constant(np.asarray(epsilon, "float32"))
-
-    @tf.function(reduce_retracing=True)
-    def correct(xb, yb):
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            loss = keras.losses.sparse_categorical_crossentropy(
-                yb, net(xb, training=False), from_logits=True
-            )
-        x_adv = xb + eps * tf.sign(tape.gradient(loss, xb))
-        if value_range is not None:
-            x_adv = tf.clip_by_value(x_adv, *value_range)
-        pred = tf.argmax(net(x_adv, training=False), -1, output_type=tf.int32)
-        return tf.reduce_sum(tf.cast(tf.equal(pred, yb), tf.int32))
-
-    hits = 0
-    for start in range(0, len(y), batch_size):
-        hits += int(correct(tf.constant(x[start:start + batch_size]),
-                            tf.constant(y[start:start + batch_size], tf.int32)))
-    return hits / len(y)
 
 
 def error_column(name, accuracy_fn):

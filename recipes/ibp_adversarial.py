@@ -10,8 +10,8 @@ Rows and their defaults (the paper's best MNIST values):
     standard BP        L(x)
     Loss IBP           L(x) + β·‖∇x L‖₁, β = 0.03          (`ki.LossIBP`)
     Prediction IBP     L(x) + β·‖∇x p·∇x Lᵀ‖₁, β = 1.0     (`ki.PredictionIBP`)
-    fast AT            L(x*) only, FGSM step ε = 0.03      (`ki.AdversarialTraining(kind="fast")`)
-    FGSM AT            ½L(x) + ½L(x*), ε = 0.05 (eq. 5)    (`ki.AdversarialTraining(kind="fgsm")`)
+    fast AT            L(x*) only, FGSM step ε = 0.03      (`ki.AdversarialTraining(attack="fast")`)
+    FGSM AT            ½L(x) + ½L(x*), ε = 0.05 (eq. 5)    (`ki.AdversarialTraining(attack="fgsm")`)
 
 Columns: clean test error (%) and error under FGSM (x + ε·sign(∇x L), no
 clipping) at each `--eval-epsilons`, pixels in [0, 1] (the network subtracts
@@ -44,6 +44,7 @@ from recipes import _common  # noqa: E402
 import keras  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
+from keras_invariance import evaluation  # noqa: E402
 
 RECIPE = "ibp_adversarial"
 
@@ -78,23 +79,23 @@ def methods():
     M = _common.Method
     return [
         M("standard BP", lambda base, a: ki.IRL(base, preset="plain")),
-        M("Loss IBP", lambda base, a: ki.LossIBP(base, beta=a.loss_ibp_beta)),
+        M("Loss IBP", lambda base, a: ki.LossIBP(base, weight=a.loss_ibp_beta)),
         M("Prediction IBP",
-          lambda base, a: ki.PredictionIBP(base, beta=a.prediction_ibp_beta)),
-        # kind="fast" takes eq. 5's ε and steps ε/2: pass twice the step.
+          lambda base, a: ki.PredictionIBP(base, weight=a.prediction_ibp_beta)),
+        # attack="fast" takes eq. 5's ε and steps ε/2: pass twice the step.
         M("fast AT", lambda base, a: ki.AdversarialTraining(
-            base, kind="fast", epsilon=2.0 * a.fast_at_epsilon)),
+            base, attack="fast", epsilon=2.0 * a.fast_at_epsilon)),
         M("FGSM AT", lambda base, a: ki.AdversarialTraining(
-            base, kind="fgsm", epsilon=a.at_epsilon)),
+            base, attack="fgsm", epsilon=a.at_epsilon)),
     ]
 
 
 def columns(args):
-    cols = [_common.error_column("clean err %", lambda m, x, y, a: _common.accuracy(m, x, y))]
+    cols = [_common.error_column("clean err %", lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y))]
     for eps in args.eval_epsilons:
         cols.append(_common.error_column(
             f"ε={eps:g} err %",
-            lambda m, x, y, a, e=eps: _common.fgsm_accuracy(m, x, y, e)))
+            lambda m, x, y, a, e=eps: evaluation.fgsm_accuracy(_common.predict_model(m), x, y, e)))
     return cols
 
 

@@ -53,6 +53,7 @@ from recipes import _common  # noqa: E402
 import keras  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
+from keras_invariance import evaluation  # noqa: E402
 from keras_invariance import cli  # noqa: E402
 
 RECIPE = "irl_cifar"
@@ -122,7 +123,7 @@ def _builder(preset, noise):
             base,
             perturbation=perturbation,
             preset=preset,
-            gamma=args.gamma if preset == "irl_loss" else None,
+            weight=args.gamma if preset == "irl_loss" else None,
             layers=args.layers,
             num_samples=args.num_samples,
             global_augmentation=_common.crop_flip(
@@ -143,15 +144,15 @@ def noisy_copy(noise_cls, x, seed, batch_size=1024):
 
 
 def columns(args, noisy_tests, std):
-    cols = [_common.error_column("clean err %", lambda m, x, y, a: _common.accuracy(m, x, y))]
+    cols = [_common.error_column("clean err %", lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y))]
     for key, x_noisy in noisy_tests.items():
         cols.append(_common.error_column(
             f"{NOISES[key][0]} err %",
-            lambda m, x, y, a, xn=x_noisy: _common.accuracy(m, xn, y)))
+            lambda m, x, y, a, xn=x_noisy: evaluation.clean_accuracy(_common.predict_model(m), xn, y)))
     for eps in args.fgsm_epsilons:
         cols.append(_common.error_column(
             f"ε={eps:g} err %",
-            lambda m, x, y, a, e=eps: _common.fgsm_accuracy(m, x, y, e * std)))
+            lambda m, x, y, a, e=eps: evaluation.fgsm_accuracy(_common.predict_model(m), x, y, e * std)))
     return cols
 
 

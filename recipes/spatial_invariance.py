@@ -19,7 +19,7 @@ Columns of the paper → `ki.SpatialInvariance(base, mode=...)`:
 Here each is a row; columns are test accuracy (%) on clean images, under
 one random transform per image (`evaluation.random_transform_accuracy`),
 and worst case over the grid (`evaluation.grid_accuracy`, `--grid 5 5 31`
-= 775 points). λ = 1 (`--lam`); the poster does not give λ, the
+= 775 points). λ = 1 (`--weight`); the poster does not give λ, the
 architecture or the schedule. CIFAR-10 uses a pre-activation WRN-28-10 with
 random crop + flip as global augmentation and WRN's SGD schedule; MNIST (not
 in the paper) the Invariant BP paper's CNN with Adam.
@@ -80,7 +80,8 @@ def parse_args(argv=None):
     add = parser.add_argument
     add("--modes", nargs="+", choices=list(MODE_NAMES), default=list(MODE_NAMES),
         help="rows (`ki.SPATIAL_MODES`); default all six")
-    add("--lam", type=float, default=1.0, help="λ, the weight of KL / L2")
+    add("--weight", "--lam", dest="weight", type=float, default=1.0,
+        help="λ, the weight of KL / L2 (`--lam` is its old name)")
     add("--k", type=int, default=10, help="worst-of-k candidates (A.T.)")
     add("--attack", choices=["worst_of_k", "spgd"], default="worst_of_k",
         help="A.T. search (the paper's default worst-of-k, or S-PGD)")
@@ -108,7 +109,7 @@ def methods(args):
                 extra["global_augmentation"] = _common.crop_flip(
                     a.image_size, a.crop, True, seed=a.seed)
             return ki.SpatialInvariance(
-                base, mode=mode, lam=a.lam, translation=a.translation,
+                base, mode=mode, weight=a.weight, translation=a.translation,
                 rotation=a.rotation, attack=a.attack, k=a.k, seed=a.seed, **extra)
         return build
 
@@ -120,7 +121,7 @@ def columns(args):
     box = dict(translation=args.translation, rotation=args.rotation)
     C = _common.accuracy_column
     return [
-        C("std acc %", lambda m, x, y, a: _common.accuracy(m, x, y)),
+        C("std acc %", lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y)),
         C("random acc %", lambda m, x, y, a: evaluation.random_transform_accuracy(
             _common.predict_model(m), x, y, seed=a.seed + 1000, **box)),
         C(f"grid acc % ({len(grid)})", lambda m, x, y, a: evaluation.grid_accuracy(
@@ -160,7 +161,7 @@ def main(argv=None):
     title = (
         f"Spatial invariance, Yang et al. table ({args.dataset}, {net}, "
         f"{len(x_train)} train / {len(x_test)} test, {args.epochs} epochs, box "
-        f"±{args.translation:g} px ±{args.rotation:g}°, λ={args.lam:g}, A.T. "
+        f"±{args.translation:g} px ±{args.rotation:g}°, λ={args.weight:g}, A.T. "
         f"{args.attack} k={args.k}, seed={args.seed}): test accuracy %"
     )
     return _common.report(args, title, rows, cols, time.perf_counter() - start)
