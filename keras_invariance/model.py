@@ -6,8 +6,10 @@ from keras import ops
 from keras import tree
 
 from keras_invariance import context as context_lib
+from keras_invariance import random_ops
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
+from keras_invariance.distribution import replica_row_positions
 from keras_invariance.distribution import scale_for_distribution
 from keras_invariance.distribution import unscale_for_distribution
 from keras_invariance.wrapping import base_model_from_arguments
@@ -484,6 +486,10 @@ class InvariantModel(keras.Model):
             none_is_leaf=True,
         )
         ctx = self.step_context(x, y, sample_weight)
+        with self._keyed_draws(ctx.x):
+            return self._compute_objective(ctx, x_perturbed)
+
+    def _compute_objective(self, ctx, x_perturbed):
         if self.perturbation is not None and (
             x_perturbed is not None or not self.perturbation.uses_clean_pass
         ):
@@ -498,8 +504,20 @@ class InvariantModel(keras.Model):
 
     # ------------------------------------------------------------ train step
 
+    def _keyed_draws(self, x):
+        """Keys this step's random draws to (seed, step, global row)."""
+        first = next(t for t in tree.flatten(x) if t is not None)
+        positions, global_rows = replica_row_positions(ops.shape(first)[0])
+        step = 0 if self.optimizer is None else self.optimizer.iterations
+        return random_ops.step_key(step, positions, global_rows)
+
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        validation.check_dense(x, "InvariantModel.fit")
+        with self._keyed_draws(x):
+            return self._train_step(x, y, sample_weight)
+
+    def _train_step(self, x, y, sample_weight):
         if self.global_augmentation is not None:
             x = ops.stop_gradient(self.global_augmentation.perturb(x))
         ctx = self.step_context(x, y, sample_weight)
@@ -537,6 +555,13 @@ class InvariantModel(keras.Model):
         expected = context_lib.tile_batch(ctx.x, self.num_samples)
         x_perturbed = self.perturbation.perturb(expected, ctx)
         for got, want in zip(tree.flatten(x_perturbed), tree.flatten(expected)):
+            if got.dtype != want.dtype:
+                raise ValueError(
+                    f"The perturbation {self.perturbation.name!r} returned "
+                    f"{got.dtype.name} for {want.dtype.name} inputs. A "
+                    "perturbation must return x̃ with the dtype of x (cast "
+                    "inside it if that is what you mean)."
+                )
             if not got.shape.is_compatible_with(want.shape):
                 raise ValueError(
                     f"The perturbation {self.perturbation.name!r} returned "

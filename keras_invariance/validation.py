@@ -141,3 +141,26 @@ def check_same_length(x, y, x_name="x", y_name="y", what="labels"):
         raise ValueError(
             f"`{x_name}` has {len(x)} examples but `{y_name}` has {len(y)} {what}."
         )
+
+
+def check_dense(x, who):
+    """Raises for ragged or sparse inputs, which the passes cannot tile.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> check_dense(tf.ragged.constant([[1.0], [2.0, 3.0]]), "fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: fit needs dense input tensors; received a RaggedTensor. ...
+    """
+    for t in tree.flatten(x):
+        kind = type(t).__name__
+        if kind in ("RaggedTensor", "SparseTensor"):
+            raise ValueError(
+                f"{who} needs dense input tensors; received a {kind}. Pad "
+                "ragged sequences to a fixed length (e.g. `x.to_tensor()` or "
+                "`keras.utils.pad_sequences`) with a padding id the "
+                "perturbation leaves alone (`pad_id=`), or densify sparse "
+                "inputs."
+            )

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
@@ -101,6 +102,15 @@ class Penalty(keras.layers.Layer):
             "Penalties are not called as layers; the InvariantModel engine "
             "calls `compute(context)` during `fit()`."
         )
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras does not save seed states; keyed draws need the same seed
+        # after load_model, load_weights and BackupAndRestore.
+        random_ops.save_seed_states(self, store)
+
+    def load_own_variables(self, store):
+        super().load_own_variables(random_ops.load_seed_states(self, store))
 
     def get_config(self):
         config = super().get_config()

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_invariance import random_ops
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 
@@ -64,7 +65,8 @@ class Perturbation(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Nothing here depends on an input shape; marking it built lets
-        # `load_model` restore the seed state and variables without a call.
+        # `load_model` restore the variables (and, through
+        # `save_own_variables`, the seed states) without a call.
         self.built = True
 
     def perturb(self, x, context=None):
@@ -89,6 +91,15 @@ class Perturbation(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras does not save seed states; keyed draws need the same seed
+        # after load_model, load_weights and BackupAndRestore.
+        random_ops.save_seed_states(self, store)
+
+    def load_own_variables(self, store):
+        super().load_own_variables(random_ops.load_seed_states(self, store))
 
     def get_config(self):
         config = super().get_config()
