@@ -6,6 +6,7 @@ from keras import ops
 from keras import tree
 
 from keras_invariance import context as context_lib
+from keras_invariance import objective_checks
 from keras_invariance import random_ops
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
@@ -181,8 +182,12 @@ class InvariantModel(keras.Model):
                 f"`batching` must be one of {BATCHING_MODES}; received {batching!r}."
             )
         self.batching = batching
+        if isinstance(penalties, Penalty):
+            penalties = [penalties]
         self.penalties = list(penalties or [])
-        self._check_terms(float(alpha), float(beta))
+        objective_checks.check_terms(
+            float(alpha), float(beta), self.perturbation, self.penalties
+        )
         # Whether the objective was built with supervised terms, for a clear
         # error at the first step if compile() then gets no loss.
         self._supervised_terms = float(alpha) > 0 or float(beta) > 0
@@ -206,50 +211,6 @@ class InvariantModel(keras.Model):
             self._untracked.trackers[name] = keras.metrics.Mean(name=name)
 
     # ------------------------------------------------------------------ build
-
-    def _check_terms(self, alpha, beta):
-        if isinstance(self.penalties, Penalty):
-            self.penalties = [self.penalties]
-        for penalty in self.penalties:
-            if not isinstance(penalty, Penalty):
-                raise ValueError(
-                    "`penalties` must hold `keras_invariance.Penalty` "
-                    f"objects; received {penalty!r}."
-                )
-        names = [penalty.name for penalty in self.penalties]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(
-                f"Penalty names must be distinct (they are metric names); "
-                f"{duplicates} appear more than once. Pass `name=` to tell "
-                "them apart."
-            )
-        reserved = {"loss", "clean_loss", "perturbed_loss"} & set(names)
-        if reserved:
-            raise ValueError(
-                f"Penalty names {sorted(reserved)} are reserved for the "
-                "model's own losses; pass another `name=`."
-            )
-        if alpha == 0 and beta == 0 and not self.penalties:
-            raise ValueError(
-                "alpha = beta = 0 with no penalties leaves nothing to train. "
-                "Use alpha=1 for plain training, beta=1 for data "
-                "augmentation, or add `penalties=[...]`."
-            )
-        if self.perturbation is None:
-            if beta > 0:
-                raise ValueError(
-                    f"beta={beta} weighs the loss on perturbed inputs, but no "
-                    "`perturbation` was given. Pass e.g. "
-                    "`perturbation=keras_invariance.GaussianNoise(0.1)`."
-                )
-            needing = [p.name for p in self.penalties if p.requires_perturbation]
-            if needing:
-                raise ValueError(
-                    f"Penalties {needing} compare clean and perturbed "
-                    "activations, so they need a `perturbation`. Pass e.g. "
-                    "`perturbation=keras_invariance.GaussianNoise(0.1)`."
-                )
 
     @property
     def base_model(self):
@@ -371,25 +332,9 @@ class InvariantModel(keras.Model):
         """Returns (total scaled objective, {metric name: unscaled value})."""
         terms = {}
         supervised = self._compile_loss is not None
-        if supervised and ctx.y is None:
-            raise ValueError(
-                "The model was compiled with a loss, but `fit()` got no "
-                "labels. Pass `(x, y)` data; for unlabeled examples give any "
-                "valid label and sample weight 0, or compile without a loss "
-                "and use only label-free penalties."
-            )
-        if not supervised and (self._supervised_terms or not self.penalties):
-            raise ValueError(
-                "alpha and beta weigh the compiled loss, but `compile()` got "
-                "no `loss`. Pass `compile(loss=...)`, or build the model with "
-                "alpha=0 and beta=0 to train only label-free penalties."
-            )
-        needing_labels = [p.name for p in self.penalties if not p.label_free]
-        if not supervised and needing_labels:
-            raise ValueError(
-                f"Penalties {needing_labels} differentiate the per-example "
-                "loss, but `compile()` got no `loss`. Pass `compile(loss=...)`."
-            )
+        objective_checks.check_step(
+            supervised, ctx.y is not None, self._supervised_terms, self.penalties
+        )
         perturbed = self.perturbation is not None
         # A perturbation that reads the clean pass (e.g. FGSM reusing ∇x L,
         # `uses_clean_pass = True`) is drawn after that pass, from the input

@@ -1,0 +1,117 @@
+"""The rules a training objective must satisfy, with errors that say what to do.
+
+`check_terms` runs when an `InvariantModel` is built (so a wrong
+combination fails at construction); `check_step` at the first step, once
+`compile()` and the data are known.
+"""
+
+from keras_invariance.penalties.base import Penalty
+
+#: Metric names of the model's own terms, which a penalty may not take.
+RESERVED_NAMES = ("loss", "clean_loss", "perturbed_loss")
+
+
+def check_terms(alpha, beta, perturbation, penalties):
+    """Raises for an objective that cannot train or whose terms clash.
+
+    Example:
+
+    >>> check_terms(1.0, 0.0, None, [])
+    >>> check_terms(0.0, 0.0, None, [])
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha = beta = 0 with no penalties leaves nothing to train. ...
+
+    Args:
+        alpha: α, the clean-loss weight.
+        beta: β, the perturbed-loss weight.
+        perturbation: The model's perturbation, or `None`.
+        penalties: The list of penalties.
+
+    Raises:
+        ValueError: For a non-penalty in `penalties`, repeated or reserved
+            penalty names, nothing to train, or β > 0 (or a penalty that
+            compares perturbed activations) without a perturbation.
+    """
+    for penalty in penalties:
+        if not isinstance(penalty, Penalty):
+            raise ValueError(
+                "`penalties` must hold `keras_invariance.Penalty` "
+                f"objects; received {penalty!r}."
+            )
+    names = [penalty.name for penalty in penalties]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(
+            f"Penalty names must be distinct (they are metric names); "
+            f"{duplicates} appear more than once. Pass `name=` to tell "
+            "them apart."
+        )
+    reserved = set(RESERVED_NAMES) & set(names)
+    if reserved:
+        raise ValueError(
+            f"Penalty names {sorted(reserved)} are reserved for the "
+            "model's own losses; pass another `name=`."
+        )
+    if alpha == 0 and beta == 0 and not penalties:
+        raise ValueError(
+            "alpha = beta = 0 with no penalties leaves nothing to train. "
+            "Use alpha=1 for plain training, beta=1 for data "
+            "augmentation, or add `penalties=[...]`."
+        )
+    if perturbation is None:
+        if beta > 0:
+            raise ValueError(
+                f"beta={beta} weighs the loss on perturbed inputs, but no "
+                "`perturbation` was given. Pass e.g. "
+                "`perturbation=keras_invariance.GaussianNoise(0.1)`."
+            )
+        needing = [p.name for p in penalties if p.requires_perturbation]
+        if needing:
+            raise ValueError(
+                f"Penalties {needing} compare clean and perturbed "
+                "activations, so they need a `perturbation`. Pass e.g. "
+                "`perturbation=keras_invariance.GaussianNoise(0.1)`."
+            )
+
+
+def check_step(supervised, has_labels, supervised_terms, penalties):
+    """Raises when `compile()` and the data do not fit the objective.
+
+    Example:
+
+    >>> check_step(True, True, True, [])
+    >>> check_step(True, False, True, [])
+    Traceback (most recent call last):
+    ...
+    ValueError: The model was compiled with a loss, but `fit()` got no labels. ...
+
+    Args:
+        supervised: Whether `compile()` got a loss.
+        has_labels: Whether the batch has labels.
+        supervised_terms: Whether α or β was built > 0.
+        penalties: The list of penalties.
+
+    Raises:
+        ValueError: For a loss without labels, α/β without a loss, or a
+            penalty that needs the per-example loss without one.
+    """
+    if supervised and not has_labels:
+        raise ValueError(
+            "The model was compiled with a loss, but `fit()` got no "
+            "labels. Pass `(x, y)` data; for unlabeled examples give any "
+            "valid label and sample weight 0, or compile without a loss "
+            "and use only label-free penalties."
+        )
+    if not supervised and (supervised_terms or not penalties):
+        raise ValueError(
+            "alpha and beta weigh the compiled loss, but `compile()` got "
+            "no `loss`. Pass `compile(loss=...)`, or build the model with "
+            "alpha=0 and beta=0 to train only label-free penalties."
+        )
+    needing_labels = [p.name for p in penalties if not p.label_free]
+    if not supervised and needing_labels:
+        raise ValueError(
+            f"Penalties {needing_labels} differentiate the per-example "
+            "loss, but `compile()` got no `loss`. Pass `compile(loss=...)`."
+        )
