@@ -11,6 +11,7 @@ See ARCHITECTURE.md for the tree and how a training step flows.
 from keras_invariance import callbacks
 from keras_invariance import datasets
 from keras_invariance import distances
+from keras_invariance import distribution
 from keras_invariance import evaluation
 from keras_invariance import hyperparameters
 from keras_invariance import pairs

@@ -7,6 +7,9 @@ replicas. Every extra term of the objective goes through
 """
 
 import tensorflow as tf
+from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+from tensorflow.python.distribute import multi_worker_util
+from tensorflow.python.eager import context as eager_context
 
 
 def scale_for_distribution(value):
@@ -70,3 +73,103 @@ def replica_row_positions(local_rows):
     sizes = tf.cast(context.all_reduce(tf.distribute.ReduceOp.SUM, mine), tf.int32)
     before = tf.reduce_sum(tf.where(tf.range(replicas) < replica, sizes, 0))
     return before + tf.range(local_rows), tf.reduce_sum(sizes)
+
+
+def multi_worker_strategy(cluster_timeout=None, **kwargs):
+    """`MultiWorkerMirroredStrategy` that gives up on a missing worker in time.
+
+    By default a worker waits without a deadline for every worker named in
+    `TF_CONFIG` to connect. With `cluster_timeout` (seconds), the
+    coordination service is configured first with a registration barrier of
+    that length, so a job whose `TF_CONFIG` names an unreachable worker fails
+    with TensorFlow's own error ("Barrier timed out ...
+    Wait_for_all_tasks_to_register", DEADLINE_EXCEEDED) instead of hanging.
+    Without it, this is `tf.distribute.MultiWorkerMirroredStrategy`.
+
+    Keras 3's own `fit()` does not run under this strategy
+    (keras-team/keras#20585); `InvariantModel` works around it (see
+    `logs_for_reduction`), so `fit`/`evaluate` of an `InvariantModel` do.
+
+    Example:
+
+    >>> import inspect
+    >>> "cluster_timeout" in inspect.signature(multi_worker_strategy).parameters
+    True
+
+    Args:
+        cluster_timeout: Seconds to wait for all workers, or `None`.
+        **kwargs: `MultiWorkerMirroredStrategy` arguments
+            (`communication_options`, `cluster_resolver`).
+
+    Returns:
+        A `tf.distribute.MultiWorkerMirroredStrategy`.
+    """
+    if cluster_timeout is not None:
+        _configure_coordination(float(cluster_timeout))
+    return tf.distribute.MultiWorkerMirroredStrategy(**kwargs)
+
+
+def _configure_coordination(seconds):
+    # The strategy configures the coordination service itself only when none
+    # is configured yet; configuring it first is how the timeout gets in
+    # (TensorFlow has no public argument for it).
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster = resolver.cluster_spec()
+    if not cluster.jobs:
+        return
+    jobs = [
+        {"name": job, "num_tasks": cluster.num_tasks(job)}
+        for job in ("chief", "worker")
+        if job in cluster.jobs
+    ]
+    eager_context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(cluster),
+        cluster_register_timeout_in_ms=int(seconds * 1000),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(**job) for job in jobs],
+    )
+    # Registration is a barrier only with this flag; without it the
+    # connect succeeds at once and the first wait has no deadline.
+    config = getattr(eager_context.context(), "_coordination_service_config", None)
+    if config is not None:
+        config.cluster_register_with_barrier = True
+
+
+def in_multi_worker_mode(strategy=None):
+    """Whether `strategy` (default: the current one) spans several workers.
+
+    Example:
+
+    >>> in_multi_worker_mode()
+    False
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    check = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and check is not None
+        and check()
+    )
+
+
+def logs_for_reduction(logs):
+    """Gives scalar logs a batch axis under multi-worker strategies.
+
+    Keras 3 reduces a step's logs across workers with
+    `strategy.reduce("MEAN", value, axis=0)`, which rejects scalars, so
+    `fit()` and `evaluate()` fail under `MultiWorkerMirroredStrategy`
+    (keras-team/keras#20585). A `(1,)` value reduces to the scalar mean;
+    elsewhere the logs pass through unchanged.
+
+    Example:
+
+    >>> logs_for_reduction({"loss": tf.constant(1.0)})["loss"].shape
+    TensorShape([])
+    """
+    if not in_multi_worker_mode():
+        return logs
+    return {
+        name: tf.reshape(value, [1]) if getattr(value, "shape", None) == () else value
+        for name, value in logs.items()
+    }

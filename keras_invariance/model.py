@@ -10,6 +10,7 @@ from keras_invariance import objective_checks
 from keras_invariance import random_ops
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
+from keras_invariance.distribution import logs_for_reduction
 from keras_invariance.distribution import replica_row_positions
 from keras_invariance.distribution import scale_for_distribution
 from keras_invariance.distribution import unscale_for_distribution
@@ -460,7 +461,10 @@ class InvariantModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         validation.check_dense(x, "InvariantModel.fit")
         with self._keyed_draws(x):
-            return self._train_step(x, y, sample_weight)
+            return logs_for_reduction(self._train_step(x, y, sample_weight))
+
+    def test_step(self, data):
+        return logs_for_reduction(super().test_step(data))
 
     def _train_step(self, x, y, sample_weight):
         if self.global_augmentation is not None:
@@ -514,6 +518,24 @@ class InvariantModel(keras.Model):
                     "perturbation must return x̃ with the shape of x."
                 )
         return ops.stop_gradient(x_perturbed)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 builds from `strategy.reduce("MEAN", batch)`, which fails
+        # under MultiWorkerMirroredStrategy (keras-team/keras#20585). One
+        # local replica's batch has the shapes the symbolic build needs.
+        strategy = self._distribute_strategy
+        if strategy is None or iterator is None:
+            return super()._maybe_symbolic_build(iterator, data_batch)
+        for _, _, batches in iterator:
+            data_batch = tree.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues)
+                else v,
+                next(batches),
+            )
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
 
     def reset_metrics(self):
         super().reset_metrics()
