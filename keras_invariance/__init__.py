@@ -52,6 +52,7 @@ from keras_invariance.perturbations import GaussianNoise
 from keras_invariance.perturbations import InDomainImageNoise
 from keras_invariance.perturbations import LayerPerturbation
 from keras_invariance.perturbations import OutOfDomainImageNoise
+from keras_invariance.perturbations import PerInputPerturbation
 from keras_invariance.perturbations import Perturbation
 from keras_invariance.perturbations import RandomSpatialTransform
 from keras_invariance.perturbations import SpatialPGD

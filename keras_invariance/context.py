@@ -13,18 +13,15 @@ one around a plain Keras model, so that the same searches (FGSM, PGD,
 S-PGD) attack a trained model in `keras_invariance.evaluation`.
 """
 
-import collections
-
 import keras
 import tensorflow as tf
 from keras import ops
 from keras import tree
 
+from keras_invariance import structures
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
-
-#: The outputs and tapped activations of one forward pass.
-ForwardResult = collections.namedtuple("ForwardResult", ["outputs", "taps"])
+from keras_invariance.forward_result import ForwardResult
 
 
 def tile_batch(structure, num_samples):
@@ -183,6 +180,30 @@ class StepContext:
             model=model if isinstance(model, keras.Model) else None,
         )
 
+    def restricted(self, x, forward):
+        """A context for a sub-problem: other inputs, same labels and losses.
+
+        Used to search one input of a multi-input model with the others held
+        clean: `forward` maps that input to the model's `ForwardResult`.
+
+        Args:
+            x: The inputs the sub-problem's terms see.
+            forward: `forward(x, training, taps) -> ForwardResult`.
+
+        Returns:
+            A `StepContext` sharing this one's labels, weights and losses.
+        """
+        return StepContext(
+            x,
+            self.y,
+            self.sample_weight,
+            self.num_samples,
+            forward=forward,
+            supervised_loss=self._supervised_loss,
+            per_example_loss_fn=self._per_example_loss_fn,
+            model=self.model,
+        )
+
     @property
     def batch_size(self):
         """This replica's batch size, as a (possibly dynamic) scalar."""
@@ -265,6 +286,34 @@ class StepContext:
             structure,
         )
 
+    @property
+    def gradient_source(self):
+        """What ∇x is taken with respect to: x, or the list of its float inputs.
+
+        For a model with one input this is `x`; for several inputs, the list
+        of the float ones (token ids have no gradient), which the numerics
+        treat as one vector per row.
+
+        Raises:
+            ValueError: When no input is float.
+        """
+        if structures.is_single(self.x):
+            return self.x
+        found = structures.float_inputs(self.x)
+        if not found:
+            raise ValueError(
+                "This term differentiates with respect to the inputs, but "
+                "none of the model's inputs is float. "
+                + validation.EMBEDDING_HINT
+            )
+        return [f.tensor for f in found]
+
+    def with_gradient_source(self, source):
+        """`x` with its float inputs replaced by `source` (see above)."""
+        if structures.is_single(self.x):
+            return source
+        return structures.replace_float_inputs(self.x, list(source))
+
     def input_gradient(self, loss):
         """∇x of `loss` through the clean pass, itself differentiable.
 
@@ -273,15 +322,16 @@ class StepContext:
                 `per_example_loss(clean.outputs)`).
 
         Returns:
-            A tensor shaped like `x` whose graph connects to the weights, so
-            a penalty on it (Loss IBP) trains by double backpropagation.
+            A tensor shaped like `gradient_source` whose graph connects to
+            the weights, so a penalty on it (Loss IBP) trains by double
+            backpropagation.
         """
         if self.input_tape is None:
             raise RuntimeError(
                 "No input tape: the term must declare "
                 "`requires_input_gradient = True`."
             )
-        return self.input_tape.gradient(loss, self.x)
+        return self.input_tape.gradient(loss, self.gradient_source)
 
     def per_example_input_gradient(self, who):
         """g_i = ∇x_i ℓ_i for every row, from the clean pass, computed once.
@@ -296,12 +346,12 @@ class StepContext:
             who: The caller's name, for the error on integer inputs.
 
         Returns:
-            A tensor shaped like `x`, differentiable with respect to the
-            weights.
+            A tensor shaped like `gradient_source`, differentiable with
+            respect to the weights.
         """
         if self._input_gradient is None:
-            validation.check_float(self.x, who, validation.EMBEDDING_HINT)
-            validation.check_single_input(self.x, who)
+            if structures.is_single(self.x):
+                validation.check_float(self.x, who, validation.EMBEDDING_HINT)
             with self.input_tape:
                 total = ops.sum(self.per_example_loss(self.clean.outputs))
             self._input_gradient = self.input_gradient(total)

@@ -159,8 +159,9 @@ def logs_for_reduction(logs):
     Keras 3 reduces a step's logs across workers with
     `strategy.reduce("MEAN", value, axis=0)`, which rejects scalars, so
     `fit()` and `evaluate()` fail under `MultiWorkerMirroredStrategy`
-    (keras-team/keras#20585). A `(1,)` value reduces to the scalar mean;
-    elsewhere the logs pass through unchanged.
+    (keras-team/keras#20585). A leading axis of 1 makes each value reduce
+    to its mean over workers, in its own shape; elsewhere the logs pass
+    through unchanged.
 
     Example:
 
@@ -169,7 +170,35 @@ def logs_for_reduction(logs):
     """
     if not in_multi_worker_mode():
         return logs
-    return {
-        name: tf.reshape(value, [1]) if getattr(value, "shape", None) == () else value
-        for name, value in logs.items()
-    }
+    return {name: tf.expand_dims(value, 0) for name, value in logs.items()}
+
+
+def symbolic_build_from_local_batch(model, iterator):
+    """Builds a model for `fit()` from one local replica's batch.
+
+    Keras 3 builds from `strategy.reduce("MEAN", batch)`, which fails under
+    `MultiWorkerMirroredStrategy` (keras-team/keras#20585). One local
+    replica's batch has the shapes the symbolic build needs, on every
+    strategy.
+
+    Example:
+
+    >>> callable(symbolic_build_from_local_batch)
+    True
+
+    Args:
+        model: A Keras model being fit under a distribution strategy.
+        iterator: Keras' epoch iterator.
+    """
+    strategy = model.distribute_strategy
+    data_batch = None
+    for _, _, batches in iterator:
+        data_batch = tf.nest.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0]
+            if isinstance(v, tf.distribute.DistributedValues)
+            else v,
+            next(batches),
+        )
+        break
+    with strategy.scope():
+        model._symbolic_build(data_batch=data_batch)

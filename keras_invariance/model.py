@@ -6,6 +6,7 @@ from keras import ops
 from keras import tree
 
 from keras_invariance import context as context_lib
+from keras_invariance import finite_guard
 from keras_invariance import objective_checks
 from keras_invariance import random_ops
 from keras_invariance import taps as taps_lib
@@ -13,13 +14,15 @@ from keras_invariance import validation
 from keras_invariance.distribution import logs_for_reduction
 from keras_invariance.distribution import replica_row_positions
 from keras_invariance.distribution import scale_for_distribution
+from keras_invariance.distribution import symbolic_build_from_local_batch
 from keras_invariance.distribution import unscale_for_distribution
 from keras_invariance.wrapping import base_model_from_arguments
 from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.forward_result import ForwardResult
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.base import Penalty
-from keras_invariance.perturbations import noise as noise_lib
+from keras_invariance.perturbations import resolve as perturbation_lib
 
 BATCHING_MODES = ("concat", "separate")
 
@@ -27,14 +30,15 @@ BATCHING_MODES = ("concat", "separate")
 class _Untracked:
     """Holds objects Keras must not track, save or list as sublayers.
 
-    The tap extractor shares the user's layers (saving it would store them
-    twice), and the per-term metric trackers are kept out of `self.metrics`
+    The tap reader's extractors share the user's layers (saving them would
+    store the layers twice), and the per-term metric trackers are kept out of `self.metrics`
     so that `evaluate()` reports only the plain loss and compiled metrics.
     """
 
     def __init__(self):
-        self.extractors = {}
+        self.tap_reader = None
         self.trackers = {}
+        self.finite_names = []
 
 
 @keras_invariance_export
@@ -112,6 +116,11 @@ class InvariantModel(keras.Model):
             perturbed (so identically to x and x̃), e.g. crops and flips: a
             perturbation, layer(s) or callable.
         batching: `"concat"` or `"separate"`, see above.
+        check_finite: Stop `fit()` with a `NonFiniteError` naming the first
+            non-finite quantity (the inputs, a loss term or a penalty) at
+            the step it appears, without applying that step's gradients
+            (see `keras_invariance.finite_guard`). `False` skips the check
+            and its one host read per step.
         **kwargs: `model=` (same as a positional model), `inputs=`,
             `outputs=`, and Keras `Model` arguments such as `name`.
 
@@ -137,6 +146,7 @@ class InvariantModel(keras.Model):
         penalties=None,
         global_augmentation=None,
         batching="concat",
+        check_finite=True,
         **kwargs,
     ):
         if keras.backend.backend() != "tensorflow":
@@ -162,8 +172,8 @@ class InvariantModel(keras.Model):
             )
         self.alpha = add_hyperparameter(self, "alpha", alpha)
         self.beta = add_hyperparameter(self, "beta", beta)
-        self.perturbation = noise_lib.get(perturbation)
-        self.global_augmentation = noise_lib.get(global_augmentation)
+        self.perturbation = perturbation_lib.get(perturbation)
+        self.global_augmentation = perturbation_lib.get(global_augmentation)
         if self.global_augmentation is not None and (
             self.global_augmentation.is_adversarial
         ):
@@ -183,6 +193,7 @@ class InvariantModel(keras.Model):
                 f"`batching` must be one of {BATCHING_MODES}; received {batching!r}."
             )
         self.batching = batching
+        self.check_finite = bool(check_finite)
         if isinstance(penalties, Penalty):
             penalties = [penalties]
         self.penalties = list(penalties or [])
@@ -196,6 +207,11 @@ class InvariantModel(keras.Model):
             base_model
         )
         tap_model = self if self._subclassed else base_model
+        graph_model = None if self._taps_by_recording else base_model
+        for perturbation in (self.perturbation, self.global_augmentation):
+            if perturbation is not None:
+                perturbation.bind(graph_model)
+                objective_checks.check_perturbation_inputs(perturbation, graph_model)
         for penalty in self.penalties:
             penalty.bind(tap_model, subclassed=self._taps_by_recording)
         self._tap_names = []
@@ -204,6 +220,11 @@ class InvariantModel(keras.Model):
                 if name != taps_lib.LOGITS and name not in self._tap_names:
                     self._tap_names.append(name)
         self._untracked = _Untracked()
+        self._untracked.tap_reader = taps_lib.TapReader(
+            None if self._taps_by_recording else base_model,
+            self._tap_names,
+            self._call_model,
+        )
         names = ["clean_loss"]
         if self.perturbation is not None:
             names.append("perturbed_loss")
@@ -235,6 +256,17 @@ class InvariantModel(keras.Model):
 
     def call(self, inputs, training=None):
         return self._base_model(inputs, training=training)
+
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """Exports the plain model for serving (`keras.Model.export`).
+
+        The serving signature is the base model's: inputs to outputs, with
+        no invariance terms. A wrapped or functional model exports
+        `base_model` (which `fit()` trains but never calls through this
+        wrapper); a subclassed one exports itself.
+        """
+        model = self if self._subclassed else self._base_model
+        return keras.Model.export(model, filepath, format=format, **kwargs)
 
     # --------------------------------------------------------------- forward
 
@@ -289,22 +321,7 @@ class InvariantModel(keras.Model):
 
     def _forward(self, x, training=True, taps=()):
         """Runs the model once; returns its outputs and tapped activations."""
-        names = [n for n in taps if n != taps_lib.LOGITS]
-        if names and not self._taps_by_recording:
-            key = tuple(self._tap_names) if set(names) <= set(self._tap_names) else tuple(names)
-            extractor = self._untracked.extractors.get(key)
-            if extractor is None:
-                extractor = taps_lib.build_extractor(self._base_model, list(key))
-                self._untracked.extractors[key] = extractor
-            outputs, *activations = extractor(x, training=training)
-            taps = dict(zip(key, activations))
-        else:
-            with taps_lib.record_taps() as recorded:
-                outputs = self._call_model(x, training)
-            taps_lib.check_recorded(names, recorded)
-            taps = dict(recorded)
-        taps[taps_lib.LOGITS] = outputs
-        return context_lib.ForwardResult(outputs, taps)
+        return self._untracked.tap_reader.forward(x, training, taps)
 
     # ------------------------------------------------------------------ loss
 
@@ -351,7 +368,7 @@ class InvariantModel(keras.Model):
                 persistent=True, watch_accessed_variables=False
             )
             ctx.input_tape.__enter__()
-            ctx.input_tape.watch(ctx.x)
+            ctx.input_tape.watch(ctx.gradient_source)
         batch = ctx.batch_size
         if perturbed and self.batching == "concat" and not deferred:
             joint = tree.map_structure(
@@ -362,8 +379,8 @@ class InvariantModel(keras.Model):
             (c_out, c_taps), (p_out, p_taps) = context_lib.split_batch(
                 (result.outputs, result.taps), batch
             )
-            ctx.clean = context_lib.ForwardResult(c_out, c_taps)
-            ctx.perturbed = context_lib.ForwardResult(p_out, p_taps)
+            ctx.clean = ForwardResult(c_out, c_taps)
+            ctx.perturbed = ForwardResult(p_out, p_taps)
         else:
             ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
             regularization = self._regularization_losses()
@@ -468,7 +485,9 @@ class InvariantModel(keras.Model):
 
     def _train_step(self, x, y, sample_weight):
         if self.global_augmentation is not None:
-            x = ops.stop_gradient(self.global_augmentation.perturb(x))
+            x = tree.map_structure(
+                ops.stop_gradient, self.global_augmentation.perturb(x)
+            )
         ctx = self.step_context(x, y, sample_weight)
         if self.perturbation is not None and self.perturbation.requires_float_inputs:
             validation.check_float(
@@ -490,6 +509,10 @@ class InvariantModel(keras.Model):
                 total = self.optimizer.scale_loss(total)
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(total, trainable_weights)
+        if self.check_finite:
+            names, flags = finite_guard.nonfinite_flags(x, terms, total)
+            self._untracked.finite_names = names
+            gradients = finite_guard.hold_gradients(gradients, flags)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))
         for name, value in terms.items():
             self._untracked.trackers[name].update_state(value, sample_weight=batch)
@@ -497,7 +520,21 @@ class InvariantModel(keras.Model):
         for name, tracker in self._untracked.trackers.items():
             if name in terms:
                 logs[name] = tracker.result()
+        if self.check_finite:
+            logs[finite_guard.LOG_KEY] = flags
         return logs
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=force)
+        if self.check_finite:
+            self.train_function = finite_guard.guarded(
+                self.train_function,
+                lambda: self._untracked.finite_names,
+                lambda: int(keras.ops.convert_to_numpy(self.optimizer.iterations)),
+            )
+        return self.train_function
 
     def _draw_perturbation(self, ctx):
         """x̃ for K copies of the batch, shape-checked, without gradient."""
@@ -517,25 +554,12 @@ class InvariantModel(keras.Model):
                     f"shape {got.shape} for inputs of shape {want.shape}. A "
                     "perturbation must return x̃ with the shape of x."
                 )
-        return ops.stop_gradient(x_perturbed)
+        return tree.map_structure(ops.stop_gradient, x_perturbed)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3 builds from `strategy.reduce("MEAN", batch)`, which fails
-        # under MultiWorkerMirroredStrategy (keras-team/keras#20585). One
-        # local replica's batch has the shapes the symbolic build needs.
-        strategy = self._distribute_strategy
-        if strategy is None or iterator is None:
+        if self._distribute_strategy is None or iterator is None:
             return super()._maybe_symbolic_build(iterator, data_batch)
-        for _, _, batches in iterator:
-            data_batch = tree.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues)
-                else v,
-                next(batches),
-            )
-            break
-        with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
+        return symbolic_build_from_local_batch(self, iterator)
 
     def reset_metrics(self):
         super().reset_metrics()
@@ -555,6 +579,7 @@ class InvariantModel(keras.Model):
             "penalties": [_serialize(p) for p in self.penalties],
             "global_augmentation": _serialize(self.global_augmentation),
             "batching": self.batching,
+            "check_finite": self.check_finite,
         }
         if not self._subclassed:
             config["model"] = _serialize(self._base_model)

@@ -19,18 +19,46 @@ XI_RESOLUTION_FACTOR = 16.0
 NORM_ORDERS = (1, 2)
 
 
+def leaves(t):
+    """`t` as a list of tensors (a list or tuple of inputs stays a list).
+
+    Example:
+
+    >>> len(leaves([np.zeros(1), np.zeros(2)])), len(leaves(np.zeros(3)))
+    (2, 1)
+    """
+    return list(t) if is_tensor_list(t) else [t]
+
+
+def is_tensor_list(t):
+    """Whether `t` is a list/tuple of tensors (not one nested Python list)."""
+    return isinstance(t, (list, tuple)) and bool(t) and all(
+        hasattr(part, "shape") for part in t
+    )
+
+
+def _flat_rows(t):
+    t = ops.cast(t, "float32")
+    if len(t.shape) == 1:
+        return ops.expand_dims(t, -1)
+    return ops.reshape(t, (ops.shape(t)[0], -1))
+
+
 def flatten_rows(t):
     """Reshapes `(batch, ...)` to `(batch, features)` in float32.
+
+    A list of tensors (the float inputs of a multi-input model) is one
+    vector per row: their features are concatenated.
 
     Example:
 
     >>> flatten_rows(np.zeros((2, 3, 4))).shape
     TensorShape([2, 12])
+    >>> flatten_rows([np.zeros((2, 3)), np.zeros((2, 1))]).shape
+    TensorShape([2, 4])
     """
-    t = ops.cast(t, "float32")
-    if len(t.shape) == 1:
-        return ops.expand_dims(t, -1)
-    return ops.reshape(t, (ops.shape(t)[0], -1))
+    parts = [_flat_rows(p) for p in leaves(t)]
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
 
 
 def power_norm(t, order):
@@ -41,38 +69,63 @@ def power_norm(t, order):
     >>> power_norm(np.array([[3.0, -4.0]]), 2).numpy()
     array([25.], dtype=float32)
     """
-    t = flatten_rows(t)
-    if order == 1:
-        return ops.sum(ops.abs(t), axis=-1)
-    return ops.sum(ops.square(t), axis=-1)
+    total = 0.0
+    for part in leaves(t):
+        part = _flat_rows(part)
+        if order == 1:
+            total += ops.sum(ops.abs(part), axis=-1)
+        else:
+            total += ops.sum(ops.square(part), axis=-1)
+    return total
+
+
+def scale_rows(t, scale):
+    """Multiplies row i of `t` (a tensor or list) by `scale[i]` (or a scalar).
+
+    Example:
+
+    >>> scale_rows(np.ones((2, 2)), np.array([1.0, 3.0])).numpy().tolist()
+    [[1.0, 1.0], [3.0, 3.0]]
+    """
+    scale = ops.cast(scale, "float32")
+
+    def one(part):
+        part = ops.cast(part, "float32")
+        if len(scale.shape) == 0:
+            return part * scale
+        return part * ops.reshape(scale, (-1,) + (1,) * (len(part.shape) - 1))
+
+    out = [one(p) for p in leaves(t)]
+    return out if is_tensor_list(t) else out[0]
 
 
 def row_l2_norm(t, keepdims=True):
-    """‖t_i‖₂ over every non-batch axis, float32, zero-safe.
+    """‖t_i‖₂ over every non-batch axis (and every tensor of a list), zero-safe.
 
-    With `keepdims` the result broadcasts against `t` (shape `(batch, 1, …)`).
+    With `keepdims` and a single tensor the result broadcasts against `t`
+    (shape `(batch, 1, …)`); otherwise it has shape `(batch,)`.
 
     Example:
 
     >>> row_l2_norm(np.array([[3.0, 4.0]]), keepdims=False).numpy()
     array([5.], dtype=float32)
     """
-    t = ops.cast(t, "float32")
-    axes = tuple(range(1, len(t.shape)))
-    return ops.sqrt(
-        ops.sum(ops.square(t), axis=axes, keepdims=keepdims) + NORM_EPSILON
-    )
+    norm = ops.sqrt(power_norm(t, 2) + NORM_EPSILON)
+    if keepdims and not is_tensor_list(t):
+        rank = len(ops.convert_to_tensor(t).shape)
+        return ops.reshape(norm, (-1,) + (1,) * (rank - 1))
+    return norm
 
 
 def l2_normalize_rows(t):
-    """t_i / ‖t_i‖₂ per row, float32; a zero row stays zero.
+    """t_i / ‖t_i‖₂ per row, float32; a zero row stays zero (lists: jointly).
 
     Example:
 
     >>> l2_normalize_rows(np.array([[3.0, 4.0]])).numpy()
     array([[0.6, 0.8]], dtype=float32)
     """
-    return ops.cast(t, "float32") / row_l2_norm(t)
+    return scale_rows(t, 1.0 / row_l2_norm(t, keepdims=False))
 
 
 def weighted_mean(values, sample_weight=None):
@@ -134,8 +187,9 @@ def double_vjp(tape, outputs, source, tangent):
     Args:
         tape: A persistent `tf.GradientTape` that recorded `outputs`.
         outputs: The differentiated tensor.
-        source: What it was differentiated with respect to.
-        tangent: A tensor shaped like `source`.
+        source: What it was differentiated with respect to (a tensor or a
+            list of tensors).
+        tangent: Shaped like `source`.
 
     Returns:
         J·t, shaped like `outputs`.
@@ -144,7 +198,9 @@ def double_vjp(tape, outputs, source, tangent):
     with tf.GradientTape(watch_accessed_variables=False) as transpose:
         transpose.watch(u)
         v = tape.gradient(outputs, source, output_gradients=u)
-        inner = ops.sum(ops.cast(v, "float32") * ops.cast(tangent, "float32"))
+        inner = 0.0
+        for v_part, t_part in zip(leaves(v), leaves(tangent)):
+            inner += ops.sum(ops.cast(v_part, "float32") * ops.cast(t_part, "float32"))
     return transpose.gradient(inner, u)
 
 
@@ -154,7 +210,7 @@ def effective_xi(xi, x, compute_dtype):
     VAT's ξ (1e-6 in its reference) vanishes when the layers compute in
     bfloat16 or float16: x + ξ·d rounds back to x and the power iteration
     sees no difference. For a 16-bit compute dtype, ξ_i is raised to at least
-    `XI_RESOLUTION_FACTOR`·eps(dtype)·(‖x_i‖ + 1) per row.
+    `XI_RESOLUTION_FACTOR`·eps(dtype)·(‖x_i‖ + 1) per row (shape `(batch,)`).
 
     Example:
 
@@ -165,7 +221,9 @@ def effective_xi(xi, x, compute_dtype):
     if dtype not in ("float16", "bfloat16"):
         return xi
     eps = {"float16": 2.0**-10, "bfloat16": 2.0**-7}[dtype]
-    return ops.maximum(xi, XI_RESOLUTION_FACTOR * eps * (row_l2_norm(x) + 1.0))
+    return ops.maximum(
+        xi, XI_RESOLUTION_FACTOR * eps * (row_l2_norm(x, keepdims=False) + 1.0)
+    )
 
 
 def power_iteration(forward, x, divergence, xi, iterations, start,
@@ -190,7 +248,8 @@ def power_iteration(forward, x, divergence, xi, iterations, start,
 
     Args:
         forward: `forward(inputs) -> result` running the model.
-        x: The clean (float) inputs or embeddings.
+        x: The clean (float) inputs or embeddings: a tensor, or a list of
+            tensors searched as one vector per row.
         divergence: `divergence(result) -> scalar` (summed over rows), with
             the clean reference already held constant.
         xi: ξ (scalar tensor or float).
@@ -199,19 +258,35 @@ def power_iteration(forward, x, divergence, xi, iterations, start,
         compute_dtype: The model's compute dtype (ξ is raised for 16-bit).
 
     Returns:
-        d̂, float32, shaped like `x`, unit ℓ2 norm per row.
+        d̂, float32, shaped like `x`, unit ℓ2 norm per row (jointly over a
+        list).
 
     Reference:
         Miyato et al., "Virtual Adversarial Training" (2018), eq. 8–9, as
         summarized in the noise / Jacobian / VAT connections note, §3.4.
     """
-    d = ops.cast(start, "float32")
+    d = start
     xi = effective_xi(xi, x, compute_dtype)
     for _ in range(iterations):
-        d = xi * l2_normalize_rows(d)
+        d = scale_rows(l2_normalize_rows(d), xi)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(d)
-            value = divergence(forward(x + ops.cast(d, x.dtype)))
-        d = ops.stop_gradient(tape.gradient(value, d))
-    return ops.stop_gradient(l2_normalize_rows(d))
+            value = divergence(forward(add_rows(x, d)))
+        d = tf.nest.map_structure(ops.stop_gradient, tape.gradient(value, d))
+    return tf.nest.map_structure(ops.stop_gradient, l2_normalize_rows(d))
+
+
+def add_rows(x, delta):
+    """x + δ for a tensor or a list of tensors, in x's dtypes.
+
+    Example:
+
+    >>> add_rows([np.zeros(2, "float32")], [np.ones(2)])[0].numpy().tolist()
+    [1.0, 1.0]
+    """
+    out = [
+        x_part + ops.cast(d_part, x_part.dtype)
+        for x_part, d_part in zip(leaves(x), leaves(delta))
+    ]
+    return out if is_tensor_list(x) else out[0]
 

@@ -5,6 +5,9 @@ combination fails at construction); `check_step` at the first step, once
 `compile()` and the data are known.
 """
 
+from keras import tree
+
+from keras_invariance import validation
 from keras_invariance.penalties.base import Penalty
 
 #: Metric names of the model's own terms, which a penalty may not take.
@@ -115,3 +118,52 @@ def check_step(supervised, has_labels, supervised_terms, penalties):
             f"Penalties {needing_labels} differentiate the per-example "
             "loss, but `compile()` got no `loss`. Pass `compile(loss=...)`."
         )
+
+
+def input_spec(model):
+    """A graph model's input structure of `KerasTensor`s, or `None`."""
+    return None if model is None else getattr(model, "input", None)
+
+
+def check_perturbation_inputs(perturbation, model):
+    """Raises at construction when a perturbation cannot apply to the inputs.
+
+    Sequential and Functional models know their input dtypes and structure
+    before the first step, so integer inputs under a float-only
+    perturbation, or several inputs under a one-tensor perturbation, fail
+    here rather than at the first batch.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_invariance as ki
+    >>> ids = keras.Input((4,), dtype="int32")
+    >>> model = keras.Model(ids, keras.layers.Dense(2)(keras.layers.Embedding(9, 2)(ids)))
+    >>> check_perturbation_inputs(ki.GaussianNoise(0.1), model)
+    Traceback (most recent call last):
+    ...
+    ValueError: GaussianNoise needs float inputs but received int32 inputs. ...
+
+    Args:
+        perturbation: A `Perturbation`.
+        model: The graph model, or `None` (subclassed: checked per step).
+
+    Raises:
+        ValueError: As described.
+    """
+    spec = input_spec(model)
+    if spec is None:
+        return
+    name = type(perturbation).__name__
+    if perturbation.single_input and len(tree.flatten(spec)) > 1:
+        flat = tree.flatten(spec)
+        names = [getattr(t, "name", "?") for t in flat]
+        floats = [n for n, t in zip(names, flat) if validation.is_float(t)]
+        example = (floats or names)[0]
+        raise ValueError(
+            f"{name} transforms one tensor, but the model has inputs {names}. "
+            f"Say which input it applies to: `perturbation={{{example!r}: "
+            f"{name}(...)}}` (inputs not named stay clean)."
+        )
+    if perturbation.requires_float_inputs:
+        validation.check_float(spec, name, perturbation.float_input_hint)

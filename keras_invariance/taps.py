@@ -19,6 +19,7 @@ import keras
 from keras.src.models.functional import Functional
 
 from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.forward_result import ForwardResult
 
 #: Tap name that selects the model's output (the logits for a classifier
 #: whose last layer has no softmax).
@@ -210,3 +211,56 @@ def build_extractor(model, tap_names):
         tapped.append(layer.output)
     outputs = outputs[0] if len(outputs) == 1 else outputs
     return keras.Model(inputs, [outputs] + tapped, name=f"{model.name}_taps")
+
+
+class TapReader:
+    """Runs a model once and returns its outputs with the tapped activations.
+
+    A graph model is read through one cached extractor per set of taps (all
+    the engine's taps by default, so every pass shares one extractor); a
+    subclassed model through its `Tap` layers while `call` runs.
+
+    Example:
+
+    >>> inputs = keras.Input((2,))
+    >>> h = keras.layers.Dense(3, name="h")(inputs)
+    >>> model = keras.Model(inputs, keras.layers.Dense(1)(h))
+    >>> reader = TapReader(model, ["h"], lambda x, training: model(x))
+    >>> sorted(reader.forward(np.ones((1, 2)), True, ["h"]).taps)
+    ['h', 'logits']
+
+    Args:
+        graph_model: The Sequential/Functional model, or `None` when taps are
+            recorded from `Tap` layers.
+        tap_names: The taps the engine reads on every pass.
+        call: `call(x, training)` running the model (for recording).
+    """
+
+    def __init__(self, graph_model, tap_names, call):
+        self.graph_model = graph_model
+        self.tap_names = list(tap_names)
+        self.call = call
+        self._extractors = {}
+
+    def forward(self, x, training=True, taps=()):
+        """`ForwardResult(outputs, {tap: activation, "logits": outputs})`."""
+        from_layers = [n for n in taps if n != LOGITS]
+        if from_layers and self.graph_model is not None:
+            key = (
+                tuple(self.tap_names)
+                if set(from_layers) <= set(self.tap_names)
+                else tuple(from_layers)
+            )
+            extractor = self._extractors.get(key)
+            if extractor is None:
+                extractor = build_extractor(self.graph_model, list(key))
+                self._extractors[key] = extractor
+            outputs, *activations = extractor(x, training=training)
+            found = dict(zip(key, activations))
+        else:
+            with record_taps() as recorded:
+                outputs = self.call(x, training)
+            check_recorded(from_layers, recorded)
+            found = dict(recorded)
+        found[LOGITS] = outputs
+        return ForwardResult(outputs, found)

@@ -36,7 +36,10 @@ def is_float(x):
 
 
 def check_float(x, who, hint=TOKEN_HINT):
-    """Raises unless every tensor of the structure `x` is floating point.
+    """Raises unless `x` is float (a structure: unless one of its inputs is).
+
+    For a model with several inputs, float-only terms act on the float
+    inputs and leave token ids alone, so one float input is enough.
 
     Example:
 
@@ -55,12 +58,13 @@ def check_float(x, who, hint=TOKEN_HINT):
     Raises:
         ValueError: For an integer or boolean tensor.
     """
-    for t in tree.flatten(x):
-        if not is_float(t):
-            raise ValueError(
-                f"{who} needs float inputs but received {dtype_of(t)} inputs. "
-                + hint
-            )
+    leaves = [t for t in tree.flatten(x) if t is not None]
+    if not any(is_float(t) for t in leaves):
+        dtypes = sorted({dtype_of(t) for t in leaves})
+        raise ValueError(
+            f"{who} needs float inputs but received {', '.join(dtypes)} inputs. "
+            + hint
+        )
 
 
 def check_single_input(x, who, what="input tensor"):
@@ -164,3 +168,26 @@ def check_dense(x, who):
                 "perturbation leaves alone (`pad_id=`), or densify sparse "
                 "inputs."
             )
+
+
+def check_model_has_float_inputs(model, subclassed, who):
+    """At construction: a gradient term needs a float input to differentiate.
+
+    Sequential and Functional models know their input dtypes; a term that
+    differentiates with respect to the inputs of a model whose inputs are
+    all token ids fails here, with the `embedding_layer=` hint, rather than
+    at the first step. Subclassed models are checked at the first step.
+
+    Example:
+
+    >>> import keras
+    >>> ids = keras.Input((4,), dtype="int32")
+    >>> model = keras.Model(ids, keras.layers.Embedding(9, 2)(ids))
+    >>> check_model_has_float_inputs(model, False, "VATPenalty")
+    Traceback (most recent call last):
+    ...
+    ValueError: VATPenalty needs float inputs but received int32 inputs. ...
+    """
+    spec = None if subclassed or model is None else getattr(model, "input", None)
+    if spec is not None:
+        check_float(spec, who, EMBEDDING_HINT)

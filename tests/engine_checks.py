@@ -53,11 +53,14 @@ def check_distribution_equivalence(build, x, y, steps=4, batch_size=16, atol=1e-
         build: A function returning an uncompiled InvariantModel; it is called
             once inside each strategy's scope.
     """
+    rows = steps * batch_size
+    x = tf.nest.map_structure(lambda t: t[:rows], x)
+    y = y[:rows]
     keras.utils.set_random_seed(0)
     single = build()
     single.compile(keras.optimizers.SGD(0.1), SCCE)
     initial = single.get_weights()
-    single.fit(x[: steps * batch_size], y[: steps * batch_size],
+    single.fit(x, y,
                batch_size=batch_size, shuffle=False, verbose=0)
 
     with mirrored_strategy().scope():
@@ -65,7 +68,7 @@ def check_distribution_equivalence(build, x, y, steps=4, batch_size=16, atol=1e-
         mirrored = build()
         mirrored.compile(keras.optimizers.SGD(0.1), SCCE)
     mirrored.set_weights(initial)
-    mirrored.fit(x[: steps * batch_size], y[: steps * batch_size],
+    mirrored.fit(x, y,
                  batch_size=batch_size, shuffle=False, verbose=0)
     moved = max(
         float(np.max(np.abs(a - b)))

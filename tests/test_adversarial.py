@@ -256,10 +256,9 @@ def test_integer_inputs_are_rejected_with_a_hint():
     inputs = keras.Input((4,), dtype="int32")
     e = keras.layers.Embedding(10, 2)(inputs)
     base = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(e)))
-    model = dm.AdversarialTraining(base, attack="fgsm")
-    model.compile(optimizer="sgd", loss=LOSS)
+    # The input dtype is known, so this fails when the model is built.
     with pytest.raises(ValueError, match="embedding"):
-        model.fit(np.zeros((4, 4), "int32"), np.zeros(4, "int32"), verbose=0)
+        dm.AdversarialTraining(base, attack="fgsm")
 
 
 @pytest.mark.parametrize(

@@ -34,13 +34,9 @@ TOKEN_TERMS = {
 
 @pytest.mark.parametrize("name", sorted(TOKEN_TERMS))
 def test_integer_inputs_need_an_embedding_layer(name):
-    model = compiled(
-        ki.InvariantModel(token_model(), penalties=[TOKEN_TERMS[name]()])
-    )
-    x = np.random.default_rng(0).integers(0, 20, (8, 6)).astype("int32")
-    y = np.zeros(8, "int32")
+    """The graph model's int32 inputs are known: the error comes at construction."""
     with pytest.raises(ValueError, match="embedding_layer"):
-        model.fit(x, y, epochs=1, verbose=0)
+        ki.InvariantModel(token_model(), penalties=[TOKEN_TERMS[name]()])
 
 
 @pytest.mark.parametrize("name", sorted(TOKEN_TERMS))

@@ -445,7 +445,23 @@ def test_float_noise_on_token_ids_is_rejected():
     inputs = keras.Input((5,), dtype="int32")
     h = keras.layers.Embedding(10, 4)(inputs)
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(h))
-    model = ki.IRL(keras.Model(inputs, outputs), perturbation=ki.GaussianNoise(0.1))
+    # A graph model's int32 inputs are known: rejected at construction.
+    with pytest.raises(ValueError, match="UnigramNoise"):
+        ki.IRL(keras.Model(inputs, outputs), perturbation=ki.GaussianNoise(0.1))
+
+
+def test_float_noise_on_token_ids_of_a_subclassed_model_is_rejected_at_the_first_step():
+    class Net(ki.InvariantModel):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.embed = keras.layers.Embedding(10, 4)
+            self.flat = keras.layers.Flatten()
+            self.out = keras.layers.Dense(3)
+
+        def call(self, x):
+            return self.out(self.flat(self.embed(x)))
+
+    model = Net(perturbation=ki.GaussianNoise(0.1), alpha=0.5, beta=0.5)
     model.compile("sgd", SCCE)
     with pytest.raises(ValueError, match="UnigramNoise"):
         model.fit(np.ones((4, 5), "int32"), np.zeros(4, "int32"), verbose=0)

@@ -72,6 +72,9 @@ def _examples():
         "OutputDivergence": lambda: ki.OutputDivergence(distance="squared_l2", weight=0.7),
         "PGD": lambda: ki.PGD(epsilon=0.3, norm="2", steps=3),
         "Penalty": lambda: ki.Penalty(weight=0.5, name="custom"),
+        "PerInputPerturbation": lambda: ki.PerInputPerturbation(
+            {"image": ki.GaussianNoise(0.2, seed=1), "ids": ki.BlankNoise(blank_id=0)}
+        ),
         "Perturbation": lambda: ki.Perturbation(seed=4),
         "PredictionIBPPenalty": lambda: ki.PredictionIBPPenalty(weight=0.3, order=2),
         "RandomSpatialTransform": lambda: spatial_perturbations.RandomSpatialTransform(

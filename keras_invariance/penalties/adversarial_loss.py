@@ -71,6 +71,8 @@ class AdversarialLossPenalty(Penalty):
         self._split = embedding_lib.maybe_split(
             model, self.embedding_layer, subclassed
         )
+        if self._split is None:
+            validation.check_model_has_float_inputs(model, subclassed, "AdversarialLossPenalty")
 
     def compute(self, context):
         search = self.perturbation
@@ -91,7 +93,6 @@ class AdversarialLossPenalty(Penalty):
             validation.check_float(
                 context.x, "AdversarialLossPenalty", validation.EMBEDDING_HINT
             )
-            validation.check_single_input(context.x, "AdversarialLossPenalty")
             adversarial = search.search(context.x, context)
             outputs = context.forward(adversarial, training=True).outputs
         return numerics.weighted_mean(

@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.penalties.base import Penalty
 
@@ -51,13 +52,18 @@ class InputGradientPenalty(Penalty):
         self._split = embedding_lib.maybe_split(
             model, self.embedding_layer, subclassed
         )
+        if self._split is None:
+            validation.check_model_has_float_inputs(model, subclassed, type(self).__name__)
         if self._split is not None:
             self.requires_input_gradient = False
 
     def _input_gradient(self, context):
         """Returns (g_i = ∇ℓ_i per row, the tensor it is taken at)."""
         if self._split is None:
-            return context.per_example_input_gradient(type(self).__name__), context.x
+            return (
+                context.per_example_input_gradient(type(self).__name__),
+                context.gradient_source,
+            )
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             source, result = self._split.forward_watched(
                 context.x, tape, training=True
@@ -197,7 +203,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
         forward_mode = self.jvp == "forward"
         if self._split is None:
             g = context.per_example_input_gradient(type(self).__name__)
-            source, tape = context.x, context.input_tape
+            source, tape = context.gradient_source, context.input_tape
             if not forward_mode:
                 with tape:
                     outputs = self._outputs(context.clean.outputs)
@@ -213,13 +219,15 @@ class PredictionIBPPenalty(InputGradientPenalty):
                 outputs = self._outputs(logits)
             g = tape.gradient(total, source)
         if self.stop_direction_gradient:
-            g = ops.stop_gradient(g)
-        g = ops.cast(g, source.dtype)
+            g = tf.nest.map_structure(ops.stop_gradient, g)
+        g = tf.nest.map_structure(lambda t, src: ops.cast(t, src.dtype), g, source)
         if forward_mode:
-            primal = context.x if self._split is None else source
+            primal = source
             with tf.autodiff.ForwardAccumulator(primal, g) as accumulator:
                 if self._split is None:
-                    outputs = context.forward(primal, training=True).outputs
+                    outputs = context.forward(
+                        context.with_gradient_source(primal), training=True
+                    ).outputs
                 else:
                     outputs = self._split.tail_forward(
                         context.x, primal, training=True

@@ -88,6 +88,8 @@ class JacobianPenalty(LayerwiseSquaredL2):
         self._split = embedding_lib.maybe_split(
             model, self.embedding_layer, subclassed
         )
+        if self._split is None:
+            validation.check_model_has_float_inputs(model, subclassed, "JacobianPenalty")
         if self._split is not None:
             # Differentiated through the split model's own pass.
             self.requires_input_gradient = False
@@ -102,9 +104,10 @@ class JacobianPenalty(LayerwiseSquaredL2):
                     context.x, tape, training=True, taps=names
                 )
         else:
-            validation.check_float(context.x, "JacobianPenalty", validation.EMBEDDING_HINT)
-            validation.check_single_input(context.x, "JacobianPenalty")
-            tape, source = context.input_tape, context.x
+            validation.check_float(
+                context.gradient_source, "JacobianPenalty", validation.EMBEDDING_HINT
+            )
+            tape, source = context.input_tape, context.gradient_source
             activations = context.clean.taps
         total = 0.0
         for n in names:

@@ -1,9 +1,9 @@
 """Noise regularization: R = E‖f(x) − f(x + Δx)‖², random or adversarial Δx."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
-from keras_invariance import context as context_lib
 from keras_invariance import distances as distances_lib
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
@@ -11,6 +11,7 @@ from keras_invariance import random_ops
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.forward_result import ForwardResult
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
@@ -106,15 +107,19 @@ class NoiseRegularization(LayerwiseSquaredL2):
         self._split = embedding_lib.maybe_split(
             model, self.embedding_layer, subclassed
         )
+        if self._split is None:
+            validation.check_model_has_float_inputs(model, subclassed, "NoiseRegularization")
 
     def _forward_fn(self, context, training):
         names = self.tap_names
         if self._split is None:
-            return lambda inputs: context.forward(inputs, training=training, taps=names)
+            return lambda inputs: context.forward(
+                context.with_gradient_source(inputs), training=training, taps=names
+            )
 
         def forward(embedded):
             taps = self._split.tail_taps(embedded, training=training, taps=names)
-            return context_lib.ForwardResult(taps[taps_lib.LOGITS], taps)
+            return ForwardResult(taps[taps_lib.LOGITS], taps)
 
         return forward
 
@@ -124,9 +129,8 @@ class NoiseRegularization(LayerwiseSquaredL2):
         if self._split is not None:
             x = self._split.embed(context.x, training=True)
         else:
-            x = context.x
+            x = context.gradient_source
             validation.check_float(x, "NoiseRegularization", validation.EMBEDDING_HINT)
-            validation.check_single_input(x, "NoiseRegularization")
         if self.adversarial:
             reference = {n: ops.stop_gradient(clean[n]) for n in names}
 
@@ -140,24 +144,27 @@ class NoiseRegularization(LayerwiseSquaredL2):
 
             direction = numerics.power_iteration(
                 self._forward_fn(context, self.search_training),
-                ops.stop_gradient(x),
+                tf.nest.map_structure(ops.stop_gradient, x),
                 divergence,
                 xi=self.xi,
                 iterations=self.power_iterations,
-                start=random_ops.normal(ops.shape(x), seed=self.seed_generator),
+                start=self._normal_like(x),
                 compute_dtype=context.compute_dtype,
             )
-            delta = self.stddev * direction
+            delta = numerics.scale_rows(direction, self.stddev)
         else:
-            delta = self.stddev * random_ops.normal(
-                ops.shape(x), dtype="float32", seed=self.seed_generator
-            )
-        perturbed = self._forward_fn(context, True)(x + ops.cast(delta, x.dtype))
+            delta = numerics.scale_rows(self._normal_like(x), self.stddev)
+        perturbed = self._forward_fn(context, True)(numerics.add_rows(x, delta))
         total = 0.0
         for n in names:
             d = distances_lib.squared_l2(clean[n], perturbed.taps[n])
             total += self.layer_weights[n] * ops.mean(d)
         return total
+
+    def _normal_like(self, x):
+        return tf.nest.map_structure(
+            lambda t: random_ops.normal(ops.shape(t), seed=self.seed_generator), x
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -24,6 +24,7 @@ Reference:
 import keras
 import tensorflow as tf
 from keras import ops
+from keras import tree
 
 from keras_invariance import numerics
 from keras_invariance import random_ops
@@ -100,6 +101,18 @@ class _TangentPenalty(Penalty):
         spatial_lib.tangent_vectors(
             tf.zeros((1, 4, 4, 1)), self._untracked.transforms, sigma=0.0
         )
+
+    def bind(self, model, subclassed):
+        spec = None if subclassed else getattr(model, "input", None)
+        if spec is not None and len(tree.flatten(spec)) > 1:
+            raise ValueError(
+                f"{type(self).__name__} differentiates along image tangents of "
+                "one image input, but the model has "
+                f"{len(tree.flatten(spec))} inputs. Split off the image branch "
+                "as its own model, or use a per-input spatial perturbation "
+                "(`perturbation={'image': ki.RandomSpatialTransform()}`) with "
+                "`OutputDivergence`."
+            )
 
     @property
     def transforms(self):

@@ -1,6 +1,7 @@
 """Virtual adversarial training (VAT): KL(p(y|x) ‖ p(y|x + r_adv))."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_invariance import distances as distances_lib
@@ -109,16 +110,24 @@ class VATPenalty(Penalty):
         self._split = embedding_lib.maybe_split(
             model, self.embedding_layer, subclassed
         )
+        if self._split is None:
+            validation.check_model_has_float_inputs(model, subclassed, "VATPenalty")
 
     def adversarial_direction(self, context, x=None, reference=None, forward=None):
-        """d̂ (unit per row, no gradient) for inputs `x` (default the batch)."""
-        x = context.x if x is None else x
+        """d̂ (unit per row, no gradient) for inputs `x` (default the batch).
+
+        For a model with several inputs, `x` defaults to the list of its
+        float inputs and d̂ is one direction in their joint space.
+        """
+        x = context.gradient_source if x is None else x
         if reference is None:
             reference = context.clean.outputs
         reference = ops.stop_gradient(reference)
         if forward is None:
             def forward(inputs):
-                return context.forward(inputs, training=self.search_training).outputs
+                return context.forward(
+                    context.with_gradient_source(inputs), training=self.search_training
+                ).outputs
 
         def divergence(outputs):
             return ops.sum(self.distance.distance(reference, outputs))
@@ -129,7 +138,9 @@ class VATPenalty(Penalty):
             divergence,
             xi=self.xi,
             iterations=self.power_iterations,
-            start=random_ops.normal(ops.shape(x), seed=self.seed_generator),
+            start=tf.nest.map_structure(
+                lambda t: random_ops.normal(ops.shape(t), seed=self.seed_generator), x
+            ),
             compute_dtype=context.compute_dtype,
         )
 
@@ -151,13 +162,15 @@ class VATPenalty(Penalty):
                 context.x, embedded + r_adv, training=True
             )
         else:
-            validation.check_float(context.x, "VATPenalty", validation.EMBEDDING_HINT)
-            validation.check_single_input(context.x, "VATPenalty")
+            validation.check_float(
+                context.gradient_source, "VATPenalty", validation.EMBEDDING_HINT
+            )
             reference = context.clean.outputs
             direction = self.adversarial_direction(context)
-            x = context.x
+            x = context.gradient_source
+            moved = numerics.add_rows(x, numerics.scale_rows(direction, self.epsilon))
             outputs = context.forward(
-                x + ops.cast(self.epsilon * direction, x.dtype), training=True
+                context.with_gradient_source(moved), training=True
             ).outputs
         return ops.mean(
             self.distance.distance(ops.stop_gradient(reference), outputs)

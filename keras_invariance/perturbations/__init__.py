@@ -4,7 +4,8 @@ from keras_invariance.perturbations.base import Perturbation
 from keras_invariance.perturbations.noise import FunctionPerturbation
 from keras_invariance.perturbations.noise import GaussianNoise
 from keras_invariance.perturbations.noise import LayerPerturbation
-from keras_invariance.perturbations.noise import get
+from keras_invariance.perturbations.per_input import PerInputPerturbation
+from keras_invariance.perturbations.resolve import get
 from keras_invariance.perturbations.audio_noise import AdditiveNoise
 from keras_invariance.perturbations.audio_noise import VolumeNoise
 from keras_invariance.perturbations.image_noise import InDomainImageNoise

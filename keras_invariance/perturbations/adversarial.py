@@ -17,6 +17,8 @@ mode, as TRADES; BatchNorm moving statistics are not updated by the search
 and dropout is off). Loop counts are Python ints fixed at trace time.
 """
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -24,6 +26,7 @@ from keras import ops
 from keras_invariance import distances as distances_lib
 from keras_invariance import numerics
 from keras_invariance import random_ops
+from keras_invariance import structures
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
@@ -112,33 +115,63 @@ class Search(Perturbation):
                 "step's context (call it through `InvariantModel.fit`)."
             )
 
-    def _forward(self, context, forward):
-        if forward is not None:
-            return forward
-        return lambda inputs: context.forward(inputs, training=self.training).outputs
+    def search(self, x, context, forward=None):
+        """x̃ for float `x` (inputs, or embeddings with a `forward` from them).
 
-    def _reference(self, x, context, forward=None):
+        A model with several inputs is searched over its float inputs, as
+        one vector per row (token ids stay as they are).
+
+        Args:
+            x: The float tensor (or input structure) to perturb.
+            context: The step's `StepContext` (labels, compiled loss).
+            forward: Optional `forward(x̃) -> outputs`; defaults to the model
+                run with `training=self.training`.
+
+        Returns:
+            x̃, without gradient, structured like `x`.
+        """
+        if structures.is_single(x):
+            parts, rebuild = [x], lambda found: found[0]
+        else:
+            parts = [f.tensor for f in structures.float_inputs(x)]
+
+            def rebuild(found):
+                return structures.replace_float_inputs(x, found)
+
+        run = forward or (
+            lambda inputs: context.forward(inputs, training=self.training).outputs
+        )
+        adversarial = self._search_parts(parts, context, lambda found: run(rebuild(found)))
+        return tf.nest.map_structure(ops.stop_gradient, rebuild(adversarial))
+
+    def _search_parts(self, parts, context, forward):
+        raise NotImplementedError
+
+    def _reference(self, parts, forward):
         """The clean outputs the divergence is measured from (no gradient)."""
         if self._divergence is None:
             return None
-        return ops.stop_gradient(self._forward(context, forward)(x))
+        return ops.stop_gradient(forward(parts))
 
-    def _gradient(self, x_adv, context, reference, forward=None):
-        """∇ of the objective (summed over rows) at `x_adv`, float32."""
-        x_adv = ops.stop_gradient(x_adv)
+    def _gradient(self, parts, context, reference, forward):
+        """∇ of the objective (summed over rows) at `parts`, float32."""
+        parts = [ops.stop_gradient(p) for p in parts]
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x_adv)
-            outputs = self._forward(context, forward)(x_adv)
+            tape.watch(parts)
+            outputs = forward(parts)
             if self._divergence is None:
                 value = context.compiled_loss(outputs)
             else:
                 value = ops.sum(self._divergence.distance(reference, outputs))
-        return ops.cast(tape.gradient(value, x_adv), "float32")
+        return [ops.cast(g, "float32") for g in tape.gradient(value, parts)]
 
     def _clip_range(self, x):
         if self.value_range is None:
             return x
         return ops.clip(x, self.value_range[0], self.value_range[1])
+
+    def _normal(self, part):
+        return random_ops.normal(ops.shape(part), dtype="float32", seed=self.seed_generator)
 
     def get_config(self):
         config = super().get_config()
@@ -252,35 +285,34 @@ class FGSM(Search):
                 "clean pass: use it as an `InvariantModel` perturbation "
                 "compiled with a loss."
             )
-        gradient = context.input_gradient(context.clean_loss)
-        reps = ops.shape(x)[0] // ops.shape(gradient)[0]
-        gradient = tf.tile(gradient, [reps] + [1] * (len(x.shape) - 1))
-        step = self.epsilon * ops.sign(ops.cast(gradient, "float32"))
-        return ops.stop_gradient(self._clip_range(x + ops.cast(step, x.dtype)))
+        gradients = numerics.leaves(context.input_gradient(context.clean_loss))
 
-    def search(self, x, context, forward=None):
-        """x̃ for float `x` (inputs, or embeddings with a `forward` from them).
+        def step(part, gradient):
+            reps = ops.shape(part)[0] // ops.shape(gradient)[0]
+            gradient = tf.tile(gradient, [reps] + [1] * (len(part.shape) - 1))
+            move = self.epsilon * ops.sign(ops.cast(gradient, "float32"))
+            return ops.stop_gradient(self._clip_range(part + ops.cast(move, part.dtype)))
 
-        Args:
-            x: The float tensor to perturb.
-            context: The step's `StepContext` (labels, compiled loss).
-            forward: Optional `forward(x̃) -> outputs`; defaults to the model
-                run with `training=self.training`.
+        if structures.is_single(x):
+            return step(x, gradients[0])
+        parts = [f.tensor for f in structures.float_inputs(x)]
+        return structures.replace_float_inputs(
+            x, [step(p, g) for p, g in zip(parts, gradients)]
+        )
 
-        Returns:
-            x̃, without gradient.
-        """
-        reference = self._reference(x, context, forward)
-        start = x
+    def _search_parts(self, parts, context, forward):
+        reference = self._reference(parts, forward)
+        start = parts
         if reference is not None:
-            start = x + ops.cast(
-                TRADES_START_STDDEV
-                * random_ops.normal(ops.shape(x), dtype="float32", seed=self.seed_generator),
-                x.dtype,
-            )
-        gradient = self._gradient(start, context, reference, forward)
-        x_adv = x + ops.cast(self.epsilon * ops.sign(gradient), x.dtype)
-        return ops.stop_gradient(self._clip_range(x_adv))
+            start = [
+                p + ops.cast(TRADES_START_STDDEV * self._normal(p), p.dtype)
+                for p in parts
+            ]
+        gradients = self._gradient(start, context, reference, forward)
+        return [
+            self._clip_range(p + ops.cast(self.epsilon * ops.sign(g), p.dtype))
+            for p, g in zip(parts, gradients)
+        ]
 
     def get_config(self):
         config = super().get_config()
@@ -366,56 +398,57 @@ class PGD(Search):
         return value_of(self.step_size)
 
     def _project(self, delta):
+        """Back into the ε-ball (jointly over the inputs for ℓ2)."""
         if self.norm == "inf":
-            return ops.clip(delta, -self.epsilon, self.epsilon)
-        norm = numerics.row_l2_norm(delta)
-        return delta * ops.minimum(1.0, self.epsilon / norm)
+            return [ops.clip(d, -self.epsilon, self.epsilon) for d in delta]
+        norm = numerics.row_l2_norm(delta, keepdims=False)
+        return numerics.scale_rows(delta, ops.minimum(1.0, self.epsilon / norm))
 
-    def _start(self, x, divergence):
-        shape = ops.shape(x)
+    def _start(self, parts, divergence):
         if self.random_start:
             if self.norm == "inf":
-                return self.epsilon * random_ops.uniform(
-                    shape, -1.0, 1.0, dtype="float32", seed=self.seed_generator
-                )
-            direction = random_ops.normal(shape, dtype="float32", seed=self.seed_generator)
-            direction = numerics.l2_normalize_rows(direction)
-            dims = 1
-            for dim in x.shape[1:]:
-                dims *= dim
+                return [
+                    self.epsilon * random_ops.uniform(
+                        ops.shape(p), -1.0, 1.0, dtype="float32", seed=self.seed_generator
+                    )
+                    for p in parts
+                ]
+            direction = numerics.l2_normalize_rows([self._normal(p) for p in parts])
+            dims = sum(math.prod(p.shape[1:]) for p in parts)
             radius = random_ops.uniform(
-                (shape[0],) + (1,) * (len(x.shape) - 1),
-                dtype="float32",
-                seed=self.seed_generator,
+                (ops.shape(parts[0])[0],), dtype="float32", seed=self.seed_generator
             ) ** (1.0 / dims)
-            return self.epsilon * radius * direction
+            return numerics.scale_rows(direction, self.epsilon * radius)
         if divergence:
-            return TRADES_START_STDDEV * random_ops.normal(
-                shape, dtype="float32", seed=self.seed_generator
-            )
-        return ops.zeros(shape, "float32")
+            return [TRADES_START_STDDEV * self._normal(p) for p in parts]
+        return [ops.zeros(ops.shape(p), "float32") for p in parts]
 
     def perturb(self, x, context=None):
         self._check(x, context)
         return self.search(x, context)
 
-    def search(self, x, context, forward=None):
-        """x̃ for float `x`; see `FGSM.search`."""
-        reference = self._reference(x, context, forward)
-        x32 = ops.cast(x, "float32")
-        delta = self._start(x, reference is not None)
-        delta = self._clip_range(x32 + delta) - x32
+    def _search_parts(self, parts, context, forward):
+        reference = self._reference(parts, forward)
+        parts32 = [ops.cast(p, "float32") for p in parts]
+
+        def clip(delta):
+            return [self._clip_range(p + d) - p for p, d in zip(parts32, delta)]
+
+        def at(delta):
+            return [ops.cast(p + d, q.dtype) for p, d, q in zip(parts32, delta, parts)]
+
+        delta = clip(self._start(parts, reference is not None))
         for _ in range(self.steps):
-            gradient = self._gradient(
-                ops.cast(x32 + delta, x.dtype), context, reference, forward
-            )
+            gradient = self._gradient(at(delta), context, reference, forward)
             if self.norm == "inf":
-                step = ops.sign(gradient)
+                step = [ops.sign(g) for g in gradient]
             else:
                 step = numerics.l2_normalize_rows(gradient)
-            delta = self._project(delta + self.step_size * step)
-            delta = self._clip_range(x32 + delta) - x32
-        return ops.stop_gradient(ops.cast(x32 + delta, x.dtype))
+            delta = self._project(
+                [d + self.step_size * s for d, s in zip(delta, step)]
+            )
+            delta = clip(delta)
+        return at(delta)
 
     def get_config(self):
         config = super().get_config()

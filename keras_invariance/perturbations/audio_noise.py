@@ -112,6 +112,8 @@ class AdditiveNoise(Perturbation):
         Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Speech recognition".
     """
 
+    single_input = True
+
     def __init__(self, snr_db=10.0, clip=False, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.snr_db = add_hyperparameter(self, "snr_db", snr_db,
@@ -164,6 +166,8 @@ class VolumeNoise(Perturbation):
     Reference:
         Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Speech recognition".
     """
+
+    single_input = True
 
     def __init__(self, factor=2.0, direction="both", clip=False, seed=None,
                  **kwargs):

@@ -35,6 +35,11 @@ class Perturbation(keras.layers.Layer):
     * `uses_clean_pass` (`False`): x̃ is built from the engine's clean pass
       (FGSM's `reuse_clean_pass`): the engine draws it after that pass, from
       `context.input_tape` and `context.clean_loss`.
+    * `single_input` (`False`): the perturbation transforms one tensor
+      (images, waveforms); on a model with several inputs the engine asks
+      for a per-input mapping at construction (`perturbation={"image":
+      ...}`). Otherwise a structure of inputs is handled as a whole (float
+      noise and searches act on every float input).
 
     Example:
 
@@ -58,6 +63,7 @@ class Perturbation(keras.layers.Layer):
     float_input_hint = validation.TOKEN_HINT
     is_adversarial = False
     uses_clean_pass = False
+    single_input = False
 
     def __init__(self, seed=None, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -68,6 +74,17 @@ class Perturbation(keras.layers.Layer):
         # `load_model` restore the variables (and, through
         # `save_own_variables`, the seed states) without a call.
         self.built = True
+
+    def bind(self, model):
+        """Checks model-dependent settings once, when the model is built.
+
+        Called by `InvariantModel.__init__` with the user's graph model (or
+        `None` for a subclassed model), so that e.g. a per-input mapping
+        naming a missing input fails at construction.
+
+        Args:
+            model: A Functional/Sequential model, or `None`.
+        """
 
     def perturb(self, x, context=None):
         """Returns x̃ for a batch `x` (same shape and dtype).

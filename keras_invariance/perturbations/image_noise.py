@@ -302,6 +302,8 @@ def _check_images(x, layer_name):
 class _ImageNoise(Perturbation):
     """Shared plumbing: value range, dtype, clipping, draw-then-apply."""
 
+    single_input = True
+
     def __init__(self, value_range=(0.0, 255.0), clip=False, seed=None,
                  **kwargs):
         super().__init__(seed=seed, **kwargs)

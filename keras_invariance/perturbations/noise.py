@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_invariance import random_ops
+from keras_invariance import structures
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
@@ -45,10 +46,15 @@ class GaussianNoise(Perturbation):
 
     def perturb(self, x, context=None):
         validation.check_float(x, "GaussianNoise")
-        noise = random_ops.normal(
-            ops.shape(x), dtype="float32", seed=self.seed_generator
-        )
-        return x + ops.cast(self.stddev * noise, x.dtype)
+
+        def noisy(t):
+            noise = random_ops.normal(
+                ops.shape(t), dtype="float32", seed=self.seed_generator
+            )
+            return t + ops.cast(self.stddev * noise, t.dtype)
+
+        # Several inputs: every float input gets noise, token ids none.
+        return structures.map_float(noisy, x)
 
     def get_config(self):
         config = super().get_config()
@@ -86,6 +92,8 @@ class LayerPerturbation(Perturbation):
     Reference:
         Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 2 (any ν_x).
     """
+
+    single_input = True
 
     def __init__(self, layers, **kwargs):
         kwargs.pop("seed", None)
@@ -194,7 +202,7 @@ def get(identifier):
     """
     if identifier is None or isinstance(identifier, Perturbation):
         return identifier
-    if isinstance(identifier, dict):
+    if isinstance(identifier, dict) and "class_name" in identifier:
         return get(keras.saving.deserialize_keras_object(identifier))
     if isinstance(identifier, keras.layers.Layer) or (
         isinstance(identifier, (list, tuple))

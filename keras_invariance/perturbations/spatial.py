@@ -77,6 +77,8 @@ class SpatialTransform(Perturbation):
         **kwargs: Keras `Layer` arguments.
     """
 
+    single_input = True
+
     def __init__(
         self,
         translation=3.0,

@@ -15,8 +15,11 @@ import numpy as np
 
 import keras
 from keras import ops
+from keras import tree
 
 from keras_invariance import random_ops
+from keras_invariance import structures
+from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import check_non_negative
@@ -125,7 +128,15 @@ class _TokenNoise(Perturbation):
         return ops.where(parameters["replace"], tokens, x)
 
     def perturb(self, x, context=None):
-        return self.apply(x, self.sample_parameters(x))
+        if structures.is_single(x):
+            return self.apply(x, self.sample_parameters(x))
+        # Several inputs: the token-id inputs get noise, float inputs none.
+        if not any(not validation.is_float(t) for t in tree.flatten(x)):
+            self._check_tokens(tree.flatten(x)[0])
+        return tree.map_structure(
+            lambda t: t if validation.is_float(t) else self.apply(t, self.sample_parameters(t)),
+            x,
+        )
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
