@@ -16,12 +16,27 @@ from keras_invariance.numerics import flatten_rows
 # Keeps cos(u, v) and its gradient finite when u or v is the zero vector:
 # sqrt(‖u‖²‖v‖² + ε) has a finite derivative at 0, sqrt(‖u‖²)·sqrt(‖v‖²) does not.
 COSINE_EPSILON = 1e-12
+# Keeps the relative distance of two all-zero rows (dead units) at 0.
+RELATIVE_EPSILON = 1e-12
 
 
 def squared_l2(u, v):
     """‖u − v‖² per example, in float32."""
     u, v = flatten_rows(u), flatten_rows(v)
     return ops.sum(ops.square(u - v), axis=-1)
+
+
+def relative_squared_l2(u, v):
+    """‖u − v‖² / (½(‖u‖² + ‖v‖²) + ε) per example, in [0, 4], float32.
+
+    Example:
+
+    >>> relative_squared_l2([[2.0, 0.0]], [[1.0, 0.0]]).numpy()
+    array([0.4], dtype=float32)
+    """
+    u, v = flatten_rows(u), flatten_rows(v)
+    energy = 0.5 * (ops.sum(ops.square(u), axis=-1) + ops.sum(ops.square(v), axis=-1))
+    return ops.sum(ops.square(u - v), axis=-1) / (energy + RELATIVE_EPSILON)
 
 
 def cosine_similarity(u, v):
@@ -64,7 +79,7 @@ class Distance(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> d = SquaredL2()
+    >>> d = SquaredL2(relative=False)
     >>> d.distance(np.ones((2, 3)), np.zeros((2, 3))).numpy()
     array([3., 3.], dtype=float32)
 
@@ -98,19 +113,46 @@ class Distance(keras.layers.Layer):
 
 @keras_invariance_export
 class SquaredL2(Distance):
-    """Squared Euclidean distance d(u, v) = ‖u − v‖².
+    """Squared Euclidean distance, relative to the activations' energy.
+
+    With `relative=True` (default), d(u, v) = ‖u − v‖² / (½(‖u‖² + ‖v‖²) + ε)
+    per example: dimensionless, in [0, 4], the same for a layer of 10 or
+    1000 units and for activations of any scale, and unchanged when both
+    activations are scaled together, so a model cannot lower it by shrinking
+    its activations (which made the raw distance underfit or collapse a
+    network with the paper's γ = 1). For small differences it is the
+    relative squared error ‖u − v‖²/‖u‖². `relative=False` is the raw
+    ‖u − v‖² of the papers, whose scale grows with width and magnitude.
 
     Example:
 
-    >>> SquaredL2().distance([[1.0, 2.0]], [[0.0, 0.0]]).numpy()
+    >>> SquaredL2(relative=False).distance([[1.0, 2.0]], [[0.0, 0.0]]).numpy()
     array([5.], dtype=float32)
+    >>> SquaredL2().distance([[2.0, 0.0]], [[1.0, 0.0]]).numpy()
+    array([0.4], dtype=float32)
+
+    Args:
+        relative: Divide by the mean energy of u and v (see above).
+        **kwargs: Keras `Layer` arguments.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 2 with d = L2.
+        Salazar et al., "Invariant Representation Learning for Robust Deep
+        Networks" (2018), eq. 2 with d = L2.
     """
 
+    def __init__(self, relative=True, **kwargs):
+        super().__init__(**kwargs)
+        self.relative = bool(relative)
+
     def distance(self, u, v):
+        if self.relative:
+            return relative_squared_l2(u, v)
         return squared_l2(u, v)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"relative": self.relative})
+        return config
 
 
 @keras_invariance_export
@@ -135,36 +177,50 @@ class CosineDistance(Distance):
 
 @keras_invariance_export
 class L2Cosine(Distance):
-    """The IRL distance d(u, v) = ‖u − v‖² − λ·uᵀv / (‖u‖‖v‖).
+    """The IRL distance d(u, v) = ‖u − v‖² + λ·(1 − cos(u, v)).
 
-    The L2 part shrinks the magnitude gap and the cosine part the angle between
-    clean and perturbed activations. λ (`cosine_weight`) is a non-trainable
-    variable, so a tuner or a schedule can change it without retracing.
+    The L2 part shrinks the magnitude gap and the cosine part the angle
+    between clean and perturbed activations. The paper writes −λ·cos; λ(1 −
+    cos) has the same gradients and is never negative, so the logged
+    `irl_distance` and the total `loss` stay ≥ 0 (and `EarlyStopping` on them
+    behaves). With `relative=True` (default) the L2 part is relative to the
+    activations' energy (see `SquaredL2`), so d is dimensionless: at most
+    4 + 2λ, about 0 for invariant activations. λ (`cosine_weight`) is a
+    non-trainable variable, so a tuner or a schedule can change it without
+    retracing.
 
     Example:
 
-    >>> d = L2Cosine(cosine_weight=0.5)
+    >>> d = L2Cosine(cosine_weight=0.5, relative=False)
     >>> d.distance([[1.0, 0.0]], [[1.0, 0.0]]).numpy()
-    array([-0.5], dtype=float32)
+    array([0.], dtype=float32)
+    >>> round(float(d.distance([[1.0, 0.0]], [[0.0, 1.0]])[0]), 3)
+    2.5
 
     Args:
-        cosine_weight: λ ≥ 0, the weight of the negative cosine similarity.
+        cosine_weight: λ ≥ 0, the weight of the cosine part.
+        relative: Make the L2 part relative (default) or raw (the paper's).
         **kwargs: Keras `Layer` arguments.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §1, d(u, v) = ‖u−v‖² − λ·cos.
+        Salazar et al., "Invariant Representation Learning for Robust Deep
+        Networks" (2018), §1, d(u, v) = ‖u−v‖² − λ·cos.
     """
 
-    def __init__(self, cosine_weight=1.0, **kwargs):
+    def __init__(self, cosine_weight=1.0, relative=True, **kwargs):
         super().__init__(**kwargs)
         self.cosine_weight = add_hyperparameter(self, "cosine_weight", cosine_weight)
+        self.relative = bool(relative)
 
     def distance(self, u, v):
-        return squared_l2(u, v) - self.cosine_weight * cosine_similarity(u, v)
+        l2 = relative_squared_l2(u, v) if self.relative else squared_l2(u, v)
+        return l2 + self.cosine_weight * (1.0 - cosine_similarity(u, v))
 
     def get_config(self):
         config = super().get_config()
-        config.update({"cosine_weight": value_of(self.cosine_weight)})
+        config.update(
+            {"cosine_weight": value_of(self.cosine_weight), "relative": self.relative}
+        )
         return config
 
 

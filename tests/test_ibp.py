@@ -23,7 +23,7 @@ def test_loss_ibp_equals_input_gradient_norm(order):
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, penalties=[LossIBPPenalty(order=order)])
+        ki.InvariantModel(base, penalties=[LossIBPPenalty(order=order, normalize=False)])
     )
     _, terms = objective(model, x, y)
     g = per_example_input_gradient(base, x, y)
@@ -35,7 +35,7 @@ def test_loss_ibp_sample_weights_drop_unlabeled_rows():
     base = tiny_mlp()
     x, y = data()
     weights = np.array([1, 0, 1, 0, 1, 1, 0, 1], "float32")
-    model = compiled(ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2)]))
+    model = compiled(ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, normalize=False)]))
     _, terms = objective(model, x, y, tf.constant(weights))
     g = per_example_input_gradient(base, x, y)
     expected = np.mean(weights * np.sum(g**2, 1))
@@ -45,7 +45,7 @@ def test_loss_ibp_sample_weights_drop_unlabeled_rows():
 def test_loss_ibp_weight_gradient_matches_finite_differences():
     base = tiny_mlp()
     x, y = data()
-    model = compiled(ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2)]))
+    model = compiled(ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, normalize=False)]))
     weights = model.trainable_weights
     with tf.GradientTape() as tape:
         _, terms = objective(model, x, y)
@@ -77,7 +77,7 @@ def test_prediction_ibp_equals_explicit_jacobian_times_gradient(order, jvp):
     x, y = data()
     model = compiled(
         ki.InvariantModel(
-            base, penalties=[PredictionIBPPenalty(order=order, jvp=jvp)]
+            base, penalties=[PredictionIBPPenalty(order=order, jvp=jvp, normalize=False)]
         )
     )
     _, terms = objective(model, x, y)
@@ -134,7 +134,7 @@ def test_prediction_ibp_trains_weights_through_the_jvp():
 def test_loss_ibp_at_embedding_equals_embedding_gradient():
     base = token_model()
     model = compiled(
-        ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, embedding_layer="emb")])
+        ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, embedding_layer="emb", normalize=False)])
     )
     x = np.random.default_rng(0).integers(0, 20, (8, 6)).astype("int32")
     y = np.random.default_rng(1).integers(0, 3, 8).astype("int32")

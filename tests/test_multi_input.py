@@ -139,7 +139,9 @@ def test_a_callable_perturbation_gets_the_whole_structure():
 def test_loss_ibp_differentiates_the_float_inputs_only():
     x, y = dict_data(8)
     base = dict_model()
-    model = ki.LossIBP(base, weight=1.0, order=1)
+    model = ki.InvariantModel(
+        base, penalties=[ki.LossIBPPenalty(weight=1.0, order=1, normalize=False)]
+    )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
     image = tf.constant(x["image"])
@@ -156,7 +158,9 @@ def test_loss_ibp_differentiates_the_float_inputs_only():
 def test_exact_jacobian_sums_over_every_float_input():
     x, y = list_data(6)
     base = two_float_model()
-    model = ki.JacobianRegularized(base, weight=1.0)
+    model = ki.InvariantModel(
+        base, penalties=[ki.JacobianPenalty(weight=1.0, normalize=False)]
+    )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
     total = 0.0

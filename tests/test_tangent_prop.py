@@ -74,7 +74,7 @@ def objective_model(base, penalty):
 def test_tangent_prop_equals_explicit_jacobian(transforms, sigma, order, softmax, jvp_method):
     x, y = images(), labels()
     base = tiny_cnn()
-    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax,
+    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax, normalize=False,
                           jvp_method=jvp_method)
     model = objective_model(base, penalty)
     _, terms = model.compute_objective(x, y)
@@ -87,7 +87,7 @@ def test_tangent_prop_weight_gradient_equals_explicit_jacobian(jvp_method):
     """The jvp trains: ∂R/∂w through the engine = ∂R/∂w of the explicit R."""
     x, y = images(seed=1), labels(seed=1)
     base = tiny_cnn()
-    penalty = TangentProp(weight=1.0, jvp_method=jvp_method)
+    penalty = TangentProp(weight=1.0, jvp_method=jvp_method, normalize=False)
     model = ki.InvariantModel(base, alpha=0.0, penalties=[penalty])
     model.compile("sgd", SCCE)
     weights = base.trainable_weights

@@ -222,8 +222,10 @@ class LayerwiseSquaredL2(ActivationDistance):
 
     Reuses `ActivationDistance`'s layer selection (`layers`, per-layer γ_ℓ
     variables `gamma_<layer>`) with the distance fixed to squared L2, so
-    `distance` is neither an argument nor part of the config.
-    `NoiseRegularization` and `JacobianPenalty` build on it.
+    `distance` is neither an argument nor part of the config. `normalize`
+    makes each term dimensionless (relative to the clean activations'
+    energy; see the subclasses). `NoiseRegularization` and
+    `JacobianPenalty` build on it.
 
     Example:
 
@@ -234,22 +236,26 @@ class LayerwiseSquaredL2(ActivationDistance):
         layers: Tapped layers, as in `ActivationDistance` (default logits).
         weight: λ ≥ 0.
         layer_weight: γ_ℓ for layers given without their own weight.
+        normalize: Dimensionless (default) or the papers' raw scale.
         **kwargs: Keras `Layer` arguments.
     """
 
     requires_perturbation = False
 
-    def __init__(self, layers="logits", weight=1.0, layer_weight=1.0, **kwargs):
+    def __init__(self, layers="logits", weight=1.0, layer_weight=1.0,
+                 normalize=True, **kwargs):
         kwargs.pop("distance", None)
         super().__init__(
             layers=layers,
-            distance="squared_l2",
+            distance=distances_lib.SquaredL2(relative=normalize),
             weight=weight,
             layer_weight=layer_weight,
             **kwargs,
         )
+        self.normalize = bool(normalize)
 
     def get_config(self):
         config = super().get_config()
         config.pop("distance")
+        config["normalize"] = self.normalize
         return config

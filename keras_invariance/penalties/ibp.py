@@ -34,6 +34,8 @@ class InputGradientPenalty(Penalty):
         order: r ∈ {1, 2}.
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
+        normalize: Measure input changes in units of the inputs' own scale
+            (default; see the subclasses) or in raw input units.
         **kwargs: Keras `Layer` arguments.
     """
 
@@ -41,12 +43,20 @@ class InputGradientPenalty(Penalty):
     label_free = False
     default_name = None
 
-    def __init__(self, weight=1.0, order=1, embedding_layer=None, **kwargs):
+    def __init__(self, weight=1.0, order=1, embedding_layer=None, normalize=True,
+                 **kwargs):
         kwargs.setdefault("name", self.default_name)
         super().__init__(weight=weight, **kwargs)
         self.order = numerics.check_order(order)
         self.embedding_layer = embedding_layer
+        self.normalize = bool(normalize)
         self._split = None
+
+    @staticmethod
+    def input_scale(source):
+        """s_i = RMS of row i's inputs (constant): the inputs' own unit."""
+        x = ops.stop_gradient(numerics.flatten_rows(source))
+        return ops.sqrt(ops.mean(ops.square(x), axis=-1) + 1e-12)
 
     def bind(self, model, subclassed):
         self._split = embedding_lib.maybe_split(
@@ -74,7 +84,11 @@ class InputGradientPenalty(Penalty):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"order": self.order, "embedding_layer": self.embedding_layer}
+            {
+                "order": self.order,
+                "embedding_layer": self.embedding_layer,
+                "normalize": self.normalize,
+            }
         )
         return config
 
@@ -91,6 +105,14 @@ class LossIBPPenalty(InputGradientPenalty):
     factor 1/r, absorbed here in the weight (the paper's β): this is
     ‖g‖_r^r exactly.
 
+    Scale (`normalize=True`, default): ‖g_i‖_r^r·s_i^r with s_i the RMS of
+    row i's inputs, i.e. the first-order loss increase (r = 1) when every
+    input moves by its own scale in the worst direction. It is in the
+    units of the loss, whatever the inputs' range, so `weight` is the FGSM
+    radius as a fraction of the input scale, penalized to first order.
+    `normalize=False` is the paper's ‖g‖_r^r in raw input units (its
+    β = 0.03 on MNIST pixels in [0, 1]).
+
     Example:
 
     >>> LossIBPPenalty(weight=0.03).name
@@ -101,6 +123,7 @@ class LossIBPPenalty(InputGradientPenalty):
         order: r, 1 (the paper's default) or 2.
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
+        normalize: Input-scale units (default) or raw (the paper's).
         **kwargs: Keras `Layer` arguments; `name` defaults to `"loss_ibp"`.
 
     Raises:
@@ -115,10 +138,11 @@ class LossIBPPenalty(InputGradientPenalty):
     default_name = "loss_ibp"
 
     def compute(self, context):
-        g, _ = self._input_gradient(context)
-        return numerics.weighted_mean(
-            numerics.power_norm(g, self.order), context.sample_weight
-        )
+        g, source = self._input_gradient(context)
+        values = numerics.power_norm(g, self.order)
+        if self.normalize:
+            values = values * self.input_scale(source) ** self.order
+        return numerics.weighted_mean(values, context.sample_weight)
 
 
 @keras_invariance_export
@@ -148,6 +172,13 @@ class PredictionIBPPenalty(InputGradientPenalty):
     `softmax=True` to differentiate softmax(logits). Rows are weighted by
     their sample weights (Σ_i w_i·R_i / B).
 
+    Scale (`normalize=True`, default): J_p·g_i is multiplied by
+    s_i²/RMS(p_i) (s_i the RMS of row i's inputs) and averaged over the
+    outputs, which makes R the relative output change when the inputs move
+    by their own scale along the loss gradient, in loss units; `weight`
+    then transfers across input ranges, widths and output scales.
+    `normalize=False` is the paper's raw ‖J_p·g‖_r^r (its β = 1 on MNIST).
+
     Example:
 
     >>> PredictionIBPPenalty().name
@@ -162,6 +193,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
             `"forward"` (see above).
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
+        normalize: Relative, loss-unit scale (default) or raw (the paper's).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"prediction_ibp"`.
 
@@ -183,10 +215,12 @@ class PredictionIBPPenalty(InputGradientPenalty):
         stop_direction_gradient=True,
         jvp="double_vjp",
         embedding_layer=None,
+        normalize=True,
         **kwargs,
     ):
         super().__init__(
-            weight=weight, order=order, embedding_layer=embedding_layer, **kwargs
+            weight=weight, order=order, embedding_layer=embedding_layer,
+            normalize=normalize, **kwargs,
         )
         self.softmax = bool(softmax)
         self.stop_direction_gradient = bool(stop_direction_gradient)
@@ -236,9 +270,23 @@ class PredictionIBPPenalty(InputGradientPenalty):
             directional = accumulator.jvp(outputs)
         else:
             directional = numerics.double_vjp(tape, outputs, source, g)
-        return numerics.weighted_mean(
-            numerics.power_norm(directional, self.order), context.sample_weight
-        )
+        values = numerics.power_norm(directional, self.order)
+        if self.normalize:
+            values = values * self._scale(source, outputs) ** self.order
+        return numerics.weighted_mean(values, context.sample_weight)
+
+    def _scale(self, source, outputs):
+        """s_i² / (d_p·RMS(p_i)): J_p·g in loss units, per output (constant).
+
+        J_p·g has units of p·L/x²: s_i² (the inputs' own scale squared) and
+        the output's RMS make it the change of each output, relative to
+        its size, when the inputs move by their scale along the loss
+        gradient — a loss-unit quantity that transfers across models.
+        """
+        p = ops.stop_gradient(numerics.flatten_rows(outputs))
+        rms = ops.sqrt(ops.mean(ops.square(p), axis=-1) + 1e-12)
+        width = float(p.shape[-1] or 1)
+        return self.input_scale(source) ** 2 / (rms * width ** (1.0 / self.order))
 
     def get_config(self):
         config = super().get_config()

@@ -28,6 +28,11 @@ class JacobianPenalty(LayerwiseSquaredL2):
       v_j ~ N(0, I) over the layer's units, drawn per row. Unbiased, because
       E[v vᵀ] = I gives E‖vᵀJ‖² = tr(J Jᵀ) = ‖J‖²_F. Costs n backward passes.
 
+    Scale (`normalize=True`, default): row i's ‖J‖²_F is multiplied by
+    (‖x_i‖²/d_x)/‖a_i‖² (held constant), making it a dimensionless relative
+    sensitivity (1 for a linear map with isotropic inputs), so `weight`
+    means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
+
     Rows are assumed independent (true without BatchNorm in training mode):
     ∂Σ_i a_k(x_i)/∂x_i is row i's Jacobian row. The penalty uses no labels.
 
@@ -45,6 +50,7 @@ class JacobianPenalty(LayerwiseSquaredL2):
         embedding_layer: For token models, differentiate with respect to this
             Embedding layer's output instead of the integer inputs.
         seed: Optional int seed for the projections.
+        normalize: Relative sensitivity (default) or the raw norm.
         **kwargs: Keras `Layer` arguments; `name` defaults to `"jacobian"`.
 
     Raises:
@@ -69,10 +75,12 @@ class JacobianPenalty(LayerwiseSquaredL2):
         max_exact_size=256,
         embedding_layer=None,
         seed=None,
+        normalize=True,
         **kwargs,
     ):
         super().__init__(
-            layers=layers, weight=weight, layer_weight=layer_weight, **kwargs
+            layers=layers, weight=weight, layer_weight=layer_weight,
+            normalize=normalize, **kwargs,
         )
         if num_projections is not None:
             num_projections = numerics.check_count(num_projections, "num_projections")
@@ -111,10 +119,24 @@ class JacobianPenalty(LayerwiseSquaredL2):
             activations = context.clean.taps
         total = 0.0
         for n in names:
-            total += self.layer_weights[n] * ops.mean(
-                self._squared_frobenius(tape, activations[n], source, n)
-            )
+            squared = self._squared_frobenius(tape, activations[n], source, n)
+            if self.normalize:
+                squared = squared * self._scale(source, activations[n])
+            total += self.layer_weights[n] * ops.mean(squared)
         return total
+
+    @staticmethod
+    def _scale(source, a):
+        """Per-row (‖x‖²/d_x)/‖a‖², constant: ‖J‖²_F as a relative sensitivity.
+
+        For a linear map and isotropic inputs the normalized value is 1:
+        it is the relative output change under noise of the inputs' own
+        scale, so it does not grow with width, input size or magnitude.
+        """
+        x = ops.stop_gradient(numerics.flatten_rows(source))
+        a = ops.stop_gradient(numerics.flatten_rows(a))
+        input_power = ops.mean(ops.square(x), axis=-1)
+        return input_power / (ops.sum(ops.square(a), axis=-1) + 1e-12)
 
     def _squared_frobenius(self, tape, a, source, name):
         size = 1

@@ -4,7 +4,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_invariance import distances as distances_lib
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
 from keras_invariance import random_ops
@@ -21,6 +20,12 @@ from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
 class NoiseRegularization(LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 
+    Scale (`normalize=True`, default): each layer's distance is relative to
+    the activations' energy, ‖h − h̃‖²/(½(‖h‖² + ‖h̃‖²)) per example
+    (`keras_invariance.SquaredL2`), so R is dimensionless and `weight`
+    means the same on any model: R is the relative change of the outputs
+    under the noise. `normalize=False` is the paper's raw ‖h − h̃‖².
+
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
     perturbation, e.g. FGSM) and runs one extra forward pass
     (`training=True`, like the clean pass) on x + Δx. It compares the outputs
@@ -29,7 +34,8 @@ class NoiseRegularization(LayerwiseSquaredL2):
     `weight` is the paper's α of eq. 1 (not `InvariantModel`'s α, the weight
     of the clean loss).
 
-    For small ε, R ≈ ε²·‖J‖²_F (§3.2), a stochastic Jacobian penalty.
+    Unnormalized and for small ε, R ≈ ε²·‖J‖²_F (§3.2), a stochastic
+    Jacobian penalty.
 
     With `adversarial=True`, Δx maximizes ‖h − h̃‖² within ‖Δx‖₂ ≤ ε: the
     direction comes from `power_iterations` power iterations with finite
@@ -42,7 +48,8 @@ class NoiseRegularization(LayerwiseSquaredL2):
     Sharing the engine's perturbed pass instead: with
     `perturbation=GaussianNoise(ε)` and β = 0, `OutputDivergence("squared_l2")`
     (or `ActivationDistance(distance="squared_l2")`) is the same penalty
-    without this extra pass.
+    without this extra pass. For small ε and `normalize=False`,
+    R ≈ ε²·‖J‖²_F.
 
     Example:
 
@@ -62,6 +69,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
         embedding_layer: For token models, add Δx to this Embedding layer's
             output (tapped layers must come after it).
         seed: Optional int seed for Δx.
+        normalize: Relative distances (default) or the paper's raw scale.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"noise_regularization"` (the metric name).
 
@@ -85,10 +93,12 @@ class NoiseRegularization(LayerwiseSquaredL2):
         layer_weight=1.0,
         embedding_layer=None,
         seed=None,
+        normalize=True,
         **kwargs,
     ):
         super().__init__(
-            layers=layers, weight=weight, layer_weight=layer_weight, **kwargs
+            layers=layers, weight=weight, layer_weight=layer_weight,
+            normalize=normalize, **kwargs,
         )
         self.embedding_layer = embedding_layer
         self.stddev = add_hyperparameter(self, "stddev", stddev)
@@ -138,7 +148,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
                 total = 0.0
                 for n in names:
                     total += self.layer_weights[n] * ops.sum(
-                        distances_lib.squared_l2(reference[n], result.taps[n])
+                        self.distance.distance(reference[n], result.taps[n])
                     )
                 return total
 
@@ -157,7 +167,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
         perturbed = self._forward_fn(context, True)(numerics.add_rows(x, delta))
         total = 0.0
         for n in names:
-            d = distances_lib.squared_l2(clean[n], perturbed.taps[n])
+            d = self.distance.distance(clean[n], perturbed.taps[n])
             total += self.layer_weights[n] * ops.mean(d)
         return total
 

@@ -214,6 +214,10 @@ class TangentProp(_TangentPenalty):
         jvp_method: `"auto"` (default), `"forward"` (ForwardAccumulator)
             or `"double_vjp"`, see above.
         fill_mode: Boundary handling of smoothing and image differences.
+        normalize: Divide each row's R by its outputs' ‖p‖_r^r (held
+            constant; default), making R the relative change of the
+            prediction at the edge of each transform's range, comparable
+            across models; `False` is the paper's raw scale.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"tangent_prop"` (the metric name).
 
@@ -242,6 +246,7 @@ class TangentProp(_TangentPenalty):
         seed=None,
         jvp_method="auto",
         fill_mode="constant",
+        normalize=True,
         **kwargs,
     ):
         if jvp_method not in JVP_METHODS:
@@ -258,6 +263,7 @@ class TangentProp(_TangentPenalty):
             **kwargs,
         )
         self.jvp_method = jvp_method
+        self.normalize = bool(normalize)
         self.softmax = bool(softmax)
         self.training = bool(training)
         if num_projections is not None:
@@ -341,6 +347,17 @@ class TangentProp(_TangentPenalty):
         per_example = ops.sum(
             ops.reshape(_power(jvp, self.order), (ops.shape(jvp)[0], -1)), axis=-1
         )
+        if self.normalize:
+            # Relative to the outputs' own size (held constant): the first-
+            # order relative change of the prediction at the range's edge.
+            outputs = ops.cast(context.clean.outputs, "float32")
+            if self.softmax:
+                outputs = ops.softmax(outputs, axis=-1)
+            size = ops.sum(
+                ops.reshape(_power(outputs, self.order), (ops.shape(outputs)[0], -1)),
+                axis=-1,
+            )
+            per_example = per_example / (ops.stop_gradient(size) + 1e-12)
         return ops.mean(per_example)
 
     def get_config(self):
@@ -352,6 +369,7 @@ class TangentProp(_TangentPenalty):
                 "num_projections": self.num_projections,
                 "seed": self.seed,
                 "jvp_method": self.jvp_method,
+                "normalize": self.normalize,
             }
         )
         return config
