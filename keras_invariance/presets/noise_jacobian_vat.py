@@ -32,6 +32,7 @@ def NoiseRegularized(
     power_iterations=1,
     xi=1e-6,
     alpha=1.0,
+    embedding_layer=None,
     penalties=None,
     **kwargs,
 ):
@@ -55,6 +56,7 @@ def NoiseRegularized(
         power_iterations: For the adversarial Δx.
         xi: ξ, the power iteration's finite-difference radius.
         alpha: Weight of the clean loss (`InvariantModel`'s α).
+        embedding_layer: For token models, add Δx at this layer's output.
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
 
@@ -72,6 +74,7 @@ def NoiseRegularized(
         adversarial=adversarial,
         power_iterations=power_iterations,
         xi=xi,
+        embedding_layer=embedding_layer,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -84,6 +87,7 @@ def JacobianRegularized(
     layers="logits",
     num_projections=None,
     alpha=1.0,
+    embedding_layer=None,
     penalties=None,
     **kwargs,
 ):
@@ -103,9 +107,10 @@ def JacobianRegularized(
         layers: Tapped layers (default the outputs); per layer, IRL's Λ_R.
         num_projections: `None` (exact) or n random projections.
         alpha: Weight of the clean loss.
+        embedding_layer: For token models, differentiate at this layer's
+            output.
         penalties: Further penalties.
-        **kwargs: Other `InvariantModel` arguments (e.g. `embedding_layer`
-            is a `JacobianPenalty` argument: build the penalty directly).
+        **kwargs: Other `InvariantModel` arguments.
 
     Returns:
         An `InvariantModel`.
@@ -115,7 +120,10 @@ def JacobianRegularized(
         VAT, eq. 2.
     """
     penalty = JacobianPenalty(
-        layers=layers, num_projections=num_projections, weight=weight
+        layers=layers,
+        num_projections=num_projections,
+        weight=weight,
+        embedding_layer=embedding_layer,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
