@@ -151,7 +151,7 @@ def test_mu_law_closed_form_inverse_and_levels():
 
 def _schroeder_rt60(h, sample_rate):
     # Energy decay curve in dB; T20 slope between −5 and −25 dB, × 3.
-    edc = np.cumsum((h**2)[::-1])[::-1]
+    edc = np.cumsum((np.asarray(h, "float64") ** 2)[::-1])[::-1]
     edc_db = 10 * np.log10(edc / edc[0] + 1e-300)
     t = np.arange(len(h)) / sample_rate
     fit = (edc_db <= -5) & (edc_db >= -25)
