@@ -75,7 +75,6 @@ from recipes import _common  # noqa: E402
 import keras  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
-from keras_invariance import cli  # noqa: E402
 
 RECIPE = "irl_language_model"
 DATASETS = ["ptb", "wikitext2", "text", "tiny_shakespeare", "lm1b", "embedded"]

@@ -125,3 +125,38 @@ def test_speech_with_a_noise_folder_and_missing_tfds_data(tmp_path, capsys):
                          "--output-dir", str(tmp_path / "out")])
     assert f"tfds build speech_commands --data_dir {data_dir}" in str(info.value)
     assert "--dataset synthetic" in str(info.value)
+
+
+def test_speech_commands_path_on_mocked_tfds(tmp_path, capsys):
+    # The full-scale path (TFDS stream, int16 → float, padding to the clip
+    # length, 12 classes) on TFDS's mock data: random clips of random length.
+    import tensorflow_datasets as tfds
+
+    out = str(tmp_path / "sc")
+    with tfds.testing.mock_data(num_examples=12):
+        results = irl_speech.main(
+            ["--dataset", "speech_commands", "--download", "--epochs", "1",
+             "--width", "8", "--batch-size", "12", "--seconds", "0.5", "--quiet",
+             "--output-dir", out])
+    saved = _saved(out, results, capsys)
+    assert len(saved["classes"]) == 12 and saved["classes"][-2:] == ["_silence_", "_unknown_"]
+    assert all(0.0 <= row["clean"] <= 100.0 for row in saved["rows"])
+
+
+def test_synthetic_keywords_are_deterministic_and_carry_high_band_cues():
+    from keras_invariance.datasets import synthetic_speech
+
+    x, y = synthetic_speech.synthetic_keywords(6, seconds=0.5, seed=3)
+    again, y_again = synthetic_speech.synthetic_keywords(6, seconds=0.5, seed=3)
+    np.testing.assert_array_equal(x, again)
+    np.testing.assert_array_equal(y, y_again)
+    assert np.bincount(y).tolist() == [6] * 10 and np.abs(x).max() <= 0.95
+    spectrum = np.abs(np.fft.rfft(x, axis=1)) ** 2
+    high = spectrum[:, np.fft.rfftfreq(x.shape[1], 1 / 16000) > 4000].sum(1) / spectrum.sum(1)
+    words = list(synthetic_speech.KEYWORDS)
+    # /s/ lives above 4 kHz (what telephony removes); "no" has nothing there.
+    for word in ("yes", "stop"):
+        assert high[y == words.index(word)].mean() > 0.03
+    assert high[y == words.index("no")].mean() < 0.005
+    with pytest.raises(ValueError, match="Unknown keywords"):
+        synthetic_speech.synthetic_keywords(1, words=["maybe"])

@@ -390,6 +390,11 @@ def test_rir_longer_than_the_clip_names_the_argument():
     with pytest.raises(ValueError, match="known number of samples"):
         tf.function(ki.Reverberation(rir_seconds=0.01).perturb).get_concrete_function(
             tf.TensorSpec((None, None)))
+    # Mixing from a bank needs no static length (no FFT or filter sizes).
+    mix = tf.function(ki.NoiseBank(bank(), snr_db=6.0, seed=0).perturb,
+                      input_signature=[tf.TensorSpec((None, None))])
+    y = mix(speech()).numpy()
+    np.testing.assert_allclose(snr_db(speech(), y), 6.0, atol=1e-3)
 
 
 def test_snr_and_rt60_variables_change_without_retrace():

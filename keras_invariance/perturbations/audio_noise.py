@@ -12,7 +12,6 @@ impulse responses), `OverlappingSpeech`, `Telephony` and `NoiseBank`
 (MUSAN-style folders), all composable with `Compose` / `RandomChoice`.
 """
 
-import keras
 from keras import ops
 
 from keras_invariance import random_ops

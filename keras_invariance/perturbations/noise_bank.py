@@ -49,6 +49,19 @@ class BankPerturbation(Perturbation):
 
     Subclasses call `_build_bank(source, …)` in `__init__` and read windows
     with `_bank_windows(rows, length)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> class AddBankClip(BankPerturbation):
+    ...     def __init__(self, bank, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self._build_bank(bank, None, 16000)
+    ...     def perturb(self, x, context=None):
+    ...         return x + self._bank_windows(x.shape[0], x.shape[1])
+    >>> AddBankClip(np.ones((1, 4), "float32")).perturb(np.zeros((2, 3), "float32")).numpy()
+    array([[1., 1., 1.],
+           [1., 1., 1.]], dtype=float32)
     """
 
     bank_argument = "bank"
@@ -128,14 +141,14 @@ class BankPerturbation(Perturbation):
         return obj
 
 
-def add_snr_range(layer, snr_db, argument="snr_db"):
+def _add_snr_range(layer, snr_db, argument="snr_db"):
     """Adds `min_snr_db` / `max_snr_db` non-trainable variables to `layer`."""
     low, high = waveforms.check_range(argument, snr_db)
     layer.min_snr_db = add_hyperparameter(layer, "min_snr_db", low, validate=False)
     layer.max_snr_db = add_hyperparameter(layer, "max_snr_db", high, validate=False)
 
 
-def draw_snr(layer, rows):
+def _draw_snr(layer, rows):
     """`(rows,)` SNRs in dB, uniform in the layer's [min, max]."""
     u = random_ops.uniform((rows,), seed=layer.seed_generator)
     return layer.min_snr_db + (layer.max_snr_db - layer.min_snr_db) * u
@@ -194,7 +207,7 @@ class NoiseBank(BankPerturbation):
                  bank_size=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
         self.sample_rate = waveforms.check_sample_rate("sample_rate", sample_rate)
-        add_snr_range(self, snr_db)
+        _add_snr_range(self, snr_db)
         self.max_clip_seconds = max_clip_seconds
         self.max_files = max_files
         self.clip = bool(clip)
@@ -203,13 +216,13 @@ class NoiseBank(BankPerturbation):
 
     def noise_for(self, y, context=None):
         """The `(rows, time)` waveforms mixed into float32 `y`."""
-        return self._bank_windows(ops.shape(y)[0], waveforms.time_length(y, self.name))
+        return self._bank_windows(ops.shape(y)[0], ops.shape(y)[1])
 
     def perturb(self, x, context=None):
         x, dtype = waveforms.check_waveforms(x, type(self).__name__)
         y = waveforms.to_batch_time(x)
         noise = self.noise_for(y, context)
-        y = waveforms.mix_at_snr(y, noise, draw_snr(self, ops.shape(y)[0]))
+        y = waveforms.mix_at_snr(y, noise, _draw_snr(self, ops.shape(y)[0]))
         if self.clip:
             y = ops.clip(y, -1.0, 1.0)
         return waveforms.from_batch_time(y, x, dtype)

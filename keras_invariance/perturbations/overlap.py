@@ -11,7 +11,6 @@ from keras import ops
 
 from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.audio import waveforms
 from keras_invariance.perturbations.noise_bank import NoiseBank
 
 
@@ -96,8 +95,8 @@ class OverlappingSpeech(NoiseBank):
         partner = index - position + (position + step) % block
         noise = tf.gather(y, partner)
         if self.shift:
-            length = waveforms.time_length(y, self.name)
-            shift = tf.cast(u[:, 1] * length, tf.int32)
+            length = ops.shape(y)[1]
+            shift = tf.cast(u[:, 1] * tf.cast(length, tf.float32), tf.int32)
             time = (tf.range(length)[None] + shift[:, None]) % length
             noise = tf.gather(noise, time, batch_dims=1)
         return noise
