@@ -3,11 +3,13 @@
 The public names live here (`ki.IRL`, `ki.GaussianNoise`, …); the
 subpackages are their homes: `presets` (one module per paper family),
 `penalties`, `perturbations`, `distances`, `spatial` (warps, grids,
-tangents), `evaluation` (every robustness metric), `callbacks`, `tuning`
-(Keras Tuner), `pairs` (learning an invariance from pairs) and `datasets`.
+tangents), `audio` (speech signal processing), `evaluation` (every
+robustness metric), `callbacks`, `tuning` (Keras Tuner), `pairs` (learning
+an invariance from pairs) and `datasets`.
 See ARCHITECTURE.md for the tree and how a training step flows.
 """
 
+from keras_invariance import audio
 from keras_invariance import callbacks
 from keras_invariance import datasets
 from keras_invariance import distances
@@ -21,6 +23,7 @@ from keras_invariance import presets
 from keras_invariance import spatial
 from keras_invariance import tuning
 
+from keras_invariance.audio import LogMelSpectrogram
 from keras_invariance.datasets.semi_supervised import semi_supervised_dataset
 from keras_invariance.distances import CosineDistance
 from keras_invariance.distances import CrossEntropy
@@ -47,15 +50,21 @@ from keras_invariance.perturbations import FGSM
 from keras_invariance.perturbations import PGD
 from keras_invariance.perturbations import AdditiveNoise
 from keras_invariance.perturbations import BlankNoise
+from keras_invariance.perturbations import Compose
 from keras_invariance.perturbations import FunctionPerturbation
 from keras_invariance.perturbations import GaussianNoise
 from keras_invariance.perturbations import InDomainImageNoise
 from keras_invariance.perturbations import LayerPerturbation
+from keras_invariance.perturbations import NoiseBank
 from keras_invariance.perturbations import OutOfDomainImageNoise
+from keras_invariance.perturbations import OverlappingSpeech
 from keras_invariance.perturbations import PerInputPerturbation
 from keras_invariance.perturbations import Perturbation
+from keras_invariance.perturbations import RandomChoice
 from keras_invariance.perturbations import RandomSpatialTransform
+from keras_invariance.perturbations import Reverberation
 from keras_invariance.perturbations import SpatialPGD
+from keras_invariance.perturbations import Telephony
 from keras_invariance.perturbations import UnigramNoise
 from keras_invariance.perturbations import VolumeNoise
 from keras_invariance.perturbations import WorstOfKSpatial

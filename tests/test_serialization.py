@@ -41,6 +41,10 @@ def _examples():
             ki.FGSM(epsilon=0.2), weight=0.4
         ),
         "BlankNoise": lambda: ki.BlankNoise(blank_id=1, p=0.3, pad_id=0),
+        "Compose": lambda: ki.Compose(
+            [ki.Telephony(mu_law=True), ki.VolumeNoise(factor=1.5)],
+            probabilities=[0.5, 0.25], seed=2,
+        ),
         "CosineDistance": ki.CosineDistance,
         "CrossEntropy": lambda: ki.CrossEntropy(from_logits=False),
         "Distance": ki.distances.Distance,
@@ -63,13 +67,21 @@ def _examples():
         "JacobianPenalty": lambda: ki.JacobianPenalty(num_projections=2, weight=0.1),
         "KLDivergence": lambda: ki.KLDivergence(from_logits=False),
         "L2Cosine": lambda: ki.L2Cosine(cosine_weight=0.25),
+        "LogMelSpectrogram": lambda: ki.LogMelSpectrogram(
+            sample_rate=8000, num_mel_bins=20, upper_hz=3800.0
+        ),
         "LayerPerturbation": lambda: ki.LayerPerturbation(
             [keras.layers.GaussianNoise(0.1), keras.layers.Dropout(0.2)]
         ),
         "LossIBPPenalty": lambda: ki.LossIBPPenalty(weight=0.5, order=2),
         "NoiseRegularization": lambda: ki.NoiseRegularization(stddev=0.05, weight=2.0),
+        "NoiseBank": lambda: ki.NoiseBank(
+            np.linspace(-0.5, 0.5, 30, dtype="float32").reshape(3, 10),
+            snr_db=(-2.0, 8.0), sample_rate=8000, seed=1,
+        ),
         "OutOfDomainImageNoise": lambda: ki.OutOfDomainImageNoise(hue=0.1),
         "OutputDivergence": lambda: ki.OutputDivergence(distance="squared_l2", weight=0.7),
+        "OverlappingSpeech": lambda: ki.OverlappingSpeech(snr_db=(4.0, 8.0), shift=False),
         "PGD": lambda: ki.PGD(epsilon=0.3, norm="2", steps=3),
         "Penalty": lambda: ki.Penalty(weight=0.5, name="custom"),
         "PerInputPerturbation": lambda: ki.PerInputPerturbation(
@@ -77,11 +89,18 @@ def _examples():
         ),
         "Perturbation": lambda: ki.Perturbation(seed=4),
         "PredictionIBPPenalty": lambda: ki.PredictionIBPPenalty(weight=0.3, order=2),
+        "RandomChoice": lambda: ki.RandomChoice(
+            [ki.Telephony(), ki.VolumeNoise()], probabilities=[3.0, 1.0]
+        ),
         "RandomSpatialTransform": lambda: spatial_perturbations.RandomSpatialTransform(
             translation=2.0, rotation=10.0
         ),
+        "Reverberation": lambda: ki.Reverberation(
+            rt60=(0.4, 0.5), drr_db=2.0, rir_seconds=0.1, normalize=False
+        ),
         "SpatialPGD": lambda: spatial_perturbations.SpatialPGD(steps=2),
         "SquaredL2": ki.SquaredL2,
+        "Telephony": lambda: ki.Telephony(band=(300.0, 3400.0), mu_law=True, bits=6),
         "TangentProp": lambda: tangent_prop.TangentProp(
             transforms=[keras.layers.RandomRotation(0.05)], weight=0.1
         ),

@@ -13,3 +13,6 @@ from keras_invariance.datasets.digits import digits_classifier
 from keras_invariance.datasets.digits import load_digits
 from keras_invariance.datasets.digits import to_images
 from keras_invariance.datasets.semi_supervised import semi_supervised_dataset
+from keras_invariance.datasets.synthetic_speech import KEYWORDS
+from keras_invariance.datasets.synthetic_speech import synthetic_keywords
+from keras_invariance.datasets.synthetic_speech import synthetic_noises

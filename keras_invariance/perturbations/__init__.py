@@ -17,3 +17,9 @@ from keras_invariance.perturbations.adversarial import PGD
 from keras_invariance.perturbations.spatial import RandomSpatialTransform
 from keras_invariance.perturbations.spatial import SpatialPGD
 from keras_invariance.perturbations.spatial import WorstOfKSpatial
+from keras_invariance.perturbations.compose import Compose
+from keras_invariance.perturbations.compose import RandomChoice
+from keras_invariance.perturbations.noise_bank import NoiseBank
+from keras_invariance.perturbations.overlap import OverlappingSpeech
+from keras_invariance.perturbations.reverberation import Reverberation
+from keras_invariance.perturbations.telephony import Telephony

@@ -7,78 +7,26 @@ ops on float waveforms shaped `(batch, time)` or `(batch, time, 1)`, so they
 compile under XLA. Waveforms are expected in [-1, 1] (the scale of
 `tf.audio.decode_wav`); nothing is clipped unless `clip=True`.
 
-Room impulse responses, recorded noise banks (MUSAN) and telephony resampling
-need data and signal-processing code that is out of scope here;
-`add_noise_at_snr` mixes any noise waveform you load at a chosen SNR.
+The paper's other speech noises live next to these: `Reverberation` (room
+impulse responses), `OverlappingSpeech`, `Telephony` and `NoiseBank`
+(MUSAN-style folders), all composable with `Compose` / `RandomChoice`.
 """
 
-import keras
 from keras import ops
 
 from keras_invariance import random_ops
 from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.audio import waveforms
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.perturbations.base import Perturbation
 
-# Keeps silent clips (zero power) finite: they receive no noise.
-_EPSILON = 1e-12
+#: Mixes any noise waveform you load at a chosen SNR (kept under this name).
+add_noise_at_snr = waveforms.mix_at_snr
 
 
 def _check_waveforms(x, layer_name):
-    x = ops.convert_to_tensor(x)
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if "float" not in dtype:
-        raise ValueError(
-            f"{layer_name} needs float waveforms in [-1, 1]; received dtype "
-            f"{dtype}. For 16-bit PCM use "
-            "`keras.ops.cast(x, 'float32') / 32768.0`."
-        )
-    rank = len(x.shape)
-    if rank not in (2, 3) or (rank == 3 and x.shape[-1] != 1):
-        raise ValueError(
-            f"{layer_name} needs mono waveforms shaped (batch, time) or "
-            f"(batch, time, 1); received shape {tuple(x.shape)}."
-        )
-    return x, dtype
-
-
-def _power(x):
-    # Mean power per example over every non-batch axis.
-    return ops.mean(ops.square(x), axis=tuple(range(1, len(x.shape))),
-                    keepdims=True)
-
-
-def add_noise_at_snr(signal, noise, snr_db):
-    """Adds `noise`, rescaled per example so that the SNR is `snr_db` dB.
-
-    With `P(v)` the mean power of a waveform, `noise` is scaled by `s` such
-    that `10·log10(P(signal) / P(s·noise)) = snr_db`. A silent signal gets no
-    noise.
-
-    Example:
-
-    >>> import numpy as np
-    >>> signal = np.ones((1, 4), "float32")
-    >>> noise = np.array([[1.0, -1.0, 1.0, -1.0]], "float32")
-    >>> np.asarray(add_noise_at_snr(signal, noise, 20.0))
-    array([[1.1, 0.9, 1.1, 0.9]], dtype=float32)
-
-    Args:
-        signal: Float waveforms `(batch, time)` or `(batch, time, 1)`.
-        noise: Float noise of the same shape (e.g. a speech or MUSAN clip).
-        snr_db: Scalar or `(batch,)` signal-to-noise ratios in dB.
-
-    Returns:
-        `signal + s · noise`.
-    """
-    signal = ops.convert_to_tensor(signal)
-    noise = ops.cast(noise, signal.dtype)
-    snr_db = ops.cast(snr_db, signal.dtype)
-    snr_db = ops.reshape(snr_db, (-1,) + (1,) * (len(signal.shape) - 1))
-    target_power = _power(signal) * ops.power(10.0, -snr_db / 10.0)
-    scale = ops.sqrt(target_power / (_power(noise) + _EPSILON))
-    return signal + scale * noise
+    return waveforms.check_waveforms(x, layer_name)
 
 
 @keras_invariance_export
