@@ -247,3 +247,14 @@ def test_list_methods(capsys):
     out = capsys.readouterr().out
     for key, method in METHODS.items():
         assert key in out and method.call in out
+
+
+def test_tfds_arrays_become_report_images():
+    (x, y), (xt, yt) = data_lib.as_report_images(
+        "toy", (np.full((3, 5, 5), 51, "uint8"), np.array([1, 2, 3], "int64")),
+        (np.zeros((2, 5, 5), "uint8"), np.array([0, 1])))
+    assert x.shape == (3, 5, 5, 1) and xt.shape == (2, 5, 5, 1)
+    assert x.dtype == np.float32 and float(x.max()) == pytest.approx(0.2)
+    assert y.dtype == np.int32
+    with pytest.raises(data_lib.ReportError, match="needs images"):
+        data_lib.as_report_images("text", (np.zeros((3, 7)), [0, 1, 2]), (np.zeros((1, 7)), [0]))

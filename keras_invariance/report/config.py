@@ -9,7 +9,7 @@ from keras_invariance.report.data import ReportError
 #: (an MNIST digit is ~20×20 px), so their spatial box is scaled down from
 #: the papers' ±3 px, ±30°, which TFDS images keep.
 DATASET_DEFAULTS = {
-    "digits": dict(epochs=20, train_size=None, test_size=None,
+    "digits": dict(epochs=15, train_size=None, test_size=None,
                    translation=1.0, rotation=15.0),
     "tfds": dict(epochs=5, train_size=10000, test_size=1000,
                  translation=3.0, rotation=30.0),
@@ -86,7 +86,7 @@ class ReportConfig:
     rotation: float = None
     grid: tuple = (5, 5, 31)
     worst_of: int = 10
-    diagnostics_size: int = 256
+    diagnostics_size: int = 128
     seed: int = 0
     quick: bool = False
 

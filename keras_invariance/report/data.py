@@ -129,9 +129,38 @@ def _tfds(name, data_dir):
         tfds.as_numpy(builder.as_dataset(split=s, as_supervised=True, batch_size=-1))
         for s in ("train", test_split)
     )
+    return as_report_images(name, (x, y), (xt, yt))
+
+
+def as_report_images(name, train, test):
+    """TFDS arrays as the report's data: float32 pixels in [0, 1], int32 labels.
+
+    Integer pixels are divided by 255; grayscale `(n, h, w)` images get a
+    channel axis.
+
+    Example:
+
+    >>> (x, y), _ = as_report_images(
+    ...     "toy", (np.full((2, 4, 4), 255, "uint8"), [1, 2]),
+    ...     (np.zeros((1, 4, 4), "uint8"), [0]))
+    >>> x.shape, float(x.max()), y.dtype.name
+    ((2, 4, 4, 1), 1.0, 'int32')
+
+    Args:
+        name: The dataset's name, for messages.
+        train: `(x, y)` arrays.
+        test: `(x, y)` arrays.
+
+    Returns:
+        `(x_train, y_train), (x_test, y_test)`.
+
+    Raises:
+        ReportError: For inputs that are not images.
+    """
+    (x, y), (xt, yt) = ((np.asarray(a), np.asarray(b)) for a, b in (train, test))
     if x.ndim == 3:
         x, xt = x[..., None], xt[..., None]
-    if x.ndim != 4:
+    if x.ndim != 4 or xt.shape[1:] != x.shape[1:]:
         raise ReportError(
             f"TFDS dataset {name!r} has inputs of shape {x.shape[1:]}; the "
             "report needs images (height, width, channels)"

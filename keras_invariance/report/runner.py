@@ -166,11 +166,12 @@ def run_report(config, stream=sys.stdout):
         evaluation_start = time.perf_counter()
         result = evaluator.evaluate(model.base_model)
         evaluation_seconds = time.perf_counter() - evaluation_start
+        result["evaluation_seconds"]["total"] = evaluation_seconds
         result["metrics"]["step_time_ms"] = 1000.0 * step
         entry = {"key": method.key, "method": method.name, "family": method.family,
                  "call": method.call,
                  "configuration": _configuration(model, method, built, used),
-                 "train_seconds": seconds, "evaluation_seconds": evaluation_seconds,
+                 "train_seconds": seconds,
                  "history": {k: [float(v) for v in vs] for k, vs in history.items()},
                  **result}
         bad = evaluate_lib.non_finite(entry)

@@ -156,6 +156,7 @@ tr:hover td { background: #fafaf0; } .best { font-weight: bold; color: #05621e; 
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure img { max-width: 560px; border: 1px solid #ddd; }
 figcaption { font-size: 0.85em; color: #555; max-width: 560px; }
+table.config td, table.config th { text-align: left; vertical-align: top; }
 code { background: #f3f3f3; padding: 0 0.2em; } .small { font-size: 0.85em; color: #555; }
 """
 
@@ -228,7 +229,7 @@ training-step time over plain training's, in this process. Wall time {results['w
 <h2>Configurations and the weights actually used</h2>
 <p class="small">Every method is a public preset with its default weights; the values below are read
 from the trained model's variables. IRL rows train with Gaussian noise σ = {c['noise']:g}.</p>
-<table><tr><th>method</th><th>paper family</th><th>call</th><th>weights</th><th>ms/step</th><th>train s</th></tr>
+<table class="config"><tr><th>method</th><th>paper family</th><th>call</th><th>weights</th><th>ms/step</th><th>train s</th></tr>
 {''.join(config_rows)}
 </table>
 <p class="small">Everything on this page is in <code>results.json</code>
