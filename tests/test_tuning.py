@@ -111,3 +111,94 @@ def test_objective_names():
     assert tuning.objective("irl_distance").direction == "min"
     with pytest.raises(ValueError, match="keras_tuner.Objective"):
         tuning.objective("val_acc")
+
+
+# ------------------------------------------------- any configuration's weights
+
+
+def test_term_hyperparameters_are_the_model_variables():
+    model = ki.IRL(small_base(None), perturbation=ki.GaussianNoise(0.3), layers="above:hidden_2")
+    found = tuning.term_hyperparameters(model)
+    assert list(found)[:3] == ["alpha", "beta", "perturbation.stddev"]
+    assert found["irl_distance.weight"] is model.penalties[0].weight
+    assert found["irl_distance.cosine_weight"] is model.penalties[0].distance.cosine_weight
+    assert "irl_distance.gamma_hidden_2" in found
+    assert tuning.term_values(model)["perturbation.stddev"] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="InvariantModel"):
+        tuning.term_hyperparameters(small_base(None))
+
+
+@pytest.mark.parametrize("configure, expected", [
+    (lambda b: ki.VAT(b), {"vat.weight", "vat.epsilon"}),
+    (lambda b: ki.LossIBP(b), {"loss_ibp.weight"}),
+    (lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.3)),
+     {"alpha", "beta", "perturbation.stddev", "irl_distance.weight"}),
+    (lambda b: ki.AdversarialTraining(b, attack="pgd"),
+     {"alpha", "beta", "perturbation.epsilon"}),
+    (lambda b: ki.NoiseRegularized(b), {"noise_regularization.weight",
+                                        "noise_regularization.stddev"}),
+])
+def test_search_space_follows_the_configuration(configure, expected):
+    hypermodel = tuning.InvariantHyperModel(configure, build_base=small_base)
+    model = configure(small_base(None))
+    space = hypermodel.search_space(model)
+    assert set(space) == expected
+    values = tuning.term_values(model)
+    for name, (low, high, sampling) in space.items():
+        v = values[name]
+        if name in ("alpha", "beta"):
+            assert (low, high, sampling) == (0.0, 1.0, "linear")
+        elif name.endswith(".weight"):
+            assert (low, high, sampling) == (pytest.approx(v / 10), pytest.approx(v * 10), "log")
+        else:
+            assert (low, high, sampling) == (pytest.approx(v / 4), pytest.approx(v * 4), "log")
+    # Its defaults are the built values: an untouched hp builds the preset.
+    hp = keras_tuner.HyperParameters()
+    built = hypermodel.build(hp)
+    for name in expected:
+        assert value_of(tuning.term_hyperparameters(built)[name]) == pytest.approx(
+            values[name], rel=1e-6)
+
+
+def test_sampled_values_reach_the_variables_and_pgd_keeps_its_step_ratio():
+    configure = lambda b: ki.AdversarialTraining(b, attack="pgd", epsilon=0.1, steps=4)  # noqa: E731
+    hypermodel = tuning.InvariantHyperModel(configure, build_base=small_base,
+                                            ranges={"perturbation.epsilon": (0.2, 0.2)})
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert value_of(model.perturbation.epsilon) == pytest.approx(0.2)
+    # 2.5·ε/steps at the built ε = 0.1, rescaled with ε.
+    assert value_of(model.perturbation.step_size) == pytest.approx(2.5 * 0.2 / 4)
+
+
+def test_ranges_and_fixed_are_checked_against_the_configuration():
+    configure = lambda b: ki.VAT(b)  # noqa: E731
+    model = configure(small_base(None))
+    fixed = tuning.InvariantHyperModel(configure, fixed=["vat.epsilon"],
+                                       ranges={"vat.xi": (1e-7, 1e-5, "log")})
+    assert set(fixed.search_space(model)) == {"vat.weight", "vat.xi"}
+    with pytest.raises(ValueError, match=r"\['vat.eps'\] are not terms.*'vat.epsilon'"):
+        tuning.InvariantHyperModel(configure, fixed=["vat.eps"]).search_space(model)
+    with pytest.raises(ValueError, match="low ≤ high"):
+        tuning.InvariantHyperModel(configure, ranges={"vat.weight": (2, 1)}).search_space(model)
+    with pytest.raises(ValueError, match="log scale needs low > 0"):
+        tuning.InvariantHyperModel(configure, ranges={"vat.weight": (0, 1, "log")}).search_space(model)
+    with pytest.raises(ValueError, match="`configure`"):
+        tuning.InvariantHyperModel("vat")
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_invariant_search_end_to_end(data, tmp_path):
+    (x, y), (x_val, y_val) = data
+    hypermodel = tuning.InvariantHyperModel(
+        lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.5)), build_base=small_base)
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=tuning.objective("irl_distance"), max_trials=2,
+        directory=str(tmp_path), project_name="any", seed=5)
+    tuner.search(x, y, epochs=1, batch_size=64, verbose=0, validation_data=(x_val, y_val))
+    best = tuner.get_best_hyperparameters()[0].values
+    assert set(best) == {"alpha", "beta", "perturbation.stddev", "irl_distance.weight"}
+    reloaded = tuner.get_best_models(1)[0]
+    for name, value in best.items():
+        assert value_of(tuning.term_hyperparameters(reloaded)[name]) == pytest.approx(
+            value, rel=1e-6)

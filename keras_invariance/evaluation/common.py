@@ -74,3 +74,60 @@ def float_batches(x, labels, batch_size):
     for start in range(0, len(labels), batch_size):
         xb = tf.convert_to_tensor(x[start:start + batch_size])
         yield start, xb, tf.constant(labels[start:start + xb.shape[0]])
+
+
+def check_levels(values, name, who):
+    """A non-empty list of finite numbers ≥ 0 (σ or ε levels), as floats.
+
+    Checked before any compiled code runs, so a wrong list fails with one
+    line naming the argument.
+
+    Example:
+
+    >>> check_levels([0, 0.1], "stddevs", "noise_curve")
+    [0.0, 0.1]
+    >>> check_levels([], "epsilons", "adversarial_curve")
+    Traceback (most recent call last):
+    ...
+    ValueError: adversarial_curve: `epsilons` must be a non-empty list of numbers ≥ 0; received [].
+
+    Args:
+        values: A list (or other iterable) of numbers.
+        name: The argument's name, for the message.
+        who: The caller's name, for the message.
+
+    Returns:
+        A list of Python floats, in the given order.
+
+    Raises:
+        ValueError: For an empty list, a non-number, or a negative, NaN or
+            infinite value.
+    """
+    message = (
+        f"{who}: `{name}` must be a non-empty list of numbers ≥ 0; "
+        f"received {values!r}."
+    )
+    if isinstance(values, (str, bytes)) or np.ndim(values) > 1:
+        raise ValueError(message)
+    try:
+        levels = [float(v) for v in np.atleast_1d(np.asarray(values, dtype=object))]
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not levels or not all(np.isfinite(v) and v >= 0 for v in levels):
+        raise ValueError(message)
+    return levels
+
+
+def check_batch_size(batch_size):
+    """Returns `batch_size` as an int ≥ 1, or raises a `ValueError`.
+
+    Example:
+
+    >>> check_batch_size(32)
+    32
+    """
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be an integer ≥ 1; received {batch_size!r}."
+        )
+    return int(batch_size)

@@ -102,30 +102,67 @@ def _all_correct(model, x, y, params, shared, batch_size, grid_batch_size,
     labels = common.checked_inputs(x, y, who, images=True)
     n = len(labels)
     params = np.asarray(params, dtype=np.float32)
+    if shared:
+        params = params[_hardest_first(params)]
     k = params.shape[-2]
-    # Pad the transform axis to whole chunks by repeating the last transform,
-    # which leaves the AND unchanged and keeps one traced shape.
     chunk = min(grid_batch_size, k)
-    pad = (-k) % chunk
-    if pad:
-        reps = np.repeat(params[..., -1:, :], pad, axis=-2)
-        params = np.concatenate([params, reps], axis=-2)
+    budget = batch_size * chunk
     step = _get_step(model, fill_mode, fill_value, jit_compile)
     flags = np.zeros(n, dtype=bool)
     for start, xb, yb in common.float_batches(x, labels, batch_size):
-        b = xb.shape[0]
-        ok = np.ones(b, dtype=bool)
-        for g in range(0, params.shape[-2], chunk):
+        # Rows already broken leave the batch, and the survivors get more
+        # transforms per call, so a call keeps ~`budget` images. Rows and
+        # transforms are padded (repeating one, which leaves the AND
+        # unchanged) to powers of two, so few shapes are traced.
+        alive = np.arange(xb.shape[0])
+        g = 0
+        while g < k and alive.size:
+            rows = _next_power_of_two(alive.size)
+            width = chunk * _floor_power_of_two(max(1, budget // rows // chunk))
+            index = np.concatenate([alive, np.repeat(alive[:1], rows - alive.size)])
             if shared:
-                pb = np.broadcast_to(params[None, g:g + chunk],
-                                     (b,) + params[g:g + chunk].shape)
+                block = _padded(params[g:g + width], width)
+                pb = np.broadcast_to(block[None], (rows,) + block.shape)
             else:
-                pb = params[start:start + b, g:g + chunk]
-            ok &= step(xb, yb, tf.constant(pb)).numpy()
-            if not ok.any():
-                break
-        flags[start:start + b] = ok
+                pb = _padded(params[start + index, g:g + width], width)
+            ok = step(tf.gather(xb, index), tf.gather(yb, index),
+                      tf.constant(pb)).numpy()
+            alive = alive[ok[:alive.size]]
+            g += width
+        flags[start + alive] = True
     return flags
+
+
+def _padded(params, width):
+    """Pads the transform axis to `width` by repeating the last transform."""
+    pad = width - params.shape[-2]
+    if pad <= 0:
+        return params
+    reps = np.repeat(params[..., -1:, :], pad, axis=-2)
+    return np.concatenate([params, reps], axis=-2)
+
+
+def _next_power_of_two(n):
+    return 1 << (int(n) - 1).bit_length()
+
+
+def _floor_power_of_two(n):
+    return 1 << (int(n).bit_length() - 1)
+
+
+def _hardest_first(grid):
+    """An order of a shared grid, largest transforms first.
+
+    The AND over the grid does not depend on the order; trying the largest
+    translations and rotations first breaks most examples soonest, so they
+    leave the batch early.
+    """
+    magnitude = np.abs(grid.copy())
+    if grid.shape[-1] > 3:
+        magnitude[:, 3:] = np.abs(grid[:, 3:] - 1.0)
+    scale = magnitude.max(axis=0)
+    scale[scale == 0] = 1.0
+    return np.argsort(-(magnitude / scale).sum(axis=1), kind="stable")
 
 
 def grid_accuracy(

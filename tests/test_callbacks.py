@@ -1,0 +1,242 @@
+"""Callbacks: diagnostics in logs and TensorBoard, weight schedules, monitoring."""
+
+import glob
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_invariance as ki
+from keras_invariance import callbacks
+from keras_invariance import evaluation
+from keras_invariance import tuning
+from keras_invariance.hyperparameters import value_of
+from tests.engine_checks import SCCE
+from tests.engine_checks import tiny_data
+from tests.engine_checks import tiny_mlp
+
+
+def compiled(model, lr=0.05):
+    model.compile(keras.optimizers.SGD(lr), SCCE)
+    return model
+
+
+# ----------------------------------------------------------- diagnostics
+
+
+def test_diagnostics_log_what_the_evaluation_functions_compute():
+    x, y = tiny_data(64)
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
+    diagnostics = callbacks.InvarianceDiagnostics(x[:32], perturbation=0.2, seed=4)
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[diagnostics])
+    layers = ["hidden", "hidden2", "logits"]
+    names = [f"val_{kind}/{layer}" for kind in
+             ("activation_l2", "activation_cosine", "jacobian_norm") for layer in layers]
+    assert set(names) <= set(history.history)
+    # After the last epoch the weights are those the last values were read on.
+    x_noisy = evaluation.add_gaussian_noise(x[:32], 0.2, seed=4)
+    distances = evaluation.activation_distances(model, x[:32], x_noisy)
+    norms = evaluation.jacobian_norms(model, x[:32], seed=4)
+    for layer in layers:
+        assert history.history[f"val_activation_l2/{layer}"][-1] == pytest.approx(
+            distances[layer]["l2"], rel=1e-6)
+        assert history.history[f"val_jacobian_norm/{layer}"][-1] == pytest.approx(
+            norms[layer], rel=1e-6)
+
+
+def test_an_invariance_term_lowers_the_logged_distance():
+    x, y = tiny_data(128, seed=3)
+
+    def final_distance(model):
+        keras.utils.set_random_seed(0)
+        diagnostics = callbacks.InvarianceDiagnostics(x, perturbation=0.5, layers="logits",
+                                                      jacobian=False)
+        history = compiled(model).fit(x, y, epochs=8, batch_size=32, verbose=0,
+                                      callbacks=[diagnostics])
+        return history.history["val_activation_l2/logits"]
+
+    keras.utils.set_random_seed(0)
+    plain = final_distance(ki.IRL(tiny_mlp(), preset="plain"))
+    keras.utils.set_random_seed(0)
+    irl = final_distance(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.5),
+                                distance="squared_l2", weight=5.0))
+    assert irl[-1] < 0.5 * plain[-1]
+    assert irl[-1] < irl[0]
+
+
+def test_diagnostics_reach_tensorboard_next_to_the_training_terms(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    x, y = tiny_data(32)
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[
+        callbacks.InvarianceDiagnostics(x, perturbation=0.2, jacobian=True),
+        keras.callbacks.TensorBoard(str(tmp_path)),
+    ])
+
+    def tags(run):
+        (path,) = glob.glob(os.path.join(tmp_path, run, "events.out.tfevents.*"))
+        acc = event_accumulator.EventAccumulator(path)
+        acc.Reload()
+        return set(acc.Tags()["tensors"]) | set(acc.Tags()["scalars"])
+
+    assert {"epoch_irl_distance", "epoch_clean_loss"} <= tags("train")
+    assert {"epoch_activation_l2/hidden", "epoch_activation_cosine/logits",
+            "epoch_jacobian_norm/hidden2"} <= tags("validation")
+
+
+def test_diagnostics_accept_arrays_and_callables_and_reject_bad_copies():
+    x, _ = tiny_data(8)
+    layer = keras.layers.GaussianNoise(0.1)
+    assert callbacks.InvarianceDiagnostics(x, perturbation=layer).x_perturbed.shape == x.shape
+    assert np.array_equal(callbacks.InvarianceDiagnostics(x, perturbation=x + 1).x_perturbed, x + 1)
+    with pytest.raises(ValueError, match="shape of `x`"):
+        callbacks.InvarianceDiagnostics(x, perturbation=x[:2])
+    with pytest.raises(ValueError, match="`perturbation`"):
+        callbacks.InvarianceDiagnostics(x, perturbation=-0.1)
+    with pytest.raises(ValueError, match="float inputs"):
+        callbacks.InvarianceDiagnostics(x.astype("int32"), perturbation=0.1)
+    with pytest.raises(ValueError, match="`every`"):
+        callbacks.InvarianceDiagnostics(x, perturbation=0.1, every=0)
+
+
+# ------------------------------------------------------------- schedules
+
+
+class _Recorder(keras.callbacks.Callback):
+    """The variable's value during each epoch's first step."""
+
+    def __init__(self, variable_fn):
+        super().__init__()
+        self.variable_fn = variable_fn
+        self.seen = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            self.seen.append(value_of(self.variable_fn(self.model)))
+
+
+def test_schedule_ramps_the_weight_that_training_uses():
+    x, y = tiny_data(32)
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.3), weight=0.0))
+    schedule = callbacks.WeightSchedule("irl_distance", value=0.6, start_epoch=2, ramp_epochs=2)
+    recorder = _Recorder(lambda m: m.penalties[0].weight)
+    history = model.fit(x, y, epochs=6, batch_size=8, verbose=0,
+                        callbacks=[schedule, recorder])
+    expected = [0.0, 0.0, 0.2, 0.4, 0.6, 0.6]
+    assert recorder.seen == pytest.approx(expected, abs=1e-6)
+    assert history.history["weight/irl_distance"] == pytest.approx(expected, abs=1e-6)
+    # The logged objective is α·L + β·L_noise + w·R with that epoch's w: the
+    # term is off before the ramp and on after it.
+    h = history.history
+    for epoch, weight in enumerate(expected):
+        total = (0.5 * h["clean_loss"][epoch] + 0.5 * h["perturbed_loss"][epoch]
+                 + weight * h["irl_distance"][epoch])
+        assert h["loss"][epoch] == pytest.approx(total, rel=1e-5)
+
+
+def test_schedule_defaults_to_the_built_weight_and_takes_any_term():
+    x, y = tiny_data(16)
+    model = compiled(ki.VAT(tiny_mlp(), epsilon=0.5))
+    built = value_of(model.penalties[0].weight)
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[
+        callbacks.WeightSchedule("vat", start_epoch=1),
+        callbacks.WeightSchedule("vat.epsilon", schedule=lambda epoch, value: value * (epoch + 1)),
+    ])
+    assert history.history["weight/vat"] == [0.0, built, built]
+    assert history.history["weight/vat.epsilon"] == pytest.approx([0.5, 1.0, 1.5])
+
+
+def test_schedule_errors_name_the_terms():
+    x, y = tiny_data(8)
+    model = compiled(ki.VAT(tiny_mlp()))
+    with pytest.raises(ValueError, match=r"no term 'irl_distance'.*'vat'"):
+        model.fit(x, y, verbose=0, callbacks=[callbacks.WeightSchedule("irl_distance")])
+    zero = compiled(ki.LossIBP(tiny_mlp(), weight=0.0))
+    with pytest.raises(ValueError, match="pass `value=`"):
+        zero.fit(x, y, verbose=0, callbacks=[callbacks.WeightSchedule("loss_ibp")])
+    with pytest.raises(ValueError, match="`start_epoch`"):
+        callbacks.WeightSchedule("vat", start_epoch=-1)
+    with pytest.raises(ValueError, match="`value`"):
+        callbacks.WeightSchedule("vat", value=float("nan"))
+    bad = callbacks.WeightSchedule("vat", schedule=lambda epoch, value: -1.0)
+    with pytest.raises(ValueError, match="finite number ≥ 0"):
+        model.fit(x, y, verbose=0, callbacks=[bad])
+
+
+def _image_base():
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(3)])
+
+
+# Every preset whose term has a weight keeps that term when the weight is
+# given explicitly as 0, so that a WeightSchedule can raise it.
+ZERO_WEIGHT_PRESETS = {
+    "IRL": lambda: ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1), weight=0.0),
+    "NoiseRegularized": lambda: ki.NoiseRegularized(tiny_mlp(), weight=0.0),
+    "JacobianRegularized": lambda: ki.JacobianRegularized(tiny_mlp(), weight=0.0),
+    "VAT": lambda: ki.VAT(tiny_mlp(), weight=0.0),
+    "LossIBP": lambda: ki.LossIBP(tiny_mlp(), weight=0.0),
+    "PredictionIBP": lambda: ki.PredictionIBP(tiny_mlp(), weight=0.0),
+    "TangentBP": lambda: ki.TangentBP(_image_base(), weight=0.0),
+    "FastTangentBP": lambda: ki.FastTangentBP(_image_base(), weight=0.0),
+    "SpatialInvariance": lambda: ki.SpatialInvariance(_image_base(), mode="da_kl", weight=0.0),
+    "RegularizedAdversarialTraining": lambda: ki.RegularizedAdversarialTraining(
+        tiny_mlp(), weight=0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_WEIGHT_PRESETS))
+def test_presets_keep_a_term_built_with_weight_zero(name):
+    model = ZERO_WEIGHT_PRESETS[name]()
+    assert len(model.penalties) == 1
+    assert value_of(model.penalties[0].weight) == 0.0
+
+
+# ------------------------------------------------------------ monitoring
+
+
+def test_the_monitoring_rule_for_penalty_metrics():
+    """Keras 3 infers a direction only for `loss` and compiled metrics.
+
+    This documents the rule in `keras_invariance.callbacks`: the penalty
+    metrics need `mode="min"`. If the engine ever exposes the directions of
+    its terms to Keras, the first assertion fails and the rule (and this
+    test) can say "no mode needed".
+    """
+    x, y = tiny_data(32)
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
+    with pytest.raises(ValueError, match="mode='min'"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[keras.callbacks.EarlyStopping(monitor="irl_distance")])
+    # With the rule, the penalty works as a monitor, and its direction is
+    # the one the tuner uses.
+    stop = keras.callbacks.EarlyStopping(monitor="irl_distance", mode="min", patience=0,
+                                         min_delta=1e9)
+    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[stop])
+    assert len(history.history["loss"]) == 2  # no epoch improves by 1e9
+    assert tuning.OBJECTIVES["irl_distance"] == "min"
+
+
+def test_model_checkpoint_saves_on_a_penalty_with_mode_min(tmp_path):
+    x, y = tiny_data(32)
+    model = compiled(ki.VAT(tiny_mlp()))
+    path = str(tmp_path / "best.keras")
+    checkpoint = keras.callbacks.ModelCheckpoint(path, monitor="vat", mode="min",
+                                                 save_best_only=True)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[checkpoint])
+    assert os.path.exists(path)
+    reloaded = keras.models.load_model(path)
+    assert tf.reduce_all(tf.equal(reloaded.penalties[0].weight, model.penalties[0].weight))
+
+
+def test_every_builtin_penalty_name_is_a_tuner_objective_to_minimise():
+    names = {type(p).__name__: p.name for p in (
+        ki.ActivationDistance(), ki.OutputDivergence(), ki.NoiseRegularization(),
+        ki.JacobianPenalty(), ki.VATPenalty(), ki.LossIBPPenalty(),
+        ki.PredictionIBPPenalty(), ki.TangentProp(), ki.FastTangentProp(),
+        ki.AdversarialLossPenalty(ki.FGSM()))}
+    for name in names.values():
+        assert tuning.objective(name).direction == "min"
