@@ -7,14 +7,12 @@
 * `WeightSchedule`: ramps a term's weight (or α, β, ε …) in after N epochs.
 
 Monitoring a term with `EarlyStopping`, `ModelCheckpoint` or
-`ReduceLROnPlateau`: Keras 3 infers `mode="auto"` only for the name
-`"loss"` (and `"val_loss"`) and for metrics given to `compile(metrics=...)`;
-for any other name it raises. So the one rule is: **every other name this
-package logs — `clean_loss`, `perturbed_loss`, each penalty's name
-(`irl_distance`, `vat`, …), and the diagnostics below — is smaller-is-better:
-pass `mode="min"`; `val_noisy_accuracy` is larger-is-better: pass
-`mode="max"`.** `keras_invariance.tuning.OBJECTIVES` lists the same
-directions for Keras Tuner.
+`ReduceLROnPlateau`: `loss`, `clean_loss`, `perturbed_loss` and every
+penalty's name (`irl_distance`, `vat`, …) are lower-is-better metrics Keras
+sees (`keras_invariance.term_metrics`), so `mode="auto"` works. Keras infers
+no direction for names logged by callbacks: the diagnostics below need
+`mode="min"` and `val_noisy_accuracy` `mode="max"`.
+`keras_invariance.tuning.OBJECTIVES` lists the directions for Keras Tuner.
 """
 
 import math

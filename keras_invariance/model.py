@@ -16,6 +16,7 @@ from keras_invariance.distribution import replica_row_positions
 from keras_invariance.distribution import scale_for_distribution
 from keras_invariance.distribution import symbolic_build_from_local_batch
 from keras_invariance.distribution import unscale_for_distribution
+from keras_invariance.term_metrics import TermMetrics
 from keras_invariance.wrapping import base_model_from_arguments
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.forward_result import ForwardResult
@@ -31,13 +32,12 @@ class _Untracked:
     """Holds objects Keras must not track, save or list as sublayers.
 
     The tap reader's extractors share the user's layers (saving them would
-    store the layers twice), and the per-term metric trackers are kept out of `self.metrics`
-    so that `evaluate()` reports only the plain loss and compiled metrics.
+    store the layers twice); the term trackers are metrics, not weights.
     """
 
     def __init__(self):
         self.tap_reader = None
-        self.trackers = {}
+        self.terms = None
         self.finite_names = []
 
 
@@ -229,8 +229,7 @@ class InvariantModel(keras.Model):
         if self.perturbation is not None:
             names.append("perturbed_loss")
         names += [penalty.name for penalty in self.penalties]
-        for name in names:
-            self._untracked.trackers[name] = keras.metrics.Mean(name=name)
+        self._untracked.terms = TermMetrics(names)
 
     # ------------------------------------------------------------------ build
 
@@ -481,7 +480,16 @@ class InvariantModel(keras.Model):
             return logs_for_reduction(self._train_step(x, y, sample_weight))
 
     def test_step(self, data):
-        return logs_for_reduction(super().test_step(data))
+        logs = super().test_step(data)
+        # evaluate() is a plain model's: no training-term trackers.
+        logs = {k: v for k, v in logs.items() if k not in self._untracked.terms.names}
+        return logs_for_reduction(logs)
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        terms = getattr(getattr(self, "_untracked", None), "terms", None)
+        return metrics + [terms] if terms is not None else metrics
 
     def _train_step(self, x, y, sample_weight):
         if self.global_augmentation is not None:
@@ -515,11 +523,11 @@ class InvariantModel(keras.Model):
             gradients = finite_guard.hold_gradients(gradients, flags)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))
         for name, value in terms.items():
-            self._untracked.trackers[name].update_state(value, sample_weight=batch)
+            self._untracked.terms[name].update_state(value, sample_weight=batch)
         logs = self.compute_metrics(x, y, ctx.clean.outputs, sample_weight)
-        for name, tracker in self._untracked.trackers.items():
-            if name in terms:
-                logs[name] = tracker.result()
+        for name in self._untracked.terms.names:
+            if name not in terms:
+                logs.pop(name, None)
         if self.check_finite:
             logs[finite_guard.LOG_KEY] = flags
         return logs
@@ -560,11 +568,6 @@ class InvariantModel(keras.Model):
         if self._distribute_strategy is None or iterator is None:
             return super()._maybe_symbolic_build(iterator, data_batch)
         return symbolic_build_from_local_batch(self, iterator)
-
-    def reset_metrics(self):
-        super().reset_metrics()
-        for tracker in self._untracked.trackers.values():
-            tracker.reset_state()
 
     # ---------------------------------------------------------- serialization
 

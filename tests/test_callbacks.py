@@ -198,26 +198,18 @@ def test_presets_keep_a_term_built_with_weight_zero(name):
 # ------------------------------------------------------------ monitoring
 
 
-def test_the_monitoring_rule_for_penalty_metrics():
-    """Keras 3 infers a direction only for `loss` and compiled metrics.
-
-    This documents the rule in `keras_invariance.callbacks`: the penalty
-    metrics need `mode="min"`. If the engine ever exposes the directions of
-    its terms to Keras, the first assertion fails and the rule (and this
-    test) can say "no mode needed".
-    """
+def test_penalty_metrics_need_no_mode_for_keras_callbacks():
+    """The term trackers are lower-is-better metrics Keras can see."""
     x, y = tiny_data(32)
     model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
-    with pytest.raises(ValueError, match="mode='min'"):
-        model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[keras.callbacks.EarlyStopping(monitor="irl_distance")])
-    # With the rule, the penalty works as a monitor, and its direction is
-    # the one the tuner uses.
-    stop = keras.callbacks.EarlyStopping(monitor="irl_distance", mode="min", patience=0,
-                                         min_delta=1e9)
-    history = model.fit(x, y, epochs=5, verbose=0, callbacks=[stop])
-    assert len(history.history["loss"]) == 2  # no epoch improves by 1e9
+    for monitor in ("irl_distance", "clean_loss", "perturbed_loss"):
+        stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=0, min_delta=1e9)
+        history = model.fit(x, y, epochs=5, verbose=0, callbacks=[stop])
+        assert len(history.history["loss"]) == 2  # no epoch improves by 1e9
+        assert stop.monitor_op is keras.ops.less
     assert tuning.OBJECTIVES["irl_distance"] == "min"
+    # evaluate() stays a plain model's.
+    assert sorted(model.evaluate(x, y, verbose=0, return_dict=True)) == ["loss"]
 
 
 def test_model_checkpoint_saves_on_a_penalty_with_mode_min(tmp_path):

@@ -1,0 +1,50 @@
+"""The per-term trackers `fit()` logs, visible to Keras as lower-is-better.
+
+Keras' callbacks (`EarlyStopping`, `ModelCheckpoint`, `ReduceLROnPlateau`)
+infer `mode="auto"` only for `loss` and for metrics they find in
+`model.metrics` with a direction. `TermMetrics` puts the trackers of
+`clean_loss`, `perturbed_loss` and every penalty there, each marked "down",
+so `EarlyStopping(monitor="irl_distance")` works without `mode=`. The
+engine removes them from `evaluate()`'s logs, which report only the plain
+loss and compiled metrics.
+"""
+
+import keras
+from keras.src.trainers.compile_utils import MetricsList
+
+
+class TermMetrics(MetricsList):
+    """A `Mean` tracker per objective term, every one lower-is-better.
+
+    Example:
+
+    >>> metrics = TermMetrics(["clean_loss", "vat"])
+    >>> metrics["vat"].update_state(2.0)
+    >>> {k: float(v) for k, v in metrics.result().items()}
+    {'clean_loss': 0.0, 'vat': 2.0}
+
+    Args:
+        names: The terms' metric names.
+    """
+
+    def __init__(self, names):
+        trackers = []
+        for name in names:
+            tracker = keras.metrics.Mean(name=name)
+            # Read by Keras' MonitorCallback for `mode="auto"`.
+            tracker._direction = "down"
+            trackers.append(tracker)
+        super().__init__(trackers, name="invariance_terms")
+
+    @property
+    def names(self):
+        return [m.name for m in self.metrics]
+
+    def __getitem__(self, name):
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def result(self):
+        return {m.name: m.result() for m in self.metrics}
