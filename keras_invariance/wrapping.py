@@ -59,3 +59,32 @@ def _layer_error(layer):
         f"{type(layer).__name__} {layer.name!r}. Build a model around it first, "
         "e.g. `keras.Sequential([keras.Input(shape), layer])`."
     )
+
+
+def serialize(obj):
+    """`keras.saving.serialize_keras_object`, with `None` kept as `None`.
+
+    Example:
+
+    >>> serialize(None) is None
+    True
+    """
+    return None if obj is None else keras.saving.serialize_keras_object(obj)
+
+
+def deserialized_arguments(config):
+    """`InvariantModel` constructor arguments from its config.
+
+    Example:
+
+    >>> deserialized_arguments({"penalties": [], "alpha": 1.0})
+    {'penalties': [], 'alpha': 1.0}
+    """
+    config = dict(config)
+    for key in ("model", "perturbation", "global_augmentation"):
+        if config.get(key) is not None:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+    config["penalties"] = [
+        keras.saving.deserialize_keras_object(p) for p in config.get("penalties") or []
+    ]
+    return config

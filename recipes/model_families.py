@@ -77,10 +77,10 @@ def build_base(name, seed=0):
     if name == "cnn_bn":
         inputs = keras.Input((8, 8, 1))
         h = L.Conv2D(16, 3, padding="same", name="conv_1")(inputs)
-        h = L.BatchNormalization(name="bn_1")(h)
+        h = L.BatchNormalization(momentum=0.9, name="bn_1")(h)
         h = L.Activation("relu")(h)
         h = L.Conv2D(32, 3, padding="same", name="conv_2")(h)
-        h = L.BatchNormalization(name="bn_2")(h)
+        h = L.BatchNormalization(momentum=0.9, name="bn_2")(h)
         h = L.Activation("relu")(h)
         h = L.GlobalAveragePooling2D()(h)
         h = L.Dense(64, activation="relu", name="hidden_1")(h)

@@ -518,3 +518,20 @@ def test_deprecated_gamma_still_works_and_warns():
     assert float(model.penalties[0].weight) == pytest.approx(0.25)
     with pytest.raises(TypeError, match="both `gamma=` and"):
         ki.IRL(tiny_mlp(), perturbation=shrink, gamma=0.25, weight=0.5)
+
+
+def test_clean_statistics_keeps_batchnorm_moving_stats_to_the_clean_pass():
+    inputs = keras.Input((3,))
+    bn = keras.layers.BatchNormalization(momentum=0.0)  # moving = last batch
+    base = keras.Model(inputs, keras.layers.Dense(2)(bn(inputs)))
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = np.zeros(16, "int32")
+    shift = ki.FunctionPerturbation(lambda t: t + 5.0)
+    moved = {}
+    for batching in ("separate", "clean_statistics"):
+        model = ki.IRL(base, perturbation=shift, preset="irl_batching", batching=batching)
+        model.compile("sgd", SCCE)
+        model.fit(x, y, batch_size=16, verbose=0)
+        moved[batching] = bn.moving_mean.numpy().copy()
+    np.testing.assert_allclose(moved["clean_statistics"], x.mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(moved["separate"], x.mean(axis=0) + 5.0, atol=1e-5)

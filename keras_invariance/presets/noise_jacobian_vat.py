@@ -34,6 +34,7 @@ def NoiseRegularized(
     alpha=1.0,
     embedding_layer=None,
     penalties=None,
+    paper_scale=False,
     **kwargs,
 ):
     """Noise regularization: L(x) + α·E‖f(x) − f(x + Δx)‖².
@@ -57,6 +58,8 @@ def NoiseRegularized(
         xi: ξ, the power iteration's finite-difference radius.
         alpha: Weight of the clean loss (`InvariantModel`'s α).
         embedding_layer: For token models, add Δx at this layer's output.
+        paper_scale: The raw ‖f(x) − f(x + Δx)‖² instead of the relative one
+            (`NoiseRegularization(normalize=False)`).
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
 
@@ -75,6 +78,7 @@ def NoiseRegularized(
         power_iterations=power_iterations,
         xi=xi,
         embedding_layer=embedding_layer,
+        normalize=not paper_scale,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -89,6 +93,7 @@ def JacobianRegularized(
     alpha=1.0,
     embedding_layer=None,
     penalties=None,
+    paper_scale=False,
     **kwargs,
 ):
     """Jacobian regularization: L(x) + λ·‖∂f/∂x‖²_F (exact or projected).
@@ -109,6 +114,8 @@ def JacobianRegularized(
         alpha: Weight of the clean loss.
         embedding_layer: For token models, differentiate at this layer's
             output.
+        paper_scale: The raw ‖∂f/∂x‖²_F instead of the relative sensitivity
+            (`JacobianPenalty(normalize=False)`).
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
 
@@ -124,6 +131,7 @@ def JacobianRegularized(
         num_projections=num_projections,
         weight=weight,
         embedding_layer=embedding_layer,
+        normalize=not paper_scale,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
