@@ -26,7 +26,7 @@ class NonFiniteError(FloatingPointError):
     """Raised when a training step's loss, a penalty or the inputs are not finite."""
 
 
-def nonfinite_flags(x, terms, total):
+def nonfinite_flags(x, terms, total, x_perturbed=None):
     """(names, float32 flags): 1 where the inputs or a term are not finite.
 
     Example:
@@ -35,22 +35,26 @@ def nonfinite_flags(x, terms, total):
     ...     np.array([[1.0, np.nan]], "float32"),
     ...     {"clean_loss": tf.constant(0.5)}, tf.constant(0.5))
     >>> names, flags.numpy().tolist()
-    (['inputs', 'clean_loss', 'loss'], [1.0, 0.0, 0.0])
+    (['inputs', 'perturbed inputs', 'clean_loss', 'loss'], [1.0, 0.0, 0.0, 0.0])
 
     Args:
         x: The step's inputs (only float inputs are checked).
         terms: `{name: value}` of the objective's terms.
+        x_perturbed: The perturbed copies, checked as "perturbed inputs".
         total: The whole objective.
 
     Returns:
         The names in check order, and a float32 vector of 0/1 flags.
     """
-    floats = [t for t in tree.flatten(x) if t is not None and validation.is_float(t)]
-    inputs_ok = tf.constant(True)
-    for t in floats:
-        inputs_ok = tf.logical_and(inputs_ok, tf.reduce_all(tf.math.is_finite(t)))
-    names = ["inputs"] + list(terms) + ["loss"]
-    ok = [inputs_ok] + [
+    def all_finite(structure):
+        ok = tf.constant(True)
+        for t in tree.flatten(structure):
+            if t is not None and validation.is_float(t):
+                ok = tf.logical_and(ok, tf.reduce_all(tf.math.is_finite(t)))
+        return ok
+
+    names = ["inputs", "perturbed inputs"] + list(terms) + ["loss"]
+    ok = [all_finite(x), all_finite(x_perturbed)] + [
         tf.reduce_all(tf.math.is_finite(ops.cast(v, "float32"))) for v in terms.values()
     ] + [tf.reduce_all(tf.math.is_finite(ops.cast(total, "float32")))]
     return names, 1.0 - tf.cast(tf.stack(ok), tf.float32)
@@ -101,6 +105,7 @@ def guarded(train_function, names_of, step_of):
 def _message(name, step):
     where = {
         "inputs": "The inputs contain NaN or infinity",
+        "perturbed inputs": "The perturbation produced NaN or infinity",
         "loss": "The total objective became non-finite",
         "clean_loss": "The clean loss L(x) became non-finite",
         "perturbed_loss": "The perturbed loss L(x̃) became non-finite",
@@ -108,6 +113,8 @@ def _message(name, step):
     hint = (
         "Clean the data (e.g. `np.nan_to_num`) or drop the bad rows."
         if name == "inputs"
+        else "Check the perturbation's parameters for this data's range."
+        if name == "perturbed inputs"
         else "Lower the learning rate or this term's weight, or check its "
         "perturbation (ε, σ) for this data's scale."
     )

@@ -525,7 +525,7 @@ class InvariantModel(keras.Model):
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(total, trainable_weights)
         if self.check_finite:
-            names, flags = finite_guard.nonfinite_flags(x, terms, total)
+            names, flags = finite_guard.nonfinite_flags(x, terms, total, ctx.x_perturbed)
             self._untracked.finite_names = names
             gradients = finite_guard.hold_gradients(gradients, flags)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))

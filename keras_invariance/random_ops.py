@@ -21,7 +21,7 @@ generator's state; `keras.random` would pick an algorithm that XLA on CPU
 compiles to a slow kernel (measured: 17 ms against 1 ms for a 256×64 draw).
 
 The hash is a 32-bit avalanche mix (Wellons' "lowbias32") chained over the
-key parts; uniforms keep its top 24 bits and normals are
+key parts; uniforms keep its top 23 bits and normals are
 √2·erfinv(2u − 1), so one hash gives one number and XLA compiles it.
 """
 
@@ -166,9 +166,11 @@ def _keyed_bits(shape, seed, key):
 
 
 def _unit_interval(bits):
-    # The top 24 bits, centred in their bin: strictly inside (0, 1).
-    top = tf.cast(tf.bitwise.right_shift(bits, tf.constant(8, tf.uint32)), tf.float32)
-    return (top + 0.5) * (1.0 / (1 << 24))
+    # The top 23 bits, centred in their bin: strictly inside (0, 1) in
+    # float32 (with 24 bits the last bin's centre, 1 − 2⁻²⁵, rounds to 1.0
+    # and erfinv(1) = ∞).
+    top = tf.cast(tf.bitwise.right_shift(bits, tf.constant(9, tf.uint32)), tf.float32)
+    return (top + 0.5) * (1.0 / (1 << 23))
 
 
 def _philox_seed(seed):

@@ -126,9 +126,9 @@ def test_image_presets_match_one_device_with_randomness_on(name):
 
 def test_color_noise_matches_one_device():
     x, y = images(channels=3)
-    x = 255.0 * x
     check_distribution_equivalence(
-        lambda: ki.IRL(tiny_cnn(3), perturbation=ki.InDomainImageNoise()), x, y
+        lambda: ki.IRL(tiny_cnn(3), perturbation=ki.InDomainImageNoise(value_range=(0, 1))),
+        x, y,
     )
 
 
@@ -174,3 +174,13 @@ def test_uneven_split_draws_what_one_device_draws():
     result = strategy.run(tf.function(replica_fn), args=(values,))
     got = np.concatenate([t.numpy() for t in strategy.experimental_local_results(result)])
     np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_keyed_draws_stay_finite_at_the_extremes_of_the_hash():
+    from keras_invariance.random_ops import _unit_interval
+
+    extremes = tf.constant([0, 1, 2**32 - 1, 2**32 - 2, 2**31], tf.uint64)
+    u = _unit_interval(tf.cast(extremes, tf.uint32)).numpy()
+    assert (u > 0).all() and (u < 1).all()
+    z = np.sqrt(2.0) * tf.math.erfinv(2.0 * u - 1.0).numpy()
+    assert np.isfinite(z).all() and np.abs(z).max() < 6

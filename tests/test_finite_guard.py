@@ -70,3 +70,11 @@ def test_a_nan_on_one_replica_stops_both():
         m = model()
     with pytest.raises(NonFiniteError, match="inputs contain NaN or infinity at training step 2"):
         m.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+
+
+def test_a_perturbation_producing_inf_is_named():
+    x, y = tiny_data(n=32)
+    m = ki.IRL(tiny_mlp(), perturbation=lambda t: t / 0.0)
+    m.compile("sgd", SCCE)
+    with pytest.raises(NonFiniteError, match="perturbation produced NaN or infinity at training step 1"):
+        m.fit(x, y, batch_size=16, verbose=0)
