@@ -40,7 +40,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+# This checkout's package first (not another installed copy), then the
+# benchmark helpers beside this file.
+sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -219,18 +222,23 @@ def scaling_suite(args):
     def irl(**kw):
         return lambda: ki.IRL(make_base(), perturbation=ki.GaussianNoise(noise.stddev.numpy()), **kw)
 
+    families = [f for f in ("irl", "vat") if not args.methods or f in args.methods]
     builders = {"plain": make_base}
-    builders.update({f"irl_k{k}": irl(num_samples=k) for k in ks})
-    builders.update({f"vat_k{k}": (lambda k=k: ki.VAT(make_base(), power_iterations=k)) for k in ks})
+    if "irl" in families:
+        builders.update({f"irl_k{k}": irl(num_samples=k) for k in ks})
+    if "vat" in families:
+        builders.update({f"vat_k{k}": (lambda k=k: ki.VAT(make_base(), power_iterations=k))
+                         for k in ks})
     groups["samples"] = _time_models(builders, x, y, batch, jit, args)
 
     taps = list(_models.RESNET_TAPS) if model_kind == "cnn" else ["hidden_1", "hidden_2", "logits"]
     counts = [1, len(taps)] if args.quick else list(range(1, len(taps) + 1))
-    builders = {"plain": make_base}
-    builders.update({f"irl_layers{c}": irl(layers=taps[-c:]) for c in counts})
-    groups["layers"] = _time_models(builders, x, y, batch, jit, args)
+    if "irl" in families:
+        builders = {"plain": make_base}
+        builders.update({f"irl_layers{c}": irl(layers=taps[-c:]) for c in counts})
+        groups["layers"] = _time_models(builders, x, y, batch, jit, args)
 
-    batches = [8, 16] if args.quick else [32, 64, 128, 256, 512]
+    batches = [16] if args.quick else [32, 64, 128, 256, 512]
     per_batch = {}
     for b in batches:
         if model_kind == "mlp":
@@ -239,43 +247,55 @@ def scaling_suite(args):
             bx, by = np.concatenate([bx] * reps), np.concatenate([by] * reps)
         else:
             bx, by = _models.cifar_shaped_data(b * (args.steps + 2), quick=args.quick)
-        builders = {"plain": make_base, "irl_k1": irl(), "vat_k1": lambda: ki.VAT(make_base())}
+        builders = {"plain": make_base}
+        if "irl" in families:
+            builders["irl_k1"] = irl()
+        if "vat" in families:
+            builders["vat_k1"] = lambda: ki.VAT(make_base())
         per_batch[b] = _time_models(builders, bx, by, b, jit, args)
     groups["batch"] = {str(b): s for b, s in per_batch.items()}
 
+    fits = {}
     plain_ms = groups["samples"]["plain"]["ms"]
-    fits = {
-        "irl_per_extra_k": _slope(ks, [groups["samples"][f"irl_k{k}"]["ms"] for k in ks]) / plain_ms,
-        "vat_per_extra_iteration": _slope(ks, [groups["samples"][f"vat_k{k}"]["ms"] for k in ks]) / plain_ms,
-        "irl_per_extra_layer": _slope(
+    for family, key in (("irl", "irl_per_extra_k"), ("vat", "vat_per_extra_iteration")):
+        if family in families:
+            fits[key] = _slope(ks, [groups["samples"][f"{family}_k{k}"]["ms"] for k in ks]) / plain_ms
+    if "layers" in groups:
+        fits["irl_per_extra_layer"] = _slope(
             counts, [groups["layers"][f"irl_layers{c}"]["ms"] for c in counts]
-        ) / groups["layers"]["plain"]["ms"],
-    }
+        ) / groups["layers"]["plain"]["ms"]
     return {"batch_size": batch, "model": model_kind, "xla": jit, "ks": ks,
             "layer_counts": counts, "taps": taps, "batches": batches,
-            "results": groups, "slopes_in_plain_steps": fits}
+            "families": families, "results": groups, "slopes_in_plain_steps": fits}
 
 
 def scaling_markdown(p):
-    g, s = p["results"], p["slopes_in_plain_steps"]
+    g, s, fam = p["results"], p["slopes_in_plain_steps"], p["families"]
+
+    def cell(group, name):
+        return protocol.fmt_ratio(group[name]) if name in group else "–"
+
     out = [f"**Scaling** ({p['model']}, batch {p['batch_size']}, "
            f"{'XLA' if p['xla'] else 'no XLA'}): × plain [round range]\n"]
-    rows = [[f"K = {k}", protocol.fmt_ratio(g["samples"][f"irl_k{k}"]),
-             protocol.fmt_ratio(g["samples"][f"vat_k{k}"])] for k in p["ks"]]
-    rows.append(["cost of one more K (plain steps)", f"{s['irl_per_extra_k']:.2f} (ideal 1.00)",
-                 f"{s['vat_per_extra_iteration']:.2f} (ideal 0.67)"])
+    rows = [[f"K = {k}", cell(g["samples"], f"irl_k{k}"), cell(g["samples"], f"vat_k{k}")]
+            for k in p["ks"]]
+    rows.append(["cost of one more K (plain steps)",
+                 f"{s['irl_per_extra_k']:.2f} (ideal 1.00)" if "irl" in fam else "–",
+                 f"{s['vat_per_extra_iteration']:.2f} (ideal 0.67)" if "vat" in fam else "–"])
     out.append(protocol.markdown_table(["K (IRL copies / VAT power iterations)", "IRL", "VAT"], rows))
     out.append("")
-    rows = [[f"{c} ({', '.join(p['taps'][-c:])})", protocol.fmt_ratio(g["layers"][f"irl_layers{c}"])]
-            for c in p["layer_counts"]]
-    rows.append(["cost of one more layer (plain steps)", f"{s['irl_per_extra_layer']:.3f} (ideal ≈ 0)"])
-    out.append(protocol.markdown_table(["IRL tapped layers", "IRL K=1"], rows))
-    out.append("")
+    if "layers" in g:
+        rows = [[f"{c} ({', '.join(p['taps'][-c:])})", protocol.fmt_ratio(g["layers"][f"irl_layers{c}"])]
+                for c in p["layer_counts"]]
+        rows.append(["cost of one more layer (plain steps)",
+                     f"{s['irl_per_extra_layer']:.3f} (ideal ≈ 0)"])
+        out.append(protocol.markdown_table(["IRL tapped layers", "IRL K=1"], rows))
+        out.append("")
     rows = []
     for b in p["batches"]:
         e = g["batch"][str(b)]
         rows.append([str(b), f"{e['plain']['ms']:.1f}", f"{1e3 * e['plain']['ms'] / b:.1f}",
-                     protocol.fmt_ratio(e["irl_k1"]), protocol.fmt_ratio(e["vat_k1"])])
+                     cell(e, "irl_k1"), cell(e, "vat_k1")])
     out.append(protocol.markdown_table(
         ["batch", "plain ms/step", "plain µs/example", "IRL K=1", "VAT"], rows))
     out.append("")
