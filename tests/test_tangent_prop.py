@@ -132,6 +132,18 @@ def test_clean_pass_is_the_shared_linearisation(jvp_method, training, passes):
         assert calls[1] == len(x) * len(spatial.IBP_TANGENTS)
 
 
+def test_auto_without_xla_takes_forward_mode_for_batch_norm_models():
+    inputs = keras.Input((H, W, 1))
+    h = keras.layers.BatchNormalization()(keras.layers.Conv2D(3, 3)(inputs))
+    base = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(h)))
+    model = objective_model(base, TangentProp())
+    calls = []
+    original = model._forward
+    model._forward = lambda inputs, **kw: calls.append(inputs.shape[0]) or original(inputs, **kw)
+    model.compute_objective(images(), labels())
+    assert calls == [4, 4 * len(spatial.IBP_TANGENTS)]
+
+
 def _mean_centered_model(size=H):
     """f(x − mean(x)): exactly invariant to brightness (tangent = 1)."""
     inputs = keras.Input((size, size, 1))
