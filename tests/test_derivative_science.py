@@ -1,18 +1,25 @@
-"""Science check: Prediction IBP and FGSM adversarial training are more robust
-to FGSM attacks than plain training (scikit-learn digits, 3 seeds).
+"""Science check (Invariant BP paper, Table 1): with their default weights,
+Prediction IBP and FGSM adversarial training resist FGSM better than plain
+training without giving up clean accuracy, on a small-data digits CNN.
 
-Setup: digits scaled to [0, 1], 70/30 split (random_state=0), MLP
-64→128→10 (ReLU), Adam 1e-3, batch 64, 20 epochs. Attack: FGSM with
-ε = 0.1 on the test set using the true labels, clipped to [0, 1].
-Prediction IBP: β = 0.3, r = 1 (on logits). FGSM AT: α = β = ½ at ε = 0.1.
+Setup: 1000 training images of scikit-learn's digits (8×8, [0, 1]), the
+rest for test, a small CNN, Adam 1e-3, batch 64, 30 epochs, 3 seeds.
+Attack: FGSM with ε = 0.1 on the test set using the true labels, clipped
+to [0, 1]. Presets with default arguments only.
 
-Measured (this machine, TF 2.21 CPU), test error under FGSM-0.1 attack
-(clean error in parentheses):
+Asserted per seed: Prediction IBP's clean error is at most 1 point above
+plain training's and its FGSM error is lower; FGSM AT's FGSM error is
+lower by 3 points.
+
+Measured (TF 2.21, CPU), FGSM-0.1 test error (clean error):
 
     seed   plain          Prediction IBP   FGSM AT
-    0      0.420 (0.043)  0.309 (0.080)    0.272 (0.043)
-    1      0.413 (0.035)  0.313 (0.076)    0.278 (0.043)
-    2      0.422 (0.039)  0.311 (0.076)    0.280 (0.043)
+    0      0.409 (0.029)  0.336 (0.024)    0.161 (0.016)
+    1      0.449 (0.023)  0.360 (0.021)    0.156 (0.014)
+    2      0.394 (0.024)  0.363 (0.031)    0.157 (0.015)
+
+(The paper's β = 1 on its raw scale, `paper_scale=True`, gave 10.4% clean
+error against 1.8% on a 1000-image digits subset.)
 """
 
 import keras
@@ -26,22 +33,26 @@ EPSILON = 0.1
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def digits():
+def digits(seed):
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     data = load_digits()
-    x = (data.data / 16.0).astype("float32")
+    x = (data.images / 16.0).astype("float32")[..., None]
     y = data.target.astype("int32")
-    return train_test_split(x, y, test_size=0.3, random_state=0)
+    return train_test_split(x, y, train_size=1000, random_state=seed, stratify=y)
 
 
 def base_model(seed):
     keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [
-            keras.Input((64,)),
-            keras.layers.Dense(128, activation="relu"),
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
             keras.layers.Dense(10),
         ]
     )
@@ -60,21 +71,21 @@ def fgsm_errors(model, x, y, epsilon):
 
 METHODS = {
     "plain": lambda b: b,
-    "prediction_ibp": lambda b: dm.PredictionIBP(b, weight=0.3, order=1),
-    "fgsm_at": lambda b: dm.AdversarialTraining(b, attack="fgsm", epsilon=EPSILON),
+    "prediction_ibp": lambda b: dm.PredictionIBP(b),
+    "fgsm_at": lambda b: dm.AdversarialTraining(b),
 }
 
 
 @pytest.mark.science
 def test_prediction_ibp_and_fgsm_at_resist_fgsm():
-    x_train, x_test, y_train, y_test = digits()
     results = {name: [] for name in METHODS}
     for seed in range(3):
+        x_train, x_test, y_train, y_test = digits(seed)
         for name, make in METHODS.items():
             base = base_model(seed)
             model = make(base)
             model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=LOSS)
-            model.fit(x_train, y_train, batch_size=64, epochs=20, verbose=0)
+            model.fit(x_train, y_train, batch_size=64, epochs=30, verbose=0)
             results[name].append(fgsm_errors(base, x_test, y_test, EPSILON))
     print("\nseed  " + "  ".join(f"{n:>22}" for n in METHODS))
     for seed in range(3):
@@ -85,12 +96,9 @@ def test_prediction_ibp_and_fgsm_at_resist_fgsm():
                 for n in METHODS
             )
         )
-    for name in ("prediction_ibp", "fgsm_at"):
-        for seed in range(3):
-            assert results[name][seed][0] < results["plain"][seed][0] - 0.03, (
-                name,
-                seed,
-                results,
-            )
-        # Robustness is not bought by giving up the task.
-        assert max(clean for _, clean in results[name]) < 0.15
+    for seed in range(3):
+        plain_fgsm, plain_clean = results["plain"][seed]
+        ibp_fgsm, ibp_clean = results["prediction_ibp"][seed]
+        assert ibp_clean <= plain_clean + 0.01, (seed, results)
+        assert ibp_fgsm < plain_fgsm, (seed, results)
+        assert results["fgsm_at"][seed][0] < plain_fgsm - 0.03, (seed, results)

@@ -58,7 +58,7 @@ def objective_model(base, penalty):
     return model
 
 
-@pytest.mark.parametrize("jvp_method", ["forward", "double_vjp"])
+@pytest.mark.parametrize("jvp_method", ["forward", "double_vjp", "auto"])
 @pytest.mark.parametrize(
     "transforms,sigma,order,softmax",
     [
@@ -82,12 +82,20 @@ def test_tangent_prop_equals_explicit_jacobian(transforms, sigma, order, softmax
     np.testing.assert_allclose(float(terms["tangent_prop"]), float(expected), rtol=1e-4)
 
 
-@pytest.mark.parametrize("jvp_method", ["forward", "double_vjp"])
-def test_tangent_prop_weight_gradient_equals_explicit_jacobian(jvp_method):
-    """The jvp trains: ∂R/∂w through the engine = ∂R/∂w of the explicit R."""
+@pytest.mark.parametrize(
+    "jvp_method,training",
+    [("forward", True), ("double_vjp", True), ("auto", True), ("double_vjp", False)],
+)
+def test_tangent_prop_weight_gradient_equals_explicit_jacobian(jvp_method, training):
+    """The jvp trains: ∂R/∂w through the engine = ∂R/∂w of the explicit R.
+
+    `training=False` takes the extra B·T-row pass (the tiny CNN has no
+    BatchNorm or dropout, so both flags differentiate the same function).
+    """
     x, y = images(seed=1), labels(seed=1)
     base = tiny_cnn()
-    penalty = TangentProp(weight=1.0, jvp_method=jvp_method, normalize=False)
+    penalty = TangentProp(weight=1.0, jvp_method=jvp_method, training=training,
+                          normalize=False)
     model = ki.InvariantModel(base, alpha=0.0, penalties=[penalty])
     model.compile("sgd", SCCE)
     weights = base.trainable_weights
@@ -105,6 +113,36 @@ def test_tangent_prop_weight_gradient_equals_explicit_jacobian(jvp_method):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
         checked += int(np.any(b != 0))
     assert checked >= 3
+
+
+@pytest.mark.parametrize(
+    "jvp_method,training,passes",
+    [("auto", True, 1), ("double_vjp", True, 1), ("forward", True, 2), ("auto", False, 2)],
+)
+def test_clean_pass_is_the_shared_linearisation(jvp_method, training, passes):
+    """With the engine's pass, no forward pass is repeated (one per step)."""
+    x, y = images(), labels()
+    model = objective_model(tiny_cnn(), TangentProp(jvp_method=jvp_method, training=training))
+    assert model.penalties[0].requires_input_gradient == (passes == 1)
+    calls = []
+    original = model._forward
+    model._forward = lambda inputs, **kw: calls.append(inputs.shape[0]) or original(inputs, **kw)
+    model.compute_objective(x, y)
+    assert len(calls) == passes
+    if passes == 2:
+        assert calls[1] == len(x) * len(spatial.IBP_TANGENTS)
+
+
+def test_auto_without_xla_takes_forward_mode_for_batch_norm_models():
+    inputs = keras.Input((H, W, 1))
+    h = keras.layers.BatchNormalization()(keras.layers.Conv2D(3, 3)(inputs))
+    base = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(h)))
+    model = objective_model(base, TangentProp())
+    calls = []
+    original = model._forward
+    model._forward = lambda inputs, **kw: calls.append(inputs.shape[0]) or original(inputs, **kw)
+    model.compute_objective(images(), labels())
+    assert calls == [4, 4 * len(spatial.IBP_TANGENTS)]
 
 
 def _mean_centered_model(size=H):

@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras import ops
 from keras import tree
 
+from keras_invariance import batchnorm
 from keras_invariance import numerics
 from keras_invariance import random_ops
 from keras_invariance import spatial as spatial_lib
@@ -34,7 +35,8 @@ from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.penalties.base import Penalty
 
 ORDERS = (1, 2)
-#: How J·t is computed: forward mode, two reverse passes, or by XLA use.
+#: How J·t is computed: through the engine's clean pass when it can
+#: ("auto", "double_vjp"), or forward mode over B·T rows ("forward").
 JVP_METHODS = ("auto", "forward", "double_vjp")
 
 
@@ -153,31 +155,45 @@ class TangentProp(_TangentPenalty):
 
     For each example b and tangent t (T tangents), J_f(x_b)·t_bt is the
     directional derivative of the model outputs along the tangent image:
-    how fast the prediction changes when the transform starts to act. The
-    T tangents are stacked into the batch (x repeated T times, B·T rows) and
-    one forward-mode pass (`tf.autodiff.ForwardAccumulator`) gives all
-    directional derivatives; never a full Jacobian. The pass runs inside the
-    engine's weight-update tape, so R trains (the jvp is differentiated with
-    respect to the weights). The tangents themselves are constants.
+    how fast the prediction changes when the transform starts to act. Never
+    a full Jacobian: one Jacobian-vector product per tangent. The jvps run
+    inside the engine's weight-update tape, so R trains (the jvp is
+    differentiated with respect to the weights). The tangents themselves are
+    constants.
 
     The outputs are differentiated as the model returns them (logits for a
     logits model: the paper omits the softmax derivative "for numerical
-    stability"); `softmax=True` differentiates softmax(outputs). The extra
-    pass uses `training=training` (default `True`, like the clean pass:
-    BatchNorm normalizes the B·T rows with their batch statistics, which
-    equal the clean batch's, and updates its moving statistics once more;
-    the jvp then includes the change of the batch statistics along the
-    tangent. Set `training=False` to differentiate the inference-mode
-    network, which uses the moving statistics). The
+    stability"); `softmax=True` differentiates softmax(outputs). The
     penalty uses no labels and averages over every row.
 
-    XLA: with TensorFlow 2.21 on CPU, a train step holding a
-    `ForwardAccumulator` pass is recompiled by XLA at every call once the
-    weights change (identical HLO each time; seconds per step for a small
-    CNN). So `jvp_method="auto"` (default) uses forward mode when the model
-    is compiled without XLA and, under `jit_compile=True`, the double-vjp
-    identity J·t = ∂/∂u ⟨uᵀJ, t⟩ (two reverse passes over the same B·T
-    rows, exact, compiled once). `"forward"` / `"double_vjp"` force one.
+    How the jvps are computed (`jvp_method`). With `training=True` (the
+    default) the engine's clean pass is the linearisation shared by every
+    tangent: the engine watches x on its input tape (this penalty declares
+    `requires_input_gradient`), and each J·t is the transpose of a vjp
+    through that pass, J·t = ∂/∂u ⟨Jᵀu, t⟩ (`numerics.double_vjp`). No
+    forward pass is repeated: the cost per tangent is one pass through the
+    linearised network and its backward, as in the paper's Tangent BP, and
+    it compiles once under XLA. BatchNorm in the clean pass normalizes with
+    the batch statistics, so the jvp of tangent t includes their change when
+    every row moves along its own tangent t. This is `"double_vjp"`, and
+    `"auto"` (default) except for one case: without XLA, a model with
+    BatchNormalization layers takes the B·T-row forward-mode pass below,
+    because TensorFlow runs the second derivatives of Keras' (unfused)
+    batch statistics as many small graph ops, which made the shared pass
+    twice as slow on a small ResNet (28× vs 14× plain; on a 16×16 CNN
+    without BatchNorm the shared pass is 4.0× vs 7.0×).
+
+    Without the engine's pass (`training=False`, which differentiates the
+    inference-mode network, or `directional_derivatives` called on other
+    inputs), the T tangents are stacked into a batch of B·T rows (x repeated
+    T times) and one extra pass gives all jvps: forward mode
+    (`tf.autodiff.ForwardAccumulator`) for `"forward"`, and for `"auto"`
+    without XLA; the double vjp over those rows for `"double_vjp"`, and for
+    `"auto"` under `jit_compile=True` (TensorFlow 2.21 on CPU recompiles a
+    train step holding a `ForwardAccumulator` at every call once the
+    weights change). `"forward"` always takes this B·T-row forward-mode
+    pass (`training=True` then normalizes BatchNorm over the B·T rows and
+    updates its moving statistics once more).
 
     `num_projections` (optional) replaces the T tangents by that many random
     Rademacher combinations Σ_t ε_t·t_t. Since E[ε_s ε_t] = δ_st,
@@ -207,12 +223,13 @@ class TangentProp(_TangentPenalty):
         weight: β ≥ 0, the weight of R.
         order: 2 (default, ‖·‖²) or 1 (‖·‖₁, the paper's experiments).
         softmax: Differentiate softmax(outputs) instead of the outputs.
-        training: `training` flag of the tangent pass (default `True`).
+        training: `training` flag of the differentiated network (default
+            `True`: the engine's clean pass).
         num_projections: `None` (exact, default) or a Python int: random
             tangent combinations per example (order 2 only).
         seed: Optional int seed of the random combinations.
-        jvp_method: `"auto"` (default), `"forward"` (ForwardAccumulator)
-            or `"double_vjp"`, see above.
+        jvp_method: `"auto"` (default), `"double_vjp"` or `"forward"`
+            (ForwardAccumulator over B·T rows), see above.
         fill_mode: Boundary handling of smoothing and image differences.
         normalize: Divide each row's R by its outputs' ‖p‖_r^r (held
             constant; default), making R the relative change of the
@@ -266,6 +283,9 @@ class TangentProp(_TangentPenalty):
         self.normalize = bool(normalize)
         self.softmax = bool(softmax)
         self.training = bool(training)
+        # The engine's clean pass (training=True) is the linearisation every
+        # tangent shares; the engine records it on its input tape for us.
+        self.requires_input_gradient = self.training and jvp_method != "forward"
         if num_projections is not None:
             if int(num_projections) != num_projections or num_projections < 1:
                 raise ValueError(
@@ -304,6 +324,53 @@ class TangentProp(_TangentPenalty):
             )
             tangents = tf.einsum("bpt,bthwc->bphwc", signs, tangents)
         count = tangents.shape[1]
+        if self._shares_clean_pass(context, x):
+            jvp = self._clean_pass_jvps(context, tangents, count)
+        else:
+            jvp = self._extra_pass_jvps(context, x, tangents, count)
+        jvp = ops.cast(jvp, "float32")
+        return ops.reshape(jvp, (-1, count) + tuple(jvp.shape[2:]))
+
+    def _outputs(self, outputs):
+        if self.softmax:
+            outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
+        return outputs
+
+    def bind(self, model, subclassed):
+        super().bind(model, subclassed)
+        self._has_batch_norm = bool(batchnorm.moving_statistics(model))
+
+    def _shares_clean_pass(self, context, x):
+        if self.jvp_method == "auto" and getattr(self, "_has_batch_norm", False):
+            if not getattr(context.model, "jit_compile", False):
+                return False
+        return (
+            self.requires_input_gradient
+            and x is context.x
+            and getattr(context, "input_tape", None) is not None
+            and getattr(context, "clean", None) is not None
+        )
+
+    def _clean_pass_jvps(self, context, tangents, count):
+        """(B, T, outputs...) from the engine's clean pass, T transposed vjps.
+
+        One vjp per tangent over the B rows the clean pass already ran (not
+        B·T rows of a repeated batch): the forward pass is never repeated,
+        and what is left per tangent is the tangent's pass through the
+        linearised network and its share of the weight backward.
+        """
+        tape, x = context.input_tape, context.x
+        with tape:
+            outputs = self._outputs(context.clean.outputs)
+        directions = ops.cast(tangents, x.dtype)
+        jvps = [
+            numerics.double_vjp(tape, outputs, x, directions[:, t])
+            for t in range(count)
+        ]
+        return ops.stack(jvps, axis=1)
+
+    def _extra_pass_jvps(self, context, x, tangents, count):
+        """(B·T, outputs...) from one extra pass over x repeated T times."""
         shape = ops.shape(x)
         rows = ops.repeat(x, count, axis=0)  # b-major: row b·T + t
         directions = ops.reshape(
@@ -311,10 +378,9 @@ class TangentProp(_TangentPenalty):
         )
 
         def outputs_of(inputs):
-            outputs = context.forward(inputs, training=self.training).outputs
-            if self.softmax:
-                outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
-            return outputs
+            return self._outputs(
+                context.forward(inputs, training=self.training).outputs
+            )
 
         if self._use_double_vjp(context):
             # J·t = ∂/∂u ⟨(uᵀJ), t⟩: two reverse passes, no forward mode.
@@ -332,7 +398,6 @@ class TangentProp(_TangentPenalty):
             with tf.autodiff.ForwardAccumulator(rows, directions) as accumulator:
                 outputs = outputs_of(rows)
             jvp = accumulator.jvp(outputs)
-        jvp = ops.cast(jvp, "float32")
         return ops.reshape(jvp, (-1, count) + tuple(jvp.shape[1:]))
 
     def _use_double_vjp(self, context):

@@ -1,0 +1,59 @@
+"""Smoke test: every benchmark suite runs in `--quick` mode and writes its files.
+
+Tiny models, a few steps, a few methods per suite; no timed assertions (the
+numbers are only checked to be well formed).
+"""
+
+import json
+import pathlib
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def run():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run as run_module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return run_module
+
+
+SUITES = {
+    "mlp": ["--methods", "plain", "irl_k1"],
+    "cnn": ["--methods", "plain", "loss_ibp"],
+    "spatial": ["--methods", "plain", "tangent_bp", "--jit", "off"],
+    "floors": ["--model", "mlp", "--methods", "plain", "fgsm_at"],
+    "scaling": ["--model", "mlp", "--methods", "irl"],
+    "memory": ["--model", "mlp", "--methods", "plain"],
+    "overhead": ["--model", "mlp"],
+}
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_suite_runs_quick_and_writes_json_and_markdown(run, suite, tmp_path):
+    out_json, out_md = tmp_path / "out.json", tmp_path / "out.md"
+    run.main(["--suite", suite, "--quick", "--quiet", "--json", str(out_json),
+              "--markdown", str(out_md)] + SUITES[suite])
+    payload = json.loads(out_json.read_text())
+    assert payload["suite"] == suite and payload["machine"]["cores"] >= 1
+    text = out_md.read_text()
+    assert "|---|" in text
+    if suite in ("mlp", "cnn", "spatial"):
+        (summary,) = payload["results"].values()
+        assert summary["plain"]["ratio"] == pytest.approx(1.0)
+        assert all(entry["ms"] > 0 and entry["steps"] >= 1 for entry in summary.values())
+        assert len(summary) == 2
+    if suite == "memory":
+        (summary,) = payload["results"].values()
+        assert summary["plain"]["peak"] > 0
+
+
+def test_peer_script_documents_its_environment():
+    """The NSL peer needs its own venv: the script says exactly how to make it."""
+    text = (BENCHMARKS / "peer_nsl.py").read_text()
+    assert "tensorflow==2.15.1" in text and "neural-structured-learning==1.4.0" in text
