@@ -7,7 +7,9 @@ from setuptools import setup
 PLOTS = ["matplotlib"]
 RECIPES = ["tensorflow-datasets"] + PLOTS
 NOTEBOOKS = ["nbclient", "nbformat", "ipykernel"] + PLOTS
-TEST = ["pytest>=7", "scipy"] + RECIPES + NOTEBOOKS
+# mnist1d: the 1-D model family of the defaults checks (generated, no
+# download); pytest-xdist: the suite runs on two workers (pytest.ini).
+TEST = ["pytest>=7", "pytest-xdist", "scipy", "mnist1d"] + RECIPES + NOTEBOOKS
 
 setup(
     name="keras-invariance",

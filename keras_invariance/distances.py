@@ -39,6 +39,10 @@ def relative_squared_l2(u, v):
     return ops.sum(ops.square(u - v), axis=-1) / (energy + RELATIVE_EPSILON)
 
 
+def _scaled(values, l2_scale):
+    return values if l2_scale is None else values / l2_scale
+
+
 def cosine_similarity(u, v):
     """uᵀv / (‖u‖‖v‖) per example; 0 (with finite gradient) for zero vectors."""
     u, v = flatten_rows(u), flatten_rows(v)
@@ -89,18 +93,22 @@ class Distance(keras.layers.Layer):
 
     #: Whether the distance compares probability vectors over the last axis.
     on_outputs_only = False
+    #: Whether the distance has a squared-L2 part that `l2_scale` divides.
+    has_l2 = False
 
     def __init__(self, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.built = True
 
-    def distance(self, u, v):
+    def distance(self, u, v, l2_scale=None):
         """Returns d(u, v) per example, shape `(batch,)`, float32.
 
         Args:
             u: Clean activations, shape `(batch, ...)`.
             v: Perturbed activations, same shape.
+            l2_scale: Optional scalar dividing the squared-L2 part (the
+                penalty's normalization); distances without one ignore it.
 
         Returns:
             A float32 tensor of shape `(batch,)`.
@@ -113,26 +121,25 @@ class Distance(keras.layers.Layer):
 
 @keras_invariance_export
 class SquaredL2(Distance):
-    """Squared Euclidean distance, relative to the activations' energy.
+    """Squared Euclidean distance d(u, v) = ‖u − v‖².
 
-    With `relative=True` (default), d(u, v) = ‖u − v‖² / (½(‖u‖² + ‖v‖²) + ε)
-    per example: dimensionless, in [0, 4], the same for a layer of 10 or
-    1000 units and for activations of any scale, and unchanged when both
-    activations are scaled together, so a model cannot lower it by shrinking
-    its activations (which made the raw distance underfit or collapse a
-    network with the paper's γ = 1). For small differences it is the
-    relative squared error ‖u − v‖²/‖u‖². `relative=False` is the raw
-    ‖u − v‖² of the papers, whose scale grows with width and magnitude.
+    The penalties that use it divide it by a scale of their own
+    (`l2_scale`; `ActivationDistance` normalizes by the clean activations'
+    energy measured at the first step). `relative=True` makes each example's
+    distance scale-free instead, ‖u − v‖² / (½(‖u‖² + ‖v‖²) + ε) in [0, 4]:
+    unchanged when both activations are scaled together (so it has no
+    contracting pull on the representation: measured, it regularizes IRL
+    less than the calibrated raw distance).
 
     Example:
 
-    >>> SquaredL2(relative=False).distance([[1.0, 2.0]], [[0.0, 0.0]]).numpy()
+    >>> SquaredL2().distance([[1.0, 2.0]], [[0.0, 0.0]]).numpy()
     array([5.], dtype=float32)
-    >>> SquaredL2().distance([[2.0, 0.0]], [[1.0, 0.0]]).numpy()
+    >>> SquaredL2(relative=True).distance([[2.0, 0.0]], [[1.0, 0.0]]).numpy()
     array([0.4], dtype=float32)
 
     Args:
-        relative: Divide by the mean energy of u and v (see above).
+        relative: Per-example scale-free distance (see above).
         **kwargs: Keras `Layer` arguments.
 
     Reference:
@@ -140,14 +147,16 @@ class SquaredL2(Distance):
         Networks" (2018), eq. 2 with d = L2.
     """
 
-    def __init__(self, relative=True, **kwargs):
+    has_l2 = True
+
+    def __init__(self, relative=False, **kwargs):
         super().__init__(**kwargs)
         self.relative = bool(relative)
 
-    def distance(self, u, v):
+    def distance(self, u, v, l2_scale=None):
         if self.relative:
             return relative_squared_l2(u, v)
-        return squared_l2(u, v)
+        return _scaled(squared_l2(u, v), l2_scale)
 
     def get_config(self):
         config = super().get_config()
@@ -171,7 +180,7 @@ class CosineDistance(Distance):
         Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3, Figure 1b.
     """
 
-    def distance(self, u, v):
+    def distance(self, u, v, l2_scale=None):
         return 1.0 - cosine_similarity(u, v)
 
 
@@ -183,15 +192,15 @@ class L2Cosine(Distance):
     between clean and perturbed activations. The paper writes −λ·cos; λ(1 −
     cos) has the same gradients and is never negative, so the logged
     `irl_distance` and the total `loss` stay ≥ 0 (and `EarlyStopping` on them
-    behaves). With `relative=True` (default) the L2 part is relative to the
-    activations' energy (see `SquaredL2`), so d is dimensionless: at most
-    4 + 2λ, about 0 for invariant activations. λ (`cosine_weight`) is a
+    behaves). The L2 part is divided by the penalty's `l2_scale` (see
+    `ActivationDistance`), or made per-example relative with `relative=True`
+    (see `SquaredL2`); the cosine part is scale-free. λ (`cosine_weight`) is a
     non-trainable variable, so a tuner or a schedule can change it without
     retracing.
 
     Example:
 
-    >>> d = L2Cosine(cosine_weight=0.5, relative=False)
+    >>> d = L2Cosine(cosine_weight=0.5)
     >>> d.distance([[1.0, 0.0]], [[1.0, 0.0]]).numpy()
     array([0.], dtype=float32)
     >>> round(float(d.distance([[1.0, 0.0]], [[0.0, 1.0]])[0]), 3)
@@ -199,7 +208,7 @@ class L2Cosine(Distance):
 
     Args:
         cosine_weight: λ ≥ 0, the weight of the cosine part.
-        relative: Make the L2 part relative (default) or raw (the paper's).
+        relative: Make the L2 part per-example relative (see `SquaredL2`).
         **kwargs: Keras `Layer` arguments.
 
     Reference:
@@ -207,13 +216,18 @@ class L2Cosine(Distance):
         Networks" (2018), §1, d(u, v) = ‖u−v‖² − λ·cos.
     """
 
-    def __init__(self, cosine_weight=1.0, relative=True, **kwargs):
+    has_l2 = True
+
+    def __init__(self, cosine_weight=1.0, relative=False, **kwargs):
         super().__init__(**kwargs)
         self.cosine_weight = add_hyperparameter(self, "cosine_weight", cosine_weight)
         self.relative = bool(relative)
 
-    def distance(self, u, v):
-        l2 = relative_squared_l2(u, v) if self.relative else squared_l2(u, v)
+    def distance(self, u, v, l2_scale=None):
+        if self.relative:
+            l2 = relative_squared_l2(u, v)
+        else:
+            l2 = _scaled(squared_l2(u, v), l2_scale)
         return l2 + self.cosine_weight * (1.0 - cosine_similarity(u, v))
 
     def get_config(self):
@@ -249,7 +263,7 @@ class KLDivergence(Distance):
         super().__init__(**kwargs)
         self.from_logits = from_logits
 
-    def distance(self, u, v):
+    def distance(self, u, v, l2_scale=None):
         p = _probabilities(u, self.from_logits)
         kl = p * (
             _log_probabilities(u, self.from_logits)
@@ -291,7 +305,7 @@ class CrossEntropy(Distance):
         super().__init__(**kwargs)
         self.from_logits = from_logits
 
-    def distance(self, u, v):
+    def distance(self, u, v, l2_scale=None):
         target = ops.stop_gradient(_probabilities(u, self.from_logits))
         return _sum_per_example(-target * _log_probabilities(v, self.from_logits))
 

@@ -36,6 +36,7 @@ from keras_invariance.datasets.digits import digits_classifier
 from keras_invariance.distances import L2Cosine
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.perturbations.noise import GaussianNoise
+from keras_invariance.presets.irl import DEFAULT_WEIGHT as IRL_DEFAULT_WEIGHT
 from keras_invariance.presets.irl import IRL
 
 #: Objective names (see above) and the direction that is better.
@@ -82,7 +83,8 @@ def term_hyperparameters(model):
     penalty (its `weight` λ_j, per-layer `gamma_<layer>`, its distance's
     `cosine_weight`, VAT's `epsilon` …), in that order. The values are
     whatever the variables hold (the weights actually used, including any
-    a schedule or a calibration changed).
+    a schedule changed). Calibrated scales (`calibration_variables`, e.g.
+    IRL's first-step energies) are left out.
 
     Example:
 
@@ -113,7 +115,12 @@ def term_hyperparameters(model):
     for prefix, owner in owners:
         if owner is None:
             continue
+        # Calibrated scales (e.g. IRL's `energy_<layer>`) are statistics the
+        # first step measures, not weights to tune or schedule.
+        calibrated = {id(v) for v in getattr(owner, "calibration_variables", ())}
         for variable in owner.non_trainable_variables:
+            if id(variable) in calibrated:
+                continue
             if tuple(variable.shape) == () and variable.dtype == "float32":
                 found.setdefault(f"{prefix}.{variable.name}", variable)
     return found
@@ -172,15 +179,17 @@ class IRLHyperModel(keras_tuner.HyperModel):
 
     * `alpha` α ~ Float[0, 1] (step 0.1), weight of the clean loss;
     * `beta` β ~ Float[0, 1] (step 0.1), weight of the loss on noisy copies;
-    * `gamma` γ ~ Float[0.01, 10] (log), weight of the activation distance
-      `irl_distance` (γ > 0 always: IRL batching is γ → 0);
+    * `gamma` γ ~ Float[γ₀/10, 30·γ₀] (log) around the IRL default
+      γ₀ = `keras_invariance.presets.irl.DEFAULT_WEIGHT` (calibrated scale),
+      weight of the activation distance `irl_distance` (γ > 0 always: IRL
+      batching is γ → 0);
     * `cosine_weight` λ ~ Float[0, 2] (step 0.25), the cosine weight of the
       distance d(u, v) = ‖u−v‖² − λ·cos(u, v) (`L2Cosine`).
 
     They land in the model's non-trainable variables: `model.alpha`,
     `model.beta`, `model.penalties[0].weight` (γ) and
     `model.penalties[0].distance.cosine_weight` (λ). The paper's presets are
-    points of this space: data augmentation (0, 1, ·), IRL loss (½, ½, 1)
+    points of this space: data augmentation (0, 1, ·), IRL loss (½, ½, γ₀)
     with λ = 1. A trial with α = β = 0 trains only the label-free distance
     and scores poorly; the tuner moves on.
 
@@ -256,7 +265,10 @@ class IRLHyperModel(keras_tuner.HyperModel):
             perturbation=GaussianNoise(self.noise_stddev),
             alpha=hp.Float("alpha", 0.0, 1.0, step=0.1, default=0.5),
             beta=hp.Float("beta", 0.0, 1.0, step=0.1, default=0.5),
-            weight=hp.Float("gamma", 0.01, 10.0, sampling="log", default=1.0),
+            weight=hp.Float(
+                "gamma", IRL_DEFAULT_WEIGHT / 10, IRL_DEFAULT_WEIGHT * 30,
+                sampling="log", default=IRL_DEFAULT_WEIGHT,
+            ),
             distance=L2Cosine(
                 cosine_weight=hp.Float("cosine_weight", 0.0, 2.0, step=0.25, default=1.0)
             ),

@@ -149,7 +149,7 @@ def test_one_fgsm_step_updates_batchnorm_from_the_training_pass_only():
     twin.set_weights(base.get_weights())
     x, y = batch()
     model = dm.AdversarialTraining(
-        base, attack="fgsm", epsilon=0.1, reuse_clean_pass=False
+        base, attack="fgsm", epsilon=0.1, reuse_clean_pass=False, batching="concat"
     )
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -171,7 +171,9 @@ def test_reused_clean_pass_updates_batchnorm_from_clean_then_adversarial():
     twin = mlp(bn=True)
     twin.set_weights(base.get_weights())
     x, y = batch()
-    model = dm.AdversarialTraining(base, attack="fgsm", epsilon=0.1)
+    model = dm.AdversarialTraining(
+        base, attack="fgsm", epsilon=0.1, batching="separate"
+    )
     assert model.perturbation.reuse_clean_pass
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -184,6 +186,26 @@ def test_reused_clean_pass_updates_batchnorm_from_clean_then_adversarial():
             getattr(twin.get_layer("bn"), name).numpy(),
             atol=1e-6,
         )
+
+
+def test_default_batching_keeps_batchnorm_statistics_to_the_clean_pass():
+    """`batching="auto"` on a BatchNorm model: the moving statistics are
+    those of one training pass on the clean batch alone."""
+    base = mlp(bn=True)
+    twin = mlp(bn=True)
+    twin.set_weights(base.get_weights())
+    x, y = batch()
+    model = dm.AdversarialTraining(base, attack="fgsm", epsilon=0.1)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=LOSS)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    twin(tf.constant(x), training=True)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(
+            getattr(base.get_layer("bn"), name).numpy(),
+            getattr(twin.get_layer("bn"), name).numpy(),
+            atol=1e-6,
+        )
+    assert not np.allclose(base.get_layer("bn").moving_mean.numpy(), 0.0)
 
 
 def test_reused_clean_pass_gives_the_same_x_star_and_objective():

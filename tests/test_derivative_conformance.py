@@ -169,8 +169,9 @@ def test_jacobian_and_loss_ibp_on_a_subclassed_model_with_tap():
     keras.utils.set_random_seed(0)
     model = Net(
         penalties=[
-            JacobianPenalty(layers=["hidden_tap"]),
-            LossIBPPenalty(order=2),
+            # The raw (paper-scale) terms have closed forms to check.
+            JacobianPenalty(layers=["hidden_tap"], normalize=False),
+            LossIBPPenalty(order=2, normalize=False),
         ]
     )
     x, y = data()

@@ -25,16 +25,16 @@ def test_values_match_numpy():
     l2 = ((uf - vf) ** 2).sum(-1)
     cos = (uf * vf).sum(-1) / np.linalg.norm(uf, axis=-1) / np.linalg.norm(vf, axis=-1)
     energy = 0.5 * ((uf**2).sum(-1) + (vf**2).sum(-1))
-    np.testing.assert_allclose(ki.SquaredL2(relative=False).distance(u, v), l2, rtol=1e-5)
-    np.testing.assert_allclose(ki.SquaredL2().distance(u, v), l2 / energy, rtol=1e-5)
+    np.testing.assert_allclose(ki.SquaredL2().distance(u, v), l2, rtol=1e-5)
+    np.testing.assert_allclose(ki.SquaredL2().distance(u, v, l2_scale=2.0), l2 / 2, rtol=1e-5)
+    np.testing.assert_allclose(ki.SquaredL2(relative=True).distance(u, v), l2 / energy, rtol=1e-5)
     np.testing.assert_allclose(ki.CosineDistance().distance(u, v), 1 - cos, rtol=1e-5)
     np.testing.assert_allclose(
-        ki.L2Cosine(cosine_weight=0.7, relative=False).distance(u, v),
-        l2 + 0.7 * (1 - cos), rtol=1e-5,
+        ki.L2Cosine(cosine_weight=0.7).distance(u, v), l2 + 0.7 * (1 - cos), rtol=1e-5
     )
     np.testing.assert_allclose(
-        ki.L2Cosine(cosine_weight=0.7).distance(u, v), l2 / energy + 0.7 * (1 - cos),
-        rtol=1e-5,
+        ki.L2Cosine(cosine_weight=0.7, relative=True).distance(u, v),
+        l2 / energy + 0.7 * (1 - cos), rtol=1e-5,
     )
     p = np.exp(u[:, 0]) / np.exp(u[:, 0]).sum(-1, keepdims=True)
     q = np.exp(v[:, 0]) / np.exp(v[:, 0]).sum(-1, keepdims=True)
@@ -77,10 +77,10 @@ def test_zero_vectors_and_low_precision_stay_finite(distance, dtype, zero):
 def test_large_half_precision_activations_do_not_overflow(dtype):
     u = tf.fill((1, 4096), tf.constant(200.0, dtype))
     v = tf.fill((1, 4096), tf.constant(-200.0, dtype))
-    d = ki.L2Cosine(relative=False).distance(u, v)
+    d = ki.L2Cosine().distance(u, v)
     np.testing.assert_allclose(d.numpy(), 4096 * 400.0**2 + 2.0, rtol=1e-2)
     # Relative: ‖u − v‖² = 4‖u‖², so 4 + λ·(1 − (−1)) = 6.
-    np.testing.assert_allclose(ki.L2Cosine().distance(u, v).numpy(), 6.0, rtol=1e-2)
+    np.testing.assert_allclose(ki.L2Cosine(relative=True).distance(u, v).numpy(), 6.0, rtol=1e-2)
 
 
 def test_get_resolves_names_and_rejects_unknown():
@@ -97,13 +97,14 @@ def test_relative_distance_is_scale_free_and_bounded():
     rng = np.random.default_rng(3)
     u = rng.normal(size=(5, 7)).astype("float32")
     v = rng.normal(size=(5, 7)).astype("float32")
-    d = ki.SquaredL2().distance(u, v).numpy()
-    np.testing.assert_allclose(ki.SquaredL2().distance(40 * u, 40 * v), d, rtol=1e-5)
+    rel = ki.SquaredL2(relative=True)
+    d = rel.distance(u, v).numpy()
+    np.testing.assert_allclose(rel.distance(40 * u, 40 * v), d, rtol=1e-5)
     assert (d >= 0).all() and (d <= 4 + 1e-6).all()
-    np.testing.assert_allclose(ki.SquaredL2().distance(u, -u), 4.0, rtol=1e-5)
+    np.testing.assert_allclose(rel.distance(u, -u), 4.0, rtol=1e-5)
     # Wider layers with the same per-unit behaviour give the same value.
     wide_u, wide_v = np.tile(u, 10), np.tile(v, 10)
-    np.testing.assert_allclose(ki.SquaredL2().distance(wide_u, wide_v), d, rtol=1e-5)
+    np.testing.assert_allclose(rel.distance(wide_u, wide_v), d, rtol=1e-5)
 
 
 def test_l2_cosine_is_never_negative():

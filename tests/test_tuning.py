@@ -75,7 +75,10 @@ def test_random_search_end_to_end(data, tmp_path):
 def test_build_defaults_are_the_irl_loss_preset():
     hp = keras_tuner.HyperParameters()
     model = tuning.IRLHyperModel(build_base=small_base).build(hp)
-    assert hp.values == {"alpha": 0.5, "beta": 0.5, "gamma": 1.0, "cosine_weight": 1.0}
+    default = ki.presets.irl.DEFAULT_WEIGHT
+    assert hp.values == pytest.approx(
+        {"alpha": 0.5, "beta": 0.5, "gamma": default, "cosine_weight": 1.0}
+    )
     _hp_reach_variables(model, hp.values)
     assert isinstance(model, ki.InvariantModel)
     assert model.compiled

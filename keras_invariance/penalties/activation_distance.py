@@ -3,6 +3,7 @@
 from keras import ops
 
 from keras_invariance import distances as distances_lib
+from keras_invariance import numerics
 from keras_invariance import taps as taps_lib
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
@@ -40,6 +41,16 @@ class ActivationDistance(Penalty):
     The penalty uses no labels and averages over every row, so unlabeled
     rows (sample weight 0) still contribute: semi-supervised IRL.
 
+    Scale (`normalize=True`, default): each layer's squared-L2 part is
+    divided by that layer's clean energy E‖a_ℓ‖², measured on the first
+    training step and then held fixed (a saved variable, `energy_<layer>`,
+    averaged over replicas). The distance then starts on the same scale for
+    a layer of 10 or 1000 units and for activations of any magnitude, so γ
+    transfers across models, while its gradient is the raw distance's: it
+    still pulls the representation to contract under noise, which is what
+    makes IRL robust (measured on digits: a per-step scale-free distance
+    lost that benefit). `normalize=False` is the paper's raw ‖u−v‖².
+
     Example:
 
     >>> import keras
@@ -56,11 +67,13 @@ class ActivationDistance(Penalty):
     Args:
         layers: The tapped layers, see above. Defaults to `"logits"`.
         distance: d, a `keras_invariance.distances` name or instance:
-            `"l2_cosine"` (the paper's ‖u−v‖² − λ·cos, default),
+            `"l2_cosine"` (the paper's ‖u−v‖² − λ·cos, written λ(1 − cos)),
             `"squared_l2"`, `"cosine"`, `"kl"`, `"cross_entropy"` (eq. 5's
             model risk; outputs only).
         weight: γ ≥ 0, the weight of L_dist in the objective.
         layer_weight: γ_ℓ for layers given without their own weight.
+        normalize: Divide the L2 part by the first step's clean energy
+            (default) or use the raw distance (the paper's).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"irl_distance"`, the metric name in `fit()` logs.
 
@@ -84,10 +97,12 @@ class ActivationDistance(Penalty):
         distance="l2_cosine",
         weight=1.0,
         layer_weight=1.0,
+        normalize=True,
         **kwargs,
     ):
         kwargs.setdefault("name", self.default_name)
         super().__init__(weight=weight, **kwargs)
+        self.normalize = bool(normalize)
         if isinstance(layers, dict):
             self.layers = {
                 name: check_non_negative(f"layers[{name!r}]", value)
@@ -108,6 +123,7 @@ class ActivationDistance(Penalty):
         self.distance = distances_lib.get(distance)
         self._tap_names = None
         self.layer_weights = {}
+        self.energies = {}
 
     @property
     def tap_names(self):
@@ -133,6 +149,16 @@ class ActivationDistance(Penalty):
                     self.layer_weights[name] = add_hyperparameter(
                         self, f"gamma_{name}", gamma
                     )
+                    if self._calibrates():
+                        self.energies[name] = self.add_weight(
+                            name=f"energy_{name}",
+                            shape=(),
+                            dtype="float32",
+                            initializer="zeros",
+                            trainable=False,
+                            autocast=False,
+                            aggregation="mean",
+                        )
         if self.distance.on_outputs_only and names != [taps_lib.LOGITS]:
             raise ValueError(
                 f"Distance {type(self.distance).__name__} compares output "
@@ -141,12 +167,39 @@ class ActivationDistance(Penalty):
             )
         self._tap_names = names
 
+    @property
+    def calibration_variables(self):
+        """The first-step energies `energy_<layer>` (statistics, not weights)."""
+        return list(self.energies.values())
+
+    def _calibrates(self):
+        return (
+            self.normalize
+            and self.distance.has_l2
+            and not getattr(self.distance, "relative", False)
+        )
+
+    def l2_scale(self, name, clean):
+        """The layer's calibrated energy E‖a_ℓ‖² (first step's), or `None`.
+
+        Measured from the clean activations of the first step the layer is
+        seen and held fixed; the assignment averages over replicas
+        (`aggregation="mean"`), so every replica divides by the same number.
+        """
+        energy = self.energies.get(name)
+        if energy is None:
+            return None
+        current = ops.stop_gradient(ops.mean(numerics.power_norm(clean, 2)))
+        energy.assign(ops.where(energy > 0, energy, current))
+        return ops.maximum(ops.convert_to_tensor(energy), 1e-12)
+
     def compute(self, context):
         clean, perturbed = context.clean, context.perturbed
         total = 0.0
         for name in self.tap_names:
+            scale = self.l2_scale(name, clean.taps[name])
             a = tile_clean(clean.taps[name], context.num_samples)
-            d = self.distance.distance(a, perturbed.taps[name])
+            d = self.distance.distance(a, perturbed.taps[name], l2_scale=scale)
             total += self.layer_weights[name] * ops.mean(d)
         return total
 
@@ -165,6 +218,7 @@ class ActivationDistance(Penalty):
                 "layers": layers,
                 "distance": distances_lib.serialize(self.distance),
                 "layer_weight": self.layer_weight,
+                "normalize": self.normalize,
             }
         )
         return config
@@ -223,8 +277,10 @@ class LayerwiseSquaredL2(ActivationDistance):
     Reuses `ActivationDistance`'s layer selection (`layers`, per-layer γ_ℓ
     variables `gamma_<layer>`) with the distance fixed to squared L2, so
     `distance` is neither an argument nor part of the config. `normalize`
-    makes each term dimensionless (relative to the clean activations'
-    energy; see the subclasses). `NoiseRegularization` and
+    makes each example's term relative to its activations' energy
+    (`SquaredL2(relative=True)`: measured, a first-step calibration like
+    `ActivationDistance`'s let noise regularization at weight 1 collapse a
+    GRU and cost a 1-D CNN 7 points). `NoiseRegularization` and
     `JacobianPenalty` build on it.
 
     Example:
@@ -250,12 +306,11 @@ class LayerwiseSquaredL2(ActivationDistance):
             distance=distances_lib.SquaredL2(relative=normalize),
             weight=weight,
             layer_weight=layer_weight,
+            normalize=normalize,
             **kwargs,
         )
-        self.normalize = bool(normalize)
 
     def get_config(self):
         config = super().get_config()
         config.pop("distance")
-        config["normalize"] = self.normalize
         return config
