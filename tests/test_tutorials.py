@@ -30,6 +30,10 @@ build = _build_module()
 NOTEBOOKS = build.notebooks()
 
 
+def test_there_are_seven_tutorials():
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"{i:02d}_" for i in range(1, 8)]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_executed_and_current(path):
     nb = nbformat.read(path, as_version=4)
