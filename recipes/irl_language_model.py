@@ -298,7 +298,10 @@ def _builder(preset, noise, vocab_size, unigram):
             perturbation = ki.BlankNoise(blank_id=vocab_size, p=args.p, seed=args.seed)
         return ki.IRL(base, perturbation=perturbation, preset=preset,
                       weight=args.gamma if preset == "irl_loss" else None,
-                      layers=layer_gammas(args, vocab_size), distance="squared_l2")
+                      layers=layer_gammas(args, vocab_size), distance="squared_l2",
+                      # γ_ℓ = 1/(bptt·units) is this recipe's own scale: the
+                      # raw distance becomes a mean squared difference.
+                      paper_scale=True)
 
     return build
 

@@ -318,7 +318,10 @@ def build_model(row, base, args, banks):
     if gamma > 0:
         penalties = [ki.ActivationDistance(layers=layer_gammas(base, args),
                                            distance=args.distance,
-                                           weight=gamma * args.gamma)]
+                                           weight=gamma * args.gamma,
+                                           # γ_ℓ = 1/units is this recipe's
+                                           # scale on the raw distance.
+                                           normalize=False)]
     return ki.InvariantModel(base, alpha=alpha, beta=beta, perturbation=noise,
                              penalties=penalties)
 

@@ -1,50 +1,59 @@
-"""Science check: on digits, IRL loss is more robust to Gaussian noise than plain.
+"""Science check: the IRL paper's ordering on noisy digits, with the defaults.
 
-IRL's claim (irl_invariant_representation_learning.txt, Tables 1–2): training
-with (α, β, γ) = (½, ½, 1), Gaussian ν_x and the L2-cosine distance on the
-logits lowers the error on noisy test inputs compared with plain training.
-Measured (30 epochs, σ = 0.5, 5 noisy test draws): noisy-test error plain
-38.1 / 40.2 / 39.0 %, IRL loss 26.4 / 23.9 / 27.8 % for seeds 0 / 1 / 2
-(each seed also draws its own train/test split).
-The assertion keeps a margin of 5 points per seed and 8 on the mean.
+IRL's claim (Salazar et al., "Invariant Representation Learning for Robust
+Deep Networks", 2018, Tables 1–2): under the noise the model trains with,
+plain < data augmentation ≤ IRL batching < IRL loss, while IRL loss keeps
+the clean accuracy of IRL batching. Reproduced in miniature with every
+preset's default arguments (γ = `presets.irl.DEFAULT_WEIGHT` on the
+calibrated scale): scikit-learn digits, a 64-256-256-10 MLP, Gaussian
+σ = 0.5, 20 epochs, 3 seeds (each also draws its own split), 3 noisy test
+draws. The measured table is printed; the bounds below are set from it
+(see the module's assertions for the margins).
 """
 
-import keras
 import numpy as np
 import pytest
 
-import keras_invariance as ki
-from keras_invariance import evaluation
-from keras_invariance.datasets import digits
+from recipes import model_families as mf
 
-SIGMA = 0.5
-EPOCHS = 30
+pytestmark = pytest.mark.science
+
+EPOCHS = 20
 SEEDS = (0, 1, 2)
+PRESETS = ("plain", "data_augmentation", "irl_batching", "irl_loss")
 
 
-def noisy_test_error(preset, seed, data):
-    (x, y), (x_test, y_test) = data
-    keras.utils.set_random_seed(seed)
-    base = digits.digits_classifier(hidden_units=(256, 256))
-    perturbation = None if preset == "plain" else ki.GaussianNoise(SIGMA, seed=seed)
-    model = ki.IRL(base, perturbation=perturbation, preset=preset)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    model.fit(x, y, batch_size=64, epochs=EPOCHS, verbose=0)
-    accuracy = evaluation.noisy_accuracy(model, x_test, y_test, SIGMA, draws=5, seed=seed + 1000)
-    return 100.0 * (1.0 - accuracy)
-
-
-@pytest.mark.science
-def test_irl_loss_beats_plain_on_noisy_digits():
-    errors = {"plain": [], "irl_loss": []}
+@pytest.fixture(scope="module")
+def table():
+    """{preset: (clean accuracies, noisy accuracies)} over the seeds, in %."""
+    results = {name: ([], []) for name in PRESETS}
     for seed in SEEDS:
-        data = digits.load_digits(seed=seed)
-        for preset in errors:
-            errors[preset].append(noisy_test_error(preset, seed, data))
-    print(f"noisy-test error % per seed {SEEDS}: {errors}")
-    plain, irl = np.array(errors["plain"]), np.array(errors["irl_loss"])
-    assert np.all(irl < plain - 5.0), errors
-    assert np.mean(plain - irl) > 8.0, errors
+        data = mf.family_data("mlp", seed=seed)
+        builds = mf.presets("mlp", data[2])
+        for name in PRESETS:
+            model = mf.train(builds[name], "mlp", data, EPOCHS, seed=seed)
+            clean, noisy = mf.evaluate(model, "mlp", data, seed=seed)
+            results[name][0].append(100 * clean)
+            results[name][1].append(100 * noisy)
+    print("\npreset               clean % (mean)   noisy % per seed (mean)")
+    for name, (clean, noisy) in results.items():
+        print(f"{name:20s} {np.mean(clean):6.2f}   "
+              f"{np.round(noisy, 2)} ({np.mean(noisy):.2f})")
+    return {k: (np.array(c), np.array(n)) for k, (c, n) in results.items()}
+
+
+def test_noisy_accuracy_follows_the_papers_ordering(table):
+    noisy = {name: values[1] for name, values in table.items()}
+    # Every seed: the noise-trained rows beat plain by a wide margin.
+    for name in ("data_augmentation", "irl_batching", "irl_loss"):
+        assert np.all(noisy[name] > noisy["plain"] + 5.0), (name, noisy)
+    # On the mean: D.A. ≤ IRL batching (1 point of slack: they differ only
+    # in α) < IRL loss.
+    assert noisy["data_augmentation"].mean() <= noisy["irl_batching"].mean() + 1.0, noisy
+    assert noisy["irl_loss"].mean() > noisy["irl_batching"].mean(), noisy
+
+
+def test_irl_loss_keeps_the_clean_accuracy_of_irl_batching(table):
+    clean = {name: values[0] for name, values in table.items()}
+    assert clean["irl_loss"].mean() >= clean["irl_batching"].mean() - 1.0, clean
+    assert clean["irl_loss"].mean() >= clean["plain"].mean() - 1.0, clean

@@ -338,6 +338,23 @@ def test_semi_supervised_dataset_marks_unlabeled_rows():
     assert "irl_distance" in history.history
 
 
+def test_balanced_labeled_weight_keeps_the_supervised_scale():
+    """With weight 1/p on the labeled rows, Keras' mean over the batch of
+    the weighted loss equals the mean over the labeled rows alone."""
+    x, y = tiny_data(n=10)
+    xu, _ = tiny_data(n=30, seed=1)
+    ds = ki.semi_supervised_dataset(x, y, xu, batch_size=40, shuffle=False,
+                                    labeled_weight="balanced")
+    _, yb, wb = next(iter(ds))
+    np.testing.assert_allclose(wb.numpy()[:10], 4.0)
+    base = tiny_mlp()
+    xb = np.concatenate([x, xu]).astype("float32")
+    weighted = SCCE(yb, base(xb), sample_weight=wb)
+    np.testing.assert_allclose(float(weighted), float(SCCE(y, base(x))), rtol=1e-5)
+    with pytest.raises(ValueError, match="labeled_weight"):
+        ki.semi_supervised_dataset(x, y, xu, labeled_weight=0)
+
+
 @pytest.mark.parametrize("batching,updates", [("concat", 1), ("separate", 2)])
 def test_batchnorm_statistics_follow_the_documented_batching(batching, updates):
     inputs = keras.Input((4,))

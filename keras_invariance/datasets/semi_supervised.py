@@ -12,6 +12,7 @@ def semi_supervised_dataset(
     placeholder_label=0,
     shuffle=True,
     seed=None,
+    labeled_weight=1.0,
 ):
     """Mixes labeled and unlabeled examples into one `tf.data.Dataset`.
 
@@ -19,8 +20,15 @@ def semi_supervised_dataset(
     nothing to the supervised terms α·L(x) and β·L_noise and train only
     through label-free penalties (IRL's activation distance, VAT, …): the
     semi-supervised IRL of the paper, (α, β, γ) = (0, 0, γ) on unlabeled data.
-    Labeled rows get sample weight 1. The data keeps Keras' standard shape,
-    so `evaluate`/`predict` and other tools are unaffected.
+    Labeled rows get sample weight `labeled_weight`. The data keeps Keras'
+    standard shape, so `evaluate`/`predict` and other tools are unaffected.
+
+    Keras averages a weighted loss over every row of the batch
+    (`"sum_over_batch_size"`), so with a labeled fraction p the supervised
+    terms come out scaled by p while the label-free penalties, which
+    average over every row, are not: γ is in effect γ/p.
+    `labeled_weight="balanced"` gives labeled rows the weight 1/p, which
+    keeps the supervised terms on their fully labeled scale.
 
     Example:
 
@@ -42,6 +50,8 @@ def semi_supervised_dataset(
             even at weight 0).
         shuffle: Whether to shuffle every epoch.
         seed: Shuffle seed.
+        labeled_weight: Sample weight of labeled rows: a number > 0 (default
+            1) or `"balanced"` for (n + m)/n (see above).
 
     Returns:
         A batched `tf.data.Dataset` of `(x, y, sample_weight)`.
@@ -70,8 +80,18 @@ def semi_supervised_dataset(
         (len(x_unlabeled),) + y_labeled.shape[1:], placeholder_label, y_labeled.dtype
     )
     y = np.concatenate([y_labeled, placeholder])
+    if labeled_weight == "balanced":
+        labeled_weight = (len(x_labeled) + len(x_unlabeled)) / max(len(x_labeled), 1)
+    elif isinstance(labeled_weight, str) or not labeled_weight > 0:
+        raise ValueError(
+            "`labeled_weight` must be a number > 0 or 'balanced'; received "
+            f"{labeled_weight!r}."
+        )
     weights = np.concatenate(
-        [np.ones(len(x_labeled), "float32"), np.zeros(len(x_unlabeled), "float32")]
+        [
+            np.full(len(x_labeled), labeled_weight, "float32"),
+            np.zeros(len(x_unlabeled), "float32"),
+        ]
     )
     ds = tf.data.Dataset.from_tensor_slices((x, y, weights))
     if shuffle:

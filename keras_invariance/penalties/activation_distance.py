@@ -242,7 +242,9 @@ class OutputDivergence(ActivationDistance):
 
     Args:
         distance: `"kl"` (default, on softmax of logits), `"squared_l2"` (on
-            logits), `"cross_entropy"`, or a `Distance`.
+            logits; by name, the per-example relative L2
+            `SquaredL2(relative=True)`, scale-free like KL), `"cross_entropy"`,
+            or a `Distance`.
         weight: λ ≥ 0.
         from_logits: Whether the model outputs logits; sets the KL /
             cross-entropy distance's `from_logits` when given by name.
@@ -259,7 +261,12 @@ class OutputDivergence(ActivationDistance):
     def __init__(self, distance="kl", weight=1.0, from_logits=True, **kwargs):
         kwargs.pop("layers", None)
         kwargs.pop("layer_weight", None)
+        by_name = isinstance(distance, str)
         distance = distances_lib.get(distance, from_logits=from_logits)
+        if by_name and isinstance(distance, distances_lib.SquaredL2):
+            # λ of the regularized columns was measured on the per-example
+            # relative L2 (scale-free, in [0, 4]), as for KL on softmax.
+            distance = distances_lib.SquaredL2(relative=True)
         super().__init__(layers="logits", distance=distance, weight=weight, **kwargs)
         self.from_logits = from_logits
 
