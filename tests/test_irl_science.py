@@ -7,8 +7,12 @@ the clean accuracy of IRL batching. Reproduced in miniature with every
 preset's default arguments (γ = `presets.irl.DEFAULT_WEIGHT` on the
 calibrated scale): scikit-learn digits, a 64-256-256-10 MLP, Gaussian
 σ = 0.5, 20 epochs, 3 seeds (each also draws its own split), 3 noisy test
-draws. The measured table is printed; the bounds below are set from it
-(see the module's assertions for the margins).
+draws. Measured (noisy accuracy % for seeds 0 / 1 / 2, clean % mean):
+plain 64.0 / 61.0 / 61.4 (97.6), data augmentation 75.2 / 75.8 / 73.3
+(95.0), IRL batching 75.3 / 75.2 / 74.2 (97.2), IRL loss 75.6 / 76.2 /
+75.1 (97.2): IRL loss is best under noise on every seed at IRL batching's
+clean accuracy. The table is printed; the bounds below leave the margins
+named in each assertion.
 """
 
 import numpy as np
