@@ -106,6 +106,8 @@ class StepContext:
             that watched `x` during the clean pass (nested inside the
             weight-update tape, so gradients taken from it can themselves be
             differentiated).
+        weight_tape: The weight-update tape during `train_step`, else
+            `None` (`keras_invariance.clean_pass` pauses it).
     """
 
     def __init__(
@@ -130,6 +132,7 @@ class StepContext:
         self.perturbed = None
         self.clean_loss = None
         self.input_tape = None
+        self.weight_tape = None
         self._forward = forward
         self._supervised_loss = supervised_loss
         self._per_example_loss_fn = per_example_loss_fn

@@ -6,6 +6,7 @@ from keras import ops
 from keras import tree
 
 from keras_invariance import batchnorm
+from keras_invariance import clean_pass
 from keras_invariance import context as context_lib
 from keras_invariance import finite_guard
 from keras_invariance import objective_checks
@@ -384,11 +385,15 @@ class InvariantModel(keras.Model):
             ctx.clean = ForwardResult(c_out, c_taps)
             ctx.perturbed = ForwardResult(p_out, p_taps)
         else:
-            ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
+            with clean_pass.weight_free(self, ctx, deferred):
+                ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
+                if supervised:
+                    ctx.clean_loss = self._supervised_loss(
+                        ctx.y, ctx.clean.outputs, ctx.sample_weight)
             regularization = self._regularization_losses()
-        if supervised:
-            clean_loss = self._supervised_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
-            ctx.clean_loss = clean_loss
+        if supervised and ctx.clean_loss is None:
+            ctx.clean_loss = self._supervised_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
+        clean_loss = ctx.clean_loss
         if needs_input_tape:
             ctx.input_tape.__exit__(None, None, None)
         if deferred:
@@ -515,6 +520,7 @@ class InvariantModel(keras.Model):
             # must not leave a gradient path into the update.
             ctx.x_perturbed = self._draw_perturbation(ctx)
         with tf.GradientTape() as tape:
+            ctx.weight_tape = tape
             total, terms = self._objective(ctx)
             batch = ctx.batch_size
             self._loss_tracker.update_state(
@@ -549,26 +555,14 @@ class InvariantModel(keras.Model):
                 lambda: self._untracked.finite_names,
                 lambda: int(keras.ops.convert_to_numpy(self.optimizer.iterations)),
             )
+        self.train_function = clean_pass.follow_alpha(self, self.train_function)
         return self.train_function
 
     def _draw_perturbation(self, ctx):
         """x̃ for K copies of the batch, shape-checked, without gradient."""
         expected = context_lib.tile_batch(ctx.x, self.num_samples)
         x_perturbed = self.perturbation.perturb(expected, ctx)
-        for got, want in zip(tree.flatten(x_perturbed), tree.flatten(expected)):
-            if got.dtype != want.dtype:
-                raise ValueError(
-                    f"The perturbation {self.perturbation.name!r} returned "
-                    f"{got.dtype.name} for {want.dtype.name} inputs. A "
-                    "perturbation must return x̃ with the dtype of x (cast "
-                    "inside it if that is what you mean)."
-                )
-            if not got.shape.is_compatible_with(want.shape):
-                raise ValueError(
-                    f"The perturbation {self.perturbation.name!r} returned "
-                    f"shape {got.shape} for inputs of shape {want.shape}. A "
-                    "perturbation must return x̃ with the shape of x."
-                )
+        validation.check_perturbed(self.perturbation.name, x_perturbed, expected)
         return tree.map_structure(ops.stop_gradient, x_perturbed)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):

@@ -191,3 +191,34 @@ def check_model_has_float_inputs(model, subclassed, who):
     spec = None if subclassed or model is None else getattr(model, "input", None)
     if spec is not None:
         check_float(spec, who, EMBEDDING_HINT)
+
+
+def check_perturbed(name, x_perturbed, expected):
+    """Raises unless a perturbation kept the dtype and shape of its inputs.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> check_perturbed("noise", tf.zeros((2, 3)), tf.ones((2, 3)))
+
+    Args:
+        name: The perturbation's name, for the message.
+        x_perturbed: What it returned (any structure).
+        expected: The inputs it was given (the same structure).
+
+    Raises:
+        ValueError: For a changed dtype or an incompatible shape.
+    """
+    for got, want in zip(tree.flatten(x_perturbed), tree.flatten(expected)):
+        if got.dtype != want.dtype:
+            raise ValueError(
+                f"The perturbation {name!r} returned {got.dtype.name} for "
+                f"{want.dtype.name} inputs. A perturbation must return x̃ with "
+                "the dtype of x (cast inside it if that is what you mean)."
+            )
+        if not got.shape.is_compatible_with(want.shape):
+            raise ValueError(
+                f"The perturbation {name!r} returned shape {got.shape} for "
+                f"inputs of shape {want.shape}. A perturbation must return x̃ "
+                "with the shape of x."
+            )
