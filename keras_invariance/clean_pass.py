@@ -8,8 +8,8 @@ floor). The engine therefore runs that pass with the weight tape paused
 when α is 0, the perturbation reads the clean pass, and no penalty reads
 it. α is a variable a schedule may change between steps, so the train
 function is traced for the value α has when it is built and traced again
-(once) whenever α moves to or from 0: the result is always the gradient of
-the objective as written.
+(once) when α leaves 0: the result is always the gradient of the
+objective as written.
 """
 
 import contextlib
@@ -59,20 +59,26 @@ def weight_free(model, ctx, deferred):
 
 
 def follow_alpha(model, train_function):
-    """Wraps `train_function` to re-trace when α moves to or from 0.
+    """Wraps `train_function` to re-trace when α leaves 0.
 
-    Only models whose perturbation reads the clean pass and that have no
-    penalty are affected; for every other model this returns
-    `train_function` unchanged (no per-step cost).
+    Only a function traced with the clean pass off the weight tape (α = 0,
+    a perturbation reading the clean pass, no penalty) needs the check; every
+    other function is correct for any α and is returned unchanged (no
+    per-step cost; α moving to 0 later just keeps the recorded pass).
     """
     perturbation = model.perturbation
-    if perturbation is None or not perturbation.uses_clean_pass or model.penalties:
-        model._untracked.alpha_zero = False
+    model._untracked.alpha_zero = bool(
+        perturbation is not None
+        and perturbation.uses_clean_pass
+        and not model.penalties
+        and alpha_is_zero(model)
+    )
+    if not model._untracked.alpha_zero:
+        # Recording the clean pass is correct for any α: no per-step check.
         return train_function
-    model._untracked.alpha_zero = alpha_is_zero(model)
 
     def step(*args, **kwargs):
-        if alpha_is_zero(model) != model._untracked.alpha_zero:
+        if not alpha_is_zero(model):
             return model.make_train_function(force=True)(*args, **kwargs)
         return train_function(*args, **kwargs)
 
