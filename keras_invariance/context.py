@@ -18,6 +18,8 @@ import tensorflow as tf
 from keras import ops
 from keras import tree
 
+from keras_invariance import distances as distances_lib
+from keras_invariance import outputs as outputs_lib
 from keras_invariance import structures
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
@@ -94,6 +96,9 @@ class StepContext:
             the error for a model without a single loss comes from there.
         model: The model being trained (read for `compute_dtype` and
             `jit_compile`).
+        output_spec: What the outputs are
+            (`keras_invariance.outputs.OutputSpec`); `None` reads them as
+            class logits.
 
     Attributes:
         x_perturbed: The K·B perturbed inputs (K blocks of B rows), or `None`.
@@ -121,8 +126,10 @@ class StepContext:
         supervised_loss=None,
         per_example_loss_fn=None,
         model=None,
+        output_spec=None,
     ):
         self.model = model
+        self.output_spec = output_spec
         self.x = x
         self.y = y
         self.sample_weight = sample_weight
@@ -139,7 +146,7 @@ class StepContext:
         self._input_gradient = None
 
     @classmethod
-    def for_model(cls, model, x, y, from_logits=True):
+    def for_model(cls, model, x, y, from_logits=None):
         """A context around a plain model in inference mode (for attacks).
 
         The forward pass is `model(x, training=False)` whatever `training` a
@@ -150,11 +157,17 @@ class StepContext:
             model: A Keras model or a callable returning class scores.
             x: The batch to attack.
             y: Sparse integer labels.
-            from_logits: Whether the model returns logits.
+            from_logits: Whether the model returns logits; `None` reads the
+                model's final activation (a softmax or sigmoid: no).
 
         Returns:
             A `StepContext`.
         """
+        spec = outputs_lib.resolve(
+            model if isinstance(model, keras.Model) else None,
+            from_logits=from_logits,
+        )
+        from_logits = spec.from_logits
 
         def forward(inputs, training=False, taps=()):
             del training
@@ -164,7 +177,9 @@ class StepContext:
                 raise ValueError(
                     f"An attack on a plain model cannot read layer taps {names}."
                 )
-            return ForwardResult(outputs, {taps_lib.LOGITS: outputs})
+            return ForwardResult(
+                outputs, {taps_lib.LOGITS: outputs_lib.logits_view(outputs, spec)}
+            )
 
         def loss_fn():
             return lambda labels, scores: keras.losses.sparse_categorical_crossentropy(
@@ -181,6 +196,7 @@ class StepContext:
             supervised_loss=supervised_loss,
             per_example_loss_fn=loss_fn,
             model=model if isinstance(model, keras.Model) else None,
+            output_spec=spec,
         )
 
     def restricted(self, x, forward):
@@ -205,6 +221,7 @@ class StepContext:
             supervised_loss=self._supervised_loss,
             per_example_loss_fn=self._per_example_loss_fn,
             model=self.model,
+            output_spec=self.output_spec,
         )
 
     @property
@@ -231,6 +248,27 @@ class StepContext:
             `ForwardResult(outputs, taps)`.
         """
         return self._forward(x, training=training, taps=taps)
+
+    def logits_of(self, outputs):
+        """The logits view of raw model outputs (`outputs.logits_view`).
+
+        Terms compare and differentiate this view, so a softmax model and the
+        same model returning logits give the same terms.
+        """
+        return outputs_lib.logits_view(outputs, self.output_spec)
+
+    def divergence(self, distance, who):
+        """`d(u, v)` of `distance` on logits views, for this model's outputs.
+
+        A distance between distributions (KL, cross-entropy) is taken over
+        the model's own distribution: softmax classes, or one Bernoulli per
+        sigmoid unit (`distances.for_outputs`).
+
+        Raises:
+            ValueError: For such a distance on a regression or single-unit
+                softmax output (it would be meaningless or identically 0).
+        """
+        return distances_lib.for_outputs(distance, self.output_spec, who)
 
     def compiled_loss(self, y_pred, y=None, sample_weight=None):
         """The compiled loss (mean over the batch, scaled for distribution).
@@ -359,6 +397,28 @@ class StepContext:
                 total = ops.sum(self.per_example_loss(self.clean.outputs))
             self._input_gradient = self.input_gradient(total)
         return self._input_gradient
+
+
+def per_example_loss_function(loss):
+    """The compiled `loss` as `fn(y, y_pred) -> (rows,)`, or a clear error.
+
+    Example:
+
+    >>> fn = per_example_loss_function("mse")
+    >>> fn(np.zeros((2, 1)), np.ones((2, 1))).numpy().tolist()
+    [1.0, 1.0]
+    """
+    if loss is None or isinstance(loss, (list, tuple, dict)):
+        raise ValueError(
+            "This term needs one loss per example, so the model must be "
+            "compiled with a single loss, e.g. "
+            "`compile(loss=keras.losses.SparseCategoricalCrossentropy("
+            f"from_logits=True))`; found loss={loss!r}."
+        )
+    loss = keras.losses.get(loss)
+    if isinstance(loss, keras.losses.Loss):
+        return loss.call
+    return loss
 
 
 def inference_scores(model, inputs):

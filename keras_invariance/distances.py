@@ -5,6 +5,8 @@ float16/bfloat16 activations neither overflow in ‖u‖² nor lose the cosine t
 rounding) and returns one value per example, shape `(batch,)`.
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -18,6 +20,7 @@ from keras_invariance.numerics import flatten_rows
 COSINE_EPSILON = 1e-12
 # Keeps the relative distance of two all-zero rows (dead units) at 0.
 RELATIVE_EPSILON = 1e-12
+_DISTRIBUTIONS = ("categorical", "bernoulli")
 
 
 def squared_l2(u, v):
@@ -72,6 +75,63 @@ def _sum_per_example(t):
     return ops.sum(ops.reshape(t, (ops.shape(t)[0], -1)), axis=-1)
 
 
+def _check_distribution(distribution):
+    if distribution not in _DISTRIBUTIONS:
+        raise ValueError(
+            f"`distribution` must be one of {_DISTRIBUTIONS}; received "
+            f"{distribution!r}."
+        )
+    return distribution
+
+
+def kl_divergence(u, v, from_logits=True, distribution="categorical"):
+    """KL(p(u) ‖ p(v)) per example: categorical (softmax) or Bernoulli per unit.
+
+    Example:
+
+    >>> round(float(kl_divergence([[0.0]], [[0.0]], distribution="bernoulli")[0]), 6)
+    0.0
+    """
+    if distribution == "bernoulli":
+        u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
+        if from_logits:
+            # Softplus forms: finite for any logits.
+            p = ops.sigmoid(u)
+            kl = p * (ops.softplus(-v) - ops.softplus(-u)) + (1.0 - p) * (
+                ops.softplus(v) - ops.softplus(u)
+            )
+        else:
+            eps = keras.config.epsilon()
+            p, q = ops.clip(u, eps, 1.0 - eps), ops.clip(v, eps, 1.0 - eps)
+            kl = p * (ops.log(p) - ops.log(q)) + (1.0 - p) * (
+                ops.log1p(-p) - ops.log1p(-q)
+            )
+        return _sum_per_example(kl)
+    p = _probabilities(u, from_logits)
+    kl = p * (_log_probabilities(u, from_logits) - _log_probabilities(v, from_logits))
+    return _sum_per_example(kl)
+
+
+def cross_entropy(u, v, from_logits=True, distribution="categorical"):
+    """−Σ p(u)·log p(v) per example, p(u) held constant (IRL eq. 5).
+
+    Example:
+
+    >>> round(float(cross_entropy([[0.0]], [[0.0]], distribution="bernoulli")[0]), 4)
+    0.6931
+    """
+    if distribution == "bernoulli":
+        u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
+        if not from_logits:
+            eps = keras.config.epsilon()
+            u, v = (ops.log(t) - ops.log1p(-t) for t in
+                    (ops.clip(u, eps, 1 - eps), ops.clip(v, eps, 1 - eps)))
+        p = ops.stop_gradient(ops.sigmoid(u))
+        return _sum_per_example(p * ops.softplus(-v) + (1.0 - p) * ops.softplus(v))
+    target = ops.stop_gradient(_probabilities(u, from_logits))
+    return _sum_per_example(-target * _log_probabilities(v, from_logits))
+
+
 @keras_invariance_export
 class Distance(keras.layers.Layer):
     """Base class of the distances d(u, v) used by IRL and divergence penalties.
@@ -117,6 +177,12 @@ class Distance(keras.layers.Layer):
 
     def call(self, u, v):
         return self.distance(u, v)
+
+    def on_distribution(self, distribution):
+        """`d(u, v)` on logits of `distribution` (distances between outputs)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not compare output distributions."
+        )
 
 
 @keras_invariance_export
@@ -240,16 +306,27 @@ class L2Cosine(Distance):
 
 @keras_invariance_export
 class KLDivergence(Distance):
-    """KL(p(u) ‖ p(v)) between output distributions over the last axis.
+    """KL(p(u) ‖ p(v)) between output distributions.
+
+    `distribution="categorical"` (default): a softmax over the last axis.
+    `"bernoulli"`: one independent Bernoulli per unit (sigmoid outputs,
+    binary or multi-label), KL summed over the units, so a single-unit
+    binary classifier gets its KL instead of the identically zero softmax
+    over one unit. Inside training the package feeds the model's logits
+    view (`keras_invariance.outputs`) and picks the distribution from the
+    model, whatever this instance says.
 
     Example:
 
     >>> KLDivergence(from_logits=True).distance([[0.0, 0.0]], [[0.0, 0.0]]).numpy()
     array([0.], dtype=float32)
+    >>> d = KLDivergence(distribution="bernoulli")
+    >>> round(float(d.distance([[0.0]], [[0.0]])[0]), 6)
+    0.0
 
     Args:
-        from_logits: Whether `u` and `v` are logits (softmax is applied) or
-            probabilities.
+        from_logits: Whether `u` and `v` are logits or probabilities.
+        distribution: `"categorical"` or `"bernoulli"`.
         **kwargs: Keras `Layer` arguments.
 
     Reference:
@@ -259,21 +336,22 @@ class KLDivergence(Distance):
 
     on_outputs_only = True
 
-    def __init__(self, from_logits=True, **kwargs):
+    def __init__(self, from_logits=True, distribution="categorical", **kwargs):
         super().__init__(**kwargs)
         self.from_logits = from_logits
+        self.distribution = _check_distribution(distribution)
 
     def distance(self, u, v, l2_scale=None):
-        p = _probabilities(u, self.from_logits)
-        kl = p * (
-            _log_probabilities(u, self.from_logits)
-            - _log_probabilities(v, self.from_logits)
-        )
-        return _sum_per_example(kl)
+        return kl_divergence(u, v, self.from_logits, self.distribution)
+
+    def on_distribution(self, distribution):
+        return functools.partial(kl_divergence, distribution=distribution)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"from_logits": self.from_logits})
+        config.update(
+            {"from_logits": self.from_logits, "distribution": self.distribution}
+        )
         return config
 
 
@@ -306,8 +384,10 @@ class CrossEntropy(Distance):
         self.from_logits = from_logits
 
     def distance(self, u, v, l2_scale=None):
-        target = ops.stop_gradient(_probabilities(u, self.from_logits))
-        return _sum_per_example(-target * _log_probabilities(v, self.from_logits))
+        return cross_entropy(u, v, self.from_logits)
+
+    def on_distribution(self, distribution):
+        return functools.partial(cross_entropy, distribution=distribution)
 
     def get_config(self):
         config = super().get_config()
@@ -414,6 +494,61 @@ def resolve_objective(objective, from_logits=True, argument="objective"):
             f"between clean and perturbed outputs ({sorted(_ALIASES)}); "
             f"received {objective!r}."
         ) from None
+
+
+def for_outputs(distance, spec, who):
+    """The function `d(u, v, l2_scale=None)` a term applies to logits views.
+
+    Inside training every term compares the model's logits view
+    (`keras_invariance.outputs.logits_view`), so a distance between output
+    distributions is taken on logits, over the model's own distribution
+    (softmax classes or Bernoulli units); other distances are unchanged.
+
+    Example:
+
+    >>> from keras_invariance import outputs
+    >>> d = for_outputs(KLDivergence(), outputs.OutputSpec("bernoulli"), "vat")
+    >>> round(float(d([[0.0]], [[0.0]])[0]), 6)
+    0.0
+
+    Args:
+        distance: A `Distance`.
+        spec: The model's `keras_invariance.outputs.OutputSpec` (or `None`).
+        who: The term's name, for the error message.
+
+    Returns:
+        A function of `(u, v, l2_scale=None)` returning `(batch,)` values.
+
+    Raises:
+        ValueError: For a distance between distributions on a regression
+            output, or a softmax over a single unit (identically zero).
+    """
+    if not distance.on_outputs_only:
+        return distance.distance
+    distribution = None if spec is None else spec.distribution
+    if distribution == "regression":
+        raise ValueError(
+            f"{who}: {type(distance).__name__} compares class distributions, "
+            "but the model is compiled with a regression loss; use "
+            "distance='squared_l2' (‖f(x) − f(x̃)‖² in the outputs' units)."
+        )
+    if distribution is None:
+        distribution = "categorical"
+    if distribution == "categorical" and spec is not None and spec.units == 1:
+        raise ValueError(
+            f"{who}: the model has a single output unit, and a softmax over "
+            f"one unit is 1 for every input, so {type(distance).__name__} "
+            "would be identically 0. For a binary classifier compile with "
+            "`keras.losses.BinaryCrossentropy(from_logits=...)` (the KL is "
+            "then Bernoulli's); for a regression use distance='squared_l2'."
+        )
+    compare = distance.on_distribution(distribution)
+
+    def apply(u, v, l2_scale=None):
+        del l2_scale
+        return compare(u, v)
+
+    return apply
 
 
 def serialize(distance):

@@ -14,7 +14,9 @@ pass starts from the integer inputs and does not expose e).
 
 import keras
 
+from keras_invariance import outputs as outputs_lib
 from keras_invariance import taps as taps_lib
+from keras_invariance.forward_result import ForwardResult
 
 
 class SplitModel:
@@ -61,30 +63,39 @@ class SplitModel:
         """e = head(x), float."""
         return self.head(x, training=training)
 
-    def tail_taps(self, embedded, training=True, taps=()):
-        """Runs the tail on e; returns {tap name or LOGITS: activation}."""
+    def tail(self, embedded, training=True, taps=(), spec=None):
+        """Runs the tail on e; returns its `ForwardResult`.
+
+        `outputs` are the model's outputs, `taps` the tapped activations
+        and, under `LOGITS`, the outputs' logits view for `spec` (the
+        step's `StepContext.output_spec`).
+        """
         key, tail = self._tail(taps)
         results = tail(embedded, training=training)
         if not key:
             results = [results]
         outputs, *activations = results
-        result = dict(zip(key, activations))
-        result[taps_lib.LOGITS] = outputs
-        return result
+        found = dict(zip(key, activations))
+        found[taps_lib.LOGITS] = outputs_lib.logits_view(outputs, spec)
+        return ForwardResult(outputs, found)
+
+    def tail_taps(self, embedded, training=True, taps=(), spec=None):
+        """`tail(...).taps`: {tap name or LOGITS: activation}."""
+        return self.tail(embedded, training=training, taps=taps, spec=spec).taps
 
     def tail_forward(self, x, embedded, training=True):
         """The model outputs computed from e (x is unused; kept for clarity)."""
         del x
-        return self.tail_taps(embedded, training=training)[taps_lib.LOGITS]
+        return self.tail(embedded, training=training).outputs
 
-    def forward_watched(self, x, tape, training=True, taps=()):
-        """e = head(x); watches e on `tape`; returns (e, tail taps of e).
+    def forward_watched(self, x, tape, training=True, taps=(), spec=None):
+        """e = head(x); watches e on `tape`; returns (e, `ForwardResult` of e).
 
         Call inside `with tape:` so the tail pass is recorded.
         """
         embedded = self.embed(x, training=training)
         tape.watch(embedded)
-        return embedded, self.tail_taps(embedded, training=training, taps=taps)
+        return embedded, self.tail(embedded, training=training, taps=taps, spec=spec)
 
 
 def split_model(model, layer_name, subclassed=False):

@@ -3,12 +3,24 @@
 Example:
 
 >>> result = ForwardResult(outputs=1.0, taps={"logits": 1.0})
->>> result.outputs, sorted(result.taps)
-(1.0, ['logits'])
+>>> result.outputs, sorted(result.taps), result.logits
+(1.0, ['logits'], 1.0)
 """
 
 import collections
 
-#: The outputs and tapped activations (`{tap name: activation}`, including
-#: `"logits"` for the outputs) of one forward pass.
-ForwardResult = collections.namedtuple("ForwardResult", ["outputs", "taps"])
+
+class ForwardResult(collections.namedtuple("ForwardResult", ["outputs", "taps"])):
+    """The outputs and tapped activations (`{tap name: activation}`) of a pass.
+
+    `taps["logits"]` is the outputs' logits view
+    (`keras_invariance.outputs.logits_view`): the outputs themselves for a
+    logits model, log p for a softmax. Terms read `logits`; the compiled
+    loss reads `outputs`.
+    """
+
+    __slots__ = ()
+
+    @property
+    def logits(self):
+        return self.taps["logits"]

@@ -10,6 +10,7 @@ from keras_invariance import clean_pass
 from keras_invariance import context as context_lib
 from keras_invariance import finite_guard
 from keras_invariance import objective_checks
+from keras_invariance import outputs as outputs_lib
 from keras_invariance import random_ops
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
@@ -42,6 +43,7 @@ class _Untracked:
         self.tap_reader = None
         self.terms = None
         self.finite_names = []
+        self.output_spec = None
 
 
 @keras_invariance_export
@@ -116,6 +118,10 @@ class InvariantModel(keras.Model):
             perturbation, layer(s) or callable.
         batching: `"auto"` (default), `"concat"`, `"separate"` or
             `"clean_statistics"` (see above and `keras_invariance.batchnorm`).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads its final activation and, at `compile()`, the loss (see
+            `keras_invariance.outputs`: every term reads the same logits
+            view of a softmax or logits model).
         check_finite: Stop `fit()` with a `NonFiniteError` naming the first
             non-finite quantity (the inputs, a loss term or a penalty) at
             the step it appears, without applying that step's gradients
@@ -147,6 +153,7 @@ class InvariantModel(keras.Model):
         global_augmentation=None,
         batching="auto",
         check_finite=True,
+        from_logits=None,
         **kwargs,
     ):
         if keras.backend.backend() != "tensorflow":
@@ -174,15 +181,7 @@ class InvariantModel(keras.Model):
         self.beta = add_hyperparameter(self, "beta", beta)
         self.perturbation = perturbation_lib.get(perturbation)
         self.global_augmentation = perturbation_lib.get(global_augmentation)
-        if self.global_augmentation is not None and (
-            self.global_augmentation.is_adversarial
-        ):
-            raise ValueError(
-                "`global_augmentation` is applied to x before the step's "
-                "passes, without the model, so it cannot be a search such as "
-                f"{type(self.global_augmentation).__name__}; pass it as "
-                "`perturbation=` instead."
-            )
+        objective_checks.check_global_augmentation(self.global_augmentation)
         if int(num_samples) != num_samples or num_samples < 1:
             raise ValueError(
                 f"`num_samples` (K) must be an integer ≥ 1; received {num_samples}."
@@ -195,6 +194,7 @@ class InvariantModel(keras.Model):
         self.batching = batching
         self._passes = batching
         self.check_finite = bool(check_finite)
+        self.from_logits = None if from_logits is None else bool(from_logits)
         if isinstance(penalties, Penalty):
             penalties = [penalties]
         self.penalties = list(penalties or [])
@@ -228,10 +228,9 @@ class InvariantModel(keras.Model):
                     self._tap_names.append(name)
         self._untracked = _Untracked()
         self._untracked.tap_reader = taps_lib.TapReader(
-            None if self._taps_by_recording else base_model,
-            self._tap_names,
-            self._call_model,
+            graph_model, self._tap_names, self._call_model
         )
+        self._bind_outputs(None)
         names = ["clean_loss"]
         if self.perturbation is not None:
             names.append("perturbed_loss")
@@ -273,6 +272,19 @@ class InvariantModel(keras.Model):
         model = self if self._subclassed else self._base_model
         return keras.Model.export(model, filepath, format=format, **kwargs)
 
+    def _bind_outputs(self, loss):
+        """Reads what the outputs are (every term reads their logits view).
+
+        Called at construction and, once `compile()` gave the loss, before
+        the train function is built and for every step context.
+        """
+        terms = [t for t in (self.perturbation, self.global_augmentation) if t]
+        spec = outputs_lib.resolve_for_terms(
+            self._untracked.tap_reader.graph_model, loss, self.from_logits,
+            terms + self.penalties, check=getattr(self, "compiled", False),
+        )
+        self._untracked.output_spec = self._untracked.tap_reader.output_spec = spec
+
     # --------------------------------------------------------------- forward
 
     def step_context(self, x, y=None, sample_weight=None):
@@ -304,6 +316,7 @@ class InvariantModel(keras.Model):
             (x, y, sample_weight),
             none_is_leaf=True,
         )
+        self._bind_outputs(getattr(self, "loss", None))
         return context_lib.StepContext(
             x,
             y,
@@ -313,6 +326,7 @@ class InvariantModel(keras.Model):
             supervised_loss=self._supervised_loss,
             per_example_loss_fn=self._per_example_loss_fn,
             model=self,
+            output_spec=self._untracked.output_spec,
         )
 
     def _call_model(self, x, training):
@@ -333,18 +347,7 @@ class InvariantModel(keras.Model):
         return self._compile_loss(y, y_pred, sample_weight)
 
     def _per_example_loss_fn(self):
-        loss = getattr(self, "loss", None)
-        if loss is None or isinstance(loss, (list, tuple, dict)):
-            raise ValueError(
-                "This term needs one loss per example, so the model must be "
-                "compiled with a single loss, e.g. "
-                "`compile(loss=keras.losses.SparseCategoricalCrossentropy("
-                f"from_logits=True))`; found loss={loss!r}."
-            )
-        loss = keras.losses.get(loss)
-        if isinstance(loss, keras.losses.Loss):
-            return loss.call
-        return loss
+        return context_lib.per_example_loss_function(getattr(self, "loss", None))
 
     def _regularization_losses(self):
         return [self._aggregate_additional_loss(loss) for loss in self.losses]
@@ -548,6 +551,7 @@ class InvariantModel(keras.Model):
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:
             return self.train_function
+        self._bind_outputs(getattr(self, "loss", None))
         super().make_train_function(force=force)
         if self.check_finite:
             self.train_function = finite_guard.guarded(
@@ -584,6 +588,7 @@ class InvariantModel(keras.Model):
             "global_augmentation": wrapping.serialize(self.global_augmentation),
             "batching": self.batching,
             "check_finite": self.check_finite,
+            "from_logits": self.from_logits,
         }
         if not self._subclassed:
             config["model"] = wrapping.serialize(self._base_model)

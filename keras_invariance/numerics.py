@@ -290,3 +290,25 @@ def add_rows(x, delta):
     ]
     return out if is_tensor_list(x) else out[0]
 
+
+
+def global_mean(values):
+    """The mean of `values` over the global batch: every replica's rows.
+
+    Outside a `tf.distribute` replica context (or on one device) it is
+    `mean(values)`; on N replicas it sums the values and the row counts over
+    the replicas, so uneven last batches average as one device would.
+
+    Example:
+
+    >>> float(global_mean(np.array([1.0, 2.0, 6.0])))
+    3.0
+    """
+    values = ops.cast(ops.reshape(values, (-1,)), "float32")
+    total, count = ops.sum(values), ops.cast(ops.shape(values)[0], "float32")
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        total, count = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, [total, count]
+        )
+    return total / ops.maximum(count, 1.0)

@@ -167,3 +167,19 @@ def check_perturbation_inputs(perturbation, model):
         )
     if perturbation.requires_float_inputs:
         validation.check_float(spec, name, perturbation.float_input_hint)
+
+
+def check_global_augmentation(augmentation):
+    """Refuses a search as `global_augmentation` (applied without the model).
+
+    Example:
+
+    >>> check_global_augmentation(None)
+    """
+    if augmentation is not None and augmentation.is_adversarial:
+        raise ValueError(
+            "`global_augmentation` is applied to x before the step's "
+            "passes, without the model, so it cannot be a search such as "
+            f"{type(augmentation).__name__}; pass it as `perturbation=` "
+            "instead."
+        )

@@ -18,11 +18,12 @@ import threading
 import keras
 from keras.src.models.functional import Functional
 
+from keras_invariance import outputs as outputs_lib
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.forward_result import ForwardResult
 
-#: Tap name that selects the model's output (the logits for a classifier
-#: whose last layer has no softmax).
+#: Tap name that selects the model's output, as its logits view (the
+#: outputs of a logits model, log p of a softmax: `keras_invariance.outputs`).
 LOGITS = "logits"
 _ABOVE = "above:"
 
@@ -234,16 +235,20 @@ class TapReader:
             recorded from `Tap` layers.
         tap_names: The taps the engine reads on every pass.
         call: `call(x, training)` running the model (for recording).
+        output_spec: What the outputs are (`keras_invariance.outputs`), for
+            the logits view under `"logits"`; the engine sets it again at
+            `compile()`, when the loss is known.
     """
 
-    def __init__(self, graph_model, tap_names, call):
+    def __init__(self, graph_model, tap_names, call, output_spec=None):
         self.graph_model = graph_model
         self.tap_names = list(tap_names)
         self.call = call
+        self.output_spec = output_spec
         self._extractors = {}
 
     def forward(self, x, training=True, taps=()):
-        """`ForwardResult(outputs, {tap: activation, "logits": outputs})`."""
+        """`ForwardResult(outputs, {tap: activation, "logits": logits view})`."""
         from_layers = [n for n in taps if n != LOGITS]
         if from_layers and self.graph_model is not None:
             key = (
@@ -262,5 +267,5 @@ class TapReader:
                 outputs = self.call(x, training)
             check_recorded(from_layers, recorded)
             found = dict(recorded)
-        found[LOGITS] = outputs
+        found[LOGITS] = outputs_lib.logits_view(outputs, self.output_spec)
         return ForwardResult(outputs, found)

@@ -83,8 +83,7 @@ def term_hyperparameters(model):
     penalty (its `weight` λ_j, per-layer `gamma_<layer>`, its distance's
     `cosine_weight`, VAT's `epsilon` …), in that order. The values are
     whatever the variables hold (the weights actually used, including any
-    a schedule changed). Calibrated scales (`calibration_variables`, e.g.
-    IRL's first-step energies) are left out.
+    a schedule changed).
 
     Example:
 
@@ -115,12 +114,7 @@ def term_hyperparameters(model):
     for prefix, owner in owners:
         if owner is None:
             continue
-        # Calibrated scales (e.g. IRL's `energy_<layer>`) are statistics the
-        # first step measures, not weights to tune or schedule.
-        calibrated = {id(v) for v in getattr(owner, "calibration_variables", ())}
         for variable in owner.non_trainable_variables:
-            if id(variable) in calibrated:
-                continue
             if tuple(variable.shape) == () and variable.dtype == "float32":
                 found.setdefault(f"{prefix}.{variable.name}", variable)
     return found

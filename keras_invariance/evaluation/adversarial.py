@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from keras_invariance.context import StepContext
 from keras_invariance.context import inference_scores
+from keras_invariance import outputs as outputs_lib
 from keras_invariance.evaluation import common
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
@@ -46,7 +47,7 @@ def _get_attack(model, *settings):
 
 
 def fgsm_accuracy(model, x, y, epsilon, batch_size=256, value_range=None,
-                  from_logits=True):
+                  from_logits=None):
     """Accuracy on x + ε·sign(∇x CE(f(x), y)), the FGSM attack.
 
     Example:
@@ -66,7 +67,8 @@ def fgsm_accuracy(model, x, y, epsilon, batch_size=256, value_range=None,
             pixels).
         batch_size: Examples per gradient pass.
         value_range: Optional `(low, high)` clip of the adversarial inputs.
-        from_logits: Whether the model returns logits.
+        from_logits: Whether the model returns logits; `None` (default)
+            reads its final activation (a softmax or sigmoid: no).
 
     Returns:
         A Python float in [0, 1].
@@ -79,6 +81,7 @@ def fgsm_accuracy(model, x, y, epsilon, batch_size=256, value_range=None,
     if np.any(np.asarray(epsilon) < 0):
         raise ValueError(f"`epsilon` must be ≥ 0; received {epsilon!r}.")
     eps = tf.constant(np.asarray(epsilon, "float32"))
+    from_logits = outputs_lib.model_from_logits(model, from_logits)
 
     @tf.function(reduce_retracing=True)
     def correct(xb, yb):
@@ -211,7 +214,7 @@ def _check_scores(scores):
 
 def adversarial_curve(model, x, y, epsilons, attack="fgsm", norm="inf",
                       steps=10, step_size=None, random_start=True, restarts=1,
-                      value_range=None, from_logits=True, seed=0,
+                      value_range=None, from_logits=None, seed=0,
                       batch_size=256, jit_compile=False):
     """Robust accuracy under FGSM or PGD (ℓ∞ or ℓ2) at each ε of a list.
 
@@ -244,7 +247,8 @@ def adversarial_curve(model, x, y, epsilons, attack="fgsm", norm="inf",
             correct only if it survives every one.
         value_range: Optional `(low, high)` clip of the attacked inputs
             (e.g. `(0, 1)` for pixels).
-        from_logits: Whether the model returns logits.
+        from_logits: Whether the model returns logits; `None` (default)
+            reads its final activation (a softmax or sigmoid: no).
         seed: Int seed of the random starts.
         batch_size: Examples per attack.
         jit_compile: Compile the attack with XLA.
@@ -279,7 +283,7 @@ def adversarial_curve(model, x, y, epsilons, attack="fgsm", norm="inf",
 
 def adversarial_accuracy(model, x, y, epsilon, attack="pgd", norm="inf",
                          steps=10, step_size=None, random_start=True,
-                         restarts=1, value_range=None, from_logits=True,
+                         restarts=1, value_range=None, from_logits=None,
                          seed=0, batch_size=256, jit_compile=False,
                          return_per_example=False):
     """Robust accuracy under one FGSM or PGD attack of radius ε.
@@ -314,7 +318,8 @@ def adversarial_accuracy(model, x, y, epsilon, attack="pgd", norm="inf",
         random_start: PGD's random start.
         restarts: Attacks per example.
         value_range: Optional clip of the attacked inputs.
-        from_logits: Whether the model returns logits.
+        from_logits: Whether the model returns logits; `None` (default)
+            reads its final activation (a softmax or sigmoid: no).
         seed: Int seed.
         batch_size: Examples per attack.
         jit_compile: Compile with XLA.
@@ -366,7 +371,7 @@ def pgd_accuracy(model, x, y, epsilon, norm="inf", steps=10, **kwargs):
 
 def adversarial_examples(model, x, y, epsilon, attack="pgd", norm="inf",
                          steps=10, step_size=None, random_start=True,
-                         restarts=1, value_range=None, from_logits=True,
+                         restarts=1, value_range=None, from_logits=None,
                          seed=0, batch_size=256):
     """The attacked inputs of `adversarial_accuracy`, as a NumPy array.
 
@@ -396,7 +401,8 @@ def adversarial_examples(model, x, y, epsilon, attack="pgd", norm="inf",
         random_start: PGD's random start.
         restarts: Attacks per example.
         value_range: Optional clip.
-        from_logits: Whether the model returns logits.
+        from_logits: Whether the model returns logits; `None` (default)
+            reads its final activation (a softmax or sigmoid: no).
         seed: Int seed.
         batch_size: Examples per attack.
 

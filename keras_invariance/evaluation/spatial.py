@@ -378,7 +378,7 @@ def spatial_pgd_accuracy(
     random_start=True,
     restarts=1,
     objective="loss",
-    from_logits=True,
+    from_logits=None,
     seed=0,
     batch_size=128,
     fill_mode="constant",
@@ -420,7 +420,8 @@ def spatial_pgd_accuracy(
         restarts: Independent ascents per example (Python int ≥ 1).
         objective: `"loss"` (cross-entropy, default), `"kl"` or `"l2"`
             (divergence from the clean outputs).
-        from_logits: Whether the model outputs logits (else probabilities).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads its final activation (a softmax or sigmoid: no).
         seed: int seed of the random starts (reproducible).
         batch_size: Examples per ascent.
         fill_mode: `"constant"`, `"reflect"`, `"nearest"` or `"wrap"`.

@@ -12,6 +12,27 @@ from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.base import Penalty
 
 
+#: Keeps the scale positive for a layer whose clean activations are all 0.
+ENERGY_FLOOR = 1e-12
+
+
+def _variable_keys(store):
+    return [key for key in store.keys() if key.isdigit()]
+
+
+def _without_legacy_energies(store, leading):
+    """The store of a 0.2 model with its `energy_<layer>` entries dropped.
+
+    0.2 created, after `leading` variables (the weight and any of a
+    subclass), one (γ_ℓ, energy_ℓ) pair per layer.
+    """
+    keys = sorted(_variable_keys(store), key=int)
+    kept = keys[:leading] + [keys[i] for i in range(leading, len(keys), 2)]
+    out = {str(i): store[key] for i, key in enumerate(kept)}
+    out.update({key: store[key] for key in store.keys() if not key.isdigit()})
+    return out
+
+
 def tile_clean(clean, num_samples):
     """Repeats clean rows K times to line up with the K perturbed copies."""
     if num_samples == 1:
@@ -42,14 +63,15 @@ class ActivationDistance(Penalty):
     rows (sample weight 0) still contribute: semi-supervised IRL.
 
     Scale (`normalize=True`, default): each layer's squared-L2 part is
-    divided by that layer's clean energy E‖a_ℓ‖², measured on the first
-    training step and then held fixed (a saved variable, `energy_<layer>`,
-    averaged over replicas). The distance then starts on the same scale for
-    a layer of 10 or 1000 units and for activations of any magnitude, so γ
-    transfers across models, while its gradient is the raw distance's: it
-    still pulls the representation to contract under noise, which is what
-    makes IRL robust (measured on digits: a per-step scale-free distance
-    lost that benefit). `normalize=False` is the paper's raw ‖u−v‖².
+    divided by that layer's mean clean energy E‖a_ℓ‖² over the global batch
+    (every replica's rows), measured at every step and held constant in the
+    gradient. The distance is then on the same scale for a layer of 10 or
+    1000 units and for activations of any magnitude, so γ transfers across
+    models and stays put while the activations grow during training (the
+    logged `irl_distance` is the relative mismatch of *this* step, so it can
+    be monitored); the gradient is the raw distance's divided by a constant,
+    so it still pulls clean and perturbed activations together, which is
+    what makes IRL robust. `normalize=False` is the paper's raw ‖u−v‖².
 
     Example:
 
@@ -123,7 +145,6 @@ class ActivationDistance(Penalty):
         self.distance = distances_lib.get(distance)
         self._tap_names = None
         self.layer_weights = {}
-        self.energies = {}
 
     @property
     def tap_names(self):
@@ -149,16 +170,6 @@ class ActivationDistance(Penalty):
                     self.layer_weights[name] = add_hyperparameter(
                         self, f"gamma_{name}", gamma
                     )
-                    if self._calibrates():
-                        self.energies[name] = self.add_weight(
-                            name=f"energy_{name}",
-                            shape=(),
-                            dtype="float32",
-                            initializer="zeros",
-                            trainable=False,
-                            autocast=False,
-                            aggregation="mean",
-                        )
         if self.distance.on_outputs_only and names != [taps_lib.LOGITS]:
             raise ValueError(
                 f"Distance {type(self.distance).__name__} compares output "
@@ -167,39 +178,47 @@ class ActivationDistance(Penalty):
             )
         self._tap_names = names
 
-    @property
-    def calibration_variables(self):
-        """The first-step energies `energy_<layer>` (statistics, not weights)."""
-        return list(self.energies.values())
-
-    def _calibrates(self):
+    def _normalizes(self):
         return (
             self.normalize
             and self.distance.has_l2
             and not getattr(self.distance, "relative", False)
         )
 
-    def l2_scale(self, name, clean):
-        """The layer's calibrated energy E‖a_ℓ‖² (first step's), or `None`.
+    def l2_scale(self, clean):
+        """E‖a_ℓ‖² of the clean activations over the global batch, or `None`.
 
-        Measured from the clean activations of the first step the layer is
-        seen and held fixed; the assignment averages over replicas
-        (`aggregation="mean"`), so every replica divides by the same number.
+        Held constant in the gradient. Averaged over every replica's rows
+        (`numerics.global_mean`), so N replicas divide by the number one
+        device would.
         """
-        energy = self.energies.get(name)
-        if energy is None:
+        if not self._normalizes():
             return None
-        current = ops.stop_gradient(ops.mean(numerics.power_norm(clean, 2)))
-        energy.assign(ops.where(energy > 0, energy, current))
-        return ops.maximum(ops.convert_to_tensor(energy), 1e-12)
+        energy = numerics.global_mean(numerics.power_norm(clean, 2))
+        return ops.maximum(ops.stop_gradient(energy), ENERGY_FLOOR)
+
+    def load_own_variables(self, store):
+        # Models saved by 0.2 also hold a first-step energy after each
+        # layer's γ_ℓ (a calibration this version replaces): skip them.
+        expected = len(self._trainable_variables + self._non_trainable_variables)
+        legacy = len(self.layer_weights)
+        if self._normalizes() and legacy and len(_variable_keys(store)) == expected + legacy:
+            store = _without_legacy_energies(store, expected - legacy)
+        super().load_own_variables(store)
+
+    @property
+    def output_distances(self):
+        """Distances between output distributions, checked at `compile()`."""
+        return [self.distance] if self.distance.on_outputs_only else []
 
     def compute(self, context):
         clean, perturbed = context.clean, context.perturbed
+        distance = context.divergence(self.distance, self.name)
         total = 0.0
         for name in self.tap_names:
-            scale = self.l2_scale(name, clean.taps[name])
+            scale = self.l2_scale(clean.taps[name])
             a = tile_clean(clean.taps[name], context.num_samples)
-            d = self.distance.distance(a, perturbed.taps[name], l2_scale=scale)
+            d = distance(a, perturbed.taps[name], l2_scale=scale)
             total += self.layer_weights[name] * ops.mean(d)
         return total
 
@@ -231,7 +250,9 @@ class OutputDivergence(ActivationDistance):
     The invariance regularizer of Yang et al. (KL on softmax outputs or
     squared L2 on logits), TRADES' KL term, and IRL's "model risk" (eq. 5,
     `distance="cross_entropy"`). A special case of `ActivationDistance`
-    tapping only the logits.
+    tapping only the logits (their view: a softmax model and the same model
+    returning logits give the same KL; a sigmoid model its Bernoulli KL; a
+    KL on a regression fails at `compile()`, see `keras_invariance.outputs`).
 
     Example:
 
@@ -246,8 +267,8 @@ class OutputDivergence(ActivationDistance):
             `SquaredL2(relative=True)`, scale-free like KL), `"cross_entropy"`,
             or a `Distance`.
         weight: λ ≥ 0.
-        from_logits: Whether the model outputs logits; sets the KL /
-            cross-entropy distance's `from_logits` when given by name.
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (see `keras_invariance.outputs`).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"output_divergence"`.
 
@@ -258,11 +279,11 @@ class OutputDivergence(ActivationDistance):
 
     default_name = "output_divergence"
 
-    def __init__(self, distance="kl", weight=1.0, from_logits=True, **kwargs):
+    def __init__(self, distance="kl", weight=1.0, from_logits=None, **kwargs):
         kwargs.pop("layers", None)
         kwargs.pop("layer_weight", None)
         by_name = isinstance(distance, str)
-        distance = distances_lib.get(distance, from_logits=from_logits)
+        distance = distances_lib.get(distance)
         if by_name and isinstance(distance, distances_lib.SquaredL2):
             # λ of the regularized columns was measured on the per-example
             # relative L2 (scale-free, in [0, 4]), as for KL on softmax.

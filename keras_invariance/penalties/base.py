@@ -39,6 +39,10 @@ class Penalty(keras.layers.Layer):
       their sample weights.
     * `tap_names` (`[]`): the activations every forward pass must return,
       resolved in `bind`.
+    * `output_distances` (`()`): the distances between output distributions
+      the term compares (a KL, a cross-entropy); the engine checks them
+      against what the model returns (`keras_invariance.outputs`) before
+      training, so a KL on a regression fails with a message.
 
     Example:
 
@@ -60,6 +64,7 @@ class Penalty(keras.layers.Layer):
     requires_perturbation = False
     requires_input_gradient = False
     label_free = True
+    output_distances = ()
 
     def __init__(self, weight=1.0, **kwargs):
         kwargs.setdefault("dtype", "float32")

@@ -78,7 +78,7 @@ class InputGradientPenalty(Penalty):
             source, result = self._split.forward_watched(
                 context.x, tape, training=True
             )
-            total = ops.sum(context.per_example_loss(result[self._split.LOGITS]))
+            total = ops.sum(context.per_example_loss(result.outputs))
         return tape.gradient(total, source), source
 
     def get_config(self):
@@ -167,9 +167,10 @@ class PredictionIBPPenalty(InputGradientPenalty):
     As in Tangent BP (and the paper's third pass) the direction g is a
     constant by default (`stop_direction_gradient`).
 
-    p is the model output (the logits when the model outputs logits: the
-    paper omits the softmax derivative "for numerical stability"); set
-    `softmax=True` to differentiate softmax(logits). Rows are weighted by
+    p is the model's logits view (its logits, or log p for a softmax model,
+    see `keras_invariance.outputs`: the paper omits the softmax derivative
+    "for numerical stability"); set `softmax=True` to differentiate the
+    probabilities. Rows are weighted by
     their sample weights (Σ_i w_i·R_i / B).
 
     Scale (`normalize=True`, default): J_p·g_i is multiplied by
@@ -240,17 +241,16 @@ class PredictionIBPPenalty(InputGradientPenalty):
             source, tape = context.gradient_source, context.input_tape
             if not forward_mode:
                 with tape:
-                    outputs = self._outputs(context.clean.outputs)
+                    outputs = self._outputs(context.clean.logits)
         else:
             with tf.GradientTape(
                 persistent=True, watch_accessed_variables=False
             ) as tape:
                 source, result = self._split.forward_watched(
-                    context.x, tape, training=True
+                    context.x, tape, training=True, spec=context.output_spec
                 )
-                logits = result[self._split.LOGITS]
-                total = ops.sum(context.per_example_loss(logits))
-                outputs = self._outputs(logits)
+                total = ops.sum(context.per_example_loss(result.outputs))
+                outputs = self._outputs(result.logits)
             g = tape.gradient(total, source)
         if self.stop_direction_gradient:
             g = tf.nest.map_structure(ops.stop_gradient, g)
@@ -261,11 +261,11 @@ class PredictionIBPPenalty(InputGradientPenalty):
                 if self._split is None:
                     outputs = context.forward(
                         context.with_gradient_source(primal), training=True
-                    ).outputs
+                    ).logits
                 else:
-                    outputs = self._split.tail_forward(
-                        context.x, primal, training=True
-                    )
+                    outputs = self._split.tail(
+                        primal, training=True, spec=context.output_spec
+                    ).logits
                 outputs = self._outputs(outputs)
             directional = accumulator.jvp(outputs)
         else:

@@ -108,9 +108,11 @@ class JacobianPenalty(LayerwiseSquaredL2):
             with tf.GradientTape(
                 persistent=True, watch_accessed_variables=False
             ) as tape:
-                source, activations = self._split.forward_watched(
-                    context.x, tape, training=True, taps=names
+                source, result = self._split.forward_watched(
+                    context.x, tape, training=True, taps=names,
+                    spec=context.output_spec,
                 )
+                activations = result.taps
         else:
             validation.check_float(
                 context.gradient_source, "JacobianPenalty", validation.EMBEDDING_HINT

@@ -7,10 +7,8 @@ from keras import ops
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
 from keras_invariance import random_ops
-from keras_invariance import taps as taps_lib
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.forward_result import ForwardResult
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
@@ -128,8 +126,9 @@ class NoiseRegularization(LayerwiseSquaredL2):
             )
 
         def forward(embedded):
-            taps = self._split.tail_taps(embedded, training=training, taps=names)
-            return ForwardResult(taps[taps_lib.LOGITS], taps)
+            return self._split.tail(
+                embedded, training=training, taps=names, spec=context.output_spec
+            )
 
         return forward
 

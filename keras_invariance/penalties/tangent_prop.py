@@ -161,9 +161,10 @@ class TangentProp(_TangentPenalty):
     differentiated with respect to the weights). The tangents themselves are
     constants.
 
-    The outputs are differentiated as the model returns them (logits for a
-    logits model: the paper omits the softmax derivative "for numerical
-    stability"); `softmax=True` differentiates softmax(outputs). The
+    The outputs are differentiated as logits (the model's logits view, log p
+    for a softmax model, see `keras_invariance.outputs`: the paper omits the
+    softmax derivative "for numerical stability"); `softmax=True`
+    differentiates the probabilities. The
     penalty uses no labels and averages over every row.
 
     How the jvps are computed (`jvp_method`). With `training=True` (the
@@ -361,7 +362,7 @@ class TangentProp(_TangentPenalty):
         """
         tape, x = context.input_tape, context.x
         with tape:
-            outputs = self._outputs(context.clean.outputs)
+            outputs = self._outputs(context.clean.logits)
         directions = ops.cast(tangents, x.dtype)
         jvps = [
             numerics.double_vjp(tape, outputs, x, directions[:, t])
@@ -379,7 +380,7 @@ class TangentProp(_TangentPenalty):
 
         def outputs_of(inputs):
             return self._outputs(
-                context.forward(inputs, training=self.training).outputs
+                context.forward(inputs, training=self.training).logits
             )
 
         if self._use_double_vjp(context):
@@ -415,7 +416,7 @@ class TangentProp(_TangentPenalty):
         if self.normalize:
             # Relative to the outputs' own size (held constant): the first-
             # order relative change of the prediction at the range's edge.
-            outputs = ops.cast(context.clean.outputs, "float32")
+            outputs = ops.cast(context.clean.logits, "float32")
             if self.softmax:
                 outputs = ops.softmax(outputs, axis=-1)
             size = ops.sum(

@@ -52,10 +52,16 @@ class VATPenalty(Penalty):
         xi: ξ, the power iteration's finite-difference radius. A variable.
         power_iterations: Python int ≥ 1.
         weight: The VAT weight (α in the connections paper) ≥ 0.
-        distance: What R measures and the search maximises: `"kl"`
-            (default, on softmax outputs), `"squared_l2"` (on logits) or a
-            `Distance`. (`divergence=` is its deprecated name.)
-        from_logits: Whether the model outputs logits.
+        distance: What R measures and the search maximises. `None`
+            (default) fits the model's outputs (`keras_invariance.outputs`):
+            the KL of its class distribution (softmax or logits alike), the
+            Bernoulli KL of a sigmoid or single-logit binary classifier, and
+            ‖f(x) − f(x + r)‖² in the outputs' units for a regression (where
+            a KL is meaningless: a softmax over one unit is identically 0).
+            Or `"kl"`, `"squared_l2"` (on the logits view), a `Distance`.
+            (`divergence=` is its deprecated name.)
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (see `keras_invariance.outputs`).
         search_training: `training` flag of the power-iteration passes.
         embedding_layer: For token models, perturb this Embedding layer's
             output (VAT for text) instead of the integer inputs.
@@ -80,7 +86,7 @@ class VATPenalty(Penalty):
         power_iterations=1,
         weight=1.0,
         distance=None,
-        from_logits=True,
+        from_logits=None,
         search_training=False,
         embedding_layer=None,
         seed=None,
@@ -96,10 +102,8 @@ class VATPenalty(Penalty):
         self.power_iterations = numerics.check_count(
             power_iterations, "power_iterations"
         )
-        self.from_logits = bool(from_logits)
-        self.distance = distances_lib.get(
-            "kl" if distance is None else distance, from_logits=from_logits
-        )
+        self.from_logits = None if from_logits is None else bool(from_logits)
+        self.distance = None if distance is None else distances_lib.get(distance)
         self.search_training = bool(search_training)
         self.embedding_layer = embedding_layer
         self.seed = seed
@@ -113,6 +117,23 @@ class VATPenalty(Penalty):
         if self._split is None:
             validation.check_model_has_float_inputs(model, subclassed, "VATPenalty")
 
+    @property
+    def output_distances(self):
+        """The distance compared on the outputs, checked at `compile()`."""
+        return [] if self.distance is None else [self.distance]
+
+    def _divergence(self, context):
+        """d(u, v) on logits views: the given distance or the outputs' own."""
+        distance = self.distance
+        if distance is None:
+            spec = context.output_spec
+            distance = (
+                distances_lib.SquaredL2()
+                if spec is not None and spec.is_regression
+                else distances_lib.KLDivergence()
+            )
+        return context.divergence(distance, self.name)
+
     def adversarial_direction(self, context, x=None, reference=None, forward=None):
         """d̂ (unit per row, no gradient) for inputs `x` (default the batch).
 
@@ -121,16 +142,17 @@ class VATPenalty(Penalty):
         """
         x = context.gradient_source if x is None else x
         if reference is None:
-            reference = context.clean.outputs
+            reference = context.clean.logits
         reference = ops.stop_gradient(reference)
         if forward is None:
             def forward(inputs):
                 return context.forward(
                     context.with_gradient_source(inputs), training=self.search_training
-                ).outputs
+                ).logits
+        distance = self._divergence(context)
 
         def divergence(outputs):
-            return ops.sum(self.distance.distance(reference, outputs))
+            return ops.sum(distance(reference, outputs))
 
         return numerics.power_iteration(
             forward,
@@ -146,35 +168,35 @@ class VATPenalty(Penalty):
 
     def compute(self, context):
         if self._split is not None:
+            spec = context.output_spec
             embedded = self._split.embed(context.x, training=True)
-            reference = self._split.tail_forward(context.x, embedded, training=True)
+            reference = self._split.tail(embedded, training=True, spec=spec).logits
             base = ops.stop_gradient(embedded)
             direction = self.adversarial_direction(
                 context,
                 x=base,
                 reference=reference,
-                forward=lambda e: self._split.tail_forward(
-                    context.x, e, training=self.search_training
-                ),
+                forward=lambda e: self._split.tail(
+                    e, training=self.search_training, spec=spec
+                ).logits,
             )
             r_adv = ops.cast(self.epsilon * direction, embedded.dtype)
-            outputs = self._split.tail_forward(
-                context.x, embedded + r_adv, training=True
-            )
+            outputs = self._split.tail(
+                embedded + r_adv, training=True, spec=spec
+            ).logits
         else:
             validation.check_float(
                 context.gradient_source, "VATPenalty", validation.EMBEDDING_HINT
             )
-            reference = context.clean.outputs
+            reference = context.clean.logits
             direction = self.adversarial_direction(context)
             x = context.gradient_source
             moved = numerics.add_rows(x, numerics.scale_rows(direction, self.epsilon))
             outputs = context.forward(
                 context.with_gradient_source(moved), training=True
-            ).outputs
-        return ops.mean(
-            self.distance.distance(ops.stop_gradient(reference), outputs)
-        )
+            ).logits
+        distance = self._divergence(context)
+        return ops.mean(distance(ops.stop_gradient(reference), outputs))
 
     def get_config(self):
         config = super().get_config()
@@ -183,7 +205,9 @@ class VATPenalty(Penalty):
                 "epsilon": value_of(self.epsilon),
                 "xi": value_of(self.xi),
                 "power_iterations": self.power_iterations,
-                "distance": distances_lib.serialize(self.distance),
+                "distance": None
+                if self.distance is None
+                else distances_lib.serialize(self.distance),
                 "from_logits": self.from_logits,
                 "search_training": self.search_training,
                 "embedding_layer": self.embedding_layer,

@@ -73,7 +73,8 @@ class Search(Perturbation):
         epsilon: ε ≥ 0, the radius. A non-trainable variable.
         objective: `"loss"` (the compiled loss) or a distance between clean
             and perturbed outputs (`"kl"`, `"squared_l2"`, a `Distance`).
-        from_logits: Whether the model outputs logits (for `"kl"`).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (`keras_invariance.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to.
         seed: Optional int seed.
@@ -87,7 +88,7 @@ class Search(Perturbation):
         self,
         epsilon=0.1,
         objective="loss",
-        from_logits=True,
+        from_logits=None,
         training=False,
         value_range=None,
         seed=None,
@@ -96,7 +97,7 @@ class Search(Perturbation):
         super().__init__(seed=seed, **kwargs)
         self.epsilon = add_hyperparameter(self, "epsilon", epsilon)
         self.objective = objective
-        self.from_logits = bool(from_logits)
+        self.from_logits = None if from_logits is None else bool(from_logits)
         self.training = bool(training)
         if value_range is not None:
             value_range = tuple(float(v) for v in value_range)
@@ -105,7 +106,7 @@ class Search(Perturbation):
                     f"`value_range` must be (low, high); received {value_range!r}."
                 )
         self.value_range = value_range
-        self._divergence = distances_lib.resolve_objective(objective, from_logits)
+        self._divergence = distances_lib.resolve_objective(objective)
 
     def _check(self, x, context):
         validation.check_float(x, type(self).__name__, self.float_input_hint)
@@ -147,11 +148,16 @@ class Search(Perturbation):
     def _search_parts(self, parts, context, forward):
         raise NotImplementedError
 
-    def _reference(self, parts, forward):
-        """The clean outputs the divergence is measured from (no gradient)."""
+    @property
+    def output_distances(self):
+        """The search's distance on the outputs, checked at `compile()`."""
+        return [] if self._divergence is None else [self._divergence]
+
+    def _reference(self, parts, context, forward):
+        """The clean logits view the divergence is measured from (no gradient)."""
         if self._divergence is None:
             return None
-        return ops.stop_gradient(forward(parts))
+        return ops.stop_gradient(context.logits_of(forward(parts)))
 
     def _gradient(self, parts, context, reference, forward):
         """∇ of the objective (summed over rows) at `parts`, float32."""
@@ -162,7 +168,8 @@ class Search(Perturbation):
             if self._divergence is None:
                 value = context.compiled_loss(outputs)
             else:
-                value = ops.sum(self._divergence.distance(reference, outputs))
+                distance = context.divergence(self._divergence, self.name)
+                value = ops.sum(distance(reference, context.logits_of(outputs)))
         return [ops.cast(g, "float32") for g in tape.gradient(value, parts)]
 
     def _clip_range(self, x):
@@ -228,7 +235,8 @@ class FGSM(Search):
         epsilon: ε ≥ 0, the ℓ∞ step. A non-trainable variable.
         objective: `"loss"` (the compiled loss, default) or a divergence
             name (`"kl"`, `"squared_l2"`) or `Distance`.
-        from_logits: Whether the model outputs logits (for `"kl"`).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (`keras_invariance.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to (e.g. `(0, 1)`).
         reuse_clean_pass: Build x* from the clean training pass's ∇x L
@@ -247,7 +255,7 @@ class FGSM(Search):
         self,
         epsilon=0.1,
         objective="loss",
-        from_logits=True,
+        from_logits=None,
         training=False,
         value_range=None,
         reuse_clean_pass=False,
@@ -301,7 +309,7 @@ class FGSM(Search):
         )
 
     def _search_parts(self, parts, context, forward):
-        reference = self._reference(parts, forward)
+        reference = self._reference(parts, context, forward)
         start = parts
         if reference is not None:
             start = [
@@ -344,7 +352,8 @@ class PGD(Search):
         random_start: Start at a uniform point of the ball.
         objective: `"loss"` (default) or a divergence (`"kl"`,
             `"squared_l2"`, a `Distance`).
-        from_logits: Whether the model outputs logits (for `"kl"`).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (`keras_invariance.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to after each step.
         seed: Optional int seed.
@@ -366,7 +375,7 @@ class PGD(Search):
         step_size=None,
         random_start=True,
         objective="loss",
-        from_logits=True,
+        from_logits=None,
         training=False,
         value_range=None,
         seed=None,
@@ -428,7 +437,7 @@ class PGD(Search):
         return self.search(x, context)
 
     def _search_parts(self, parts, context, forward):
-        reference = self._reference(parts, forward)
+        reference = self._reference(parts, context, forward)
         parts32 = [ops.cast(p, "float32") for p in parts]
 
         def clip(delta):

@@ -40,6 +40,10 @@ class Perturbation(keras.layers.Layer):
       for a per-input mapping at construction (`perturbation={"image":
       ...}`). Otherwise a structure of inputs is handled as a whole (float
       noise and searches act on every float input).
+    * `output_distances` (`()`): the distances between output distributions
+      the term compares (a KL, a cross-entropy); the engine checks them
+      against what the model returns (`keras_invariance.outputs`) before
+      training, so a KL on a regression fails with a message.
 
     Example:
 
@@ -64,6 +68,7 @@ class Perturbation(keras.layers.Layer):
     is_adversarial = False
     uses_clean_pass = False
     single_input = False
+    output_distances = ()
 
     def __init__(self, seed=None, **kwargs):
         kwargs.setdefault("dtype", "float32")

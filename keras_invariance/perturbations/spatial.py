@@ -268,12 +268,12 @@ class _SpatialSearch(SpatialTransform):
 
     is_adversarial = True
 
-    def __init__(self, objective="loss", from_logits=True, training=False, **kwargs):
+    def __init__(self, objective="loss", from_logits=None, training=False, **kwargs):
         super().__init__(**kwargs)
-        self.from_logits = bool(from_logits)
+        self.from_logits = None if from_logits is None else bool(from_logits)
         self.training = bool(training)
         self.objective = objective
-        self._divergence = distances_lib.resolve_objective(objective, from_logits)
+        self._divergence = distances_lib.resolve_objective(objective)
 
     def _check_context(self, context):
         if context is None:
@@ -284,14 +284,21 @@ class _SpatialSearch(SpatialTransform):
                 "attack a trained model."
             )
 
+    @property
+    def output_distances(self):
+        """The search's distance on the outputs, checked at `compile()`."""
+        return [] if self._divergence is None else [self._divergence]
+
     def _scores(self, context, outputs, reference):
-        """Per-row objective (float32): the loss or h(f(x), f(x̃))."""
+        """Per-row objective (float32): the loss or h(f(x), f(x̃)).
+
+        `reference` is the clean logits view; `outputs` are raw outputs.
+        """
         if self._divergence is None:
             return context.per_example_loss(outputs)
+        distance = context.divergence(self._divergence, self.name)
         return ops.cast(
-            self._divergence.distance(
-                ops.cast(reference, "float32"), ops.cast(outputs, "float32")
-            ),
+            distance(ops.cast(reference, "float32"), context.logits_of(outputs)),
             "float32",
         )
 
@@ -334,7 +341,8 @@ class WorstOfKSpatial(_SpatialSearch):
         rotation: Box limit of |angle| in degrees.
         scale: Optional `(low, high)` magnification range.
         training: `training` flag of the scoring pass (default `False`).
-        from_logits: Whether the model outputs logits (for `"kl"`).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (`keras_invariance.outputs`).
         **kwargs: `translation_unit`, `fill_mode`, `fill_value`, `seed` and
             Keras `Layer` arguments.
 
@@ -378,7 +386,7 @@ class WorstOfKSpatial(_SpatialSearch):
         else:
             joint = ops.concatenate([x, candidates], axis=0)
             outputs = context.forward(joint, training=self.training).outputs
-            reference = ops.concatenate([outputs[:n]] * self.k, axis=0)
+            reference = ops.concatenate([context.logits_of(outputs[:n])] * self.k, axis=0)
             outputs = outputs[n:]
         scores = ops.reshape(self._scores(context, outputs, reference), (self.k, n))
         best = ops.cast(ops.argmax(scores, axis=0), "int32")  # (N,)
@@ -432,7 +440,8 @@ class SpatialPGD(_SpatialSearch):
             last iterate.
         objective: `"loss"` (default), `"kl"` or `"l2"`.
         training: `training` flag of the search passes (default `False`).
-        from_logits: Whether the model outputs logits (for `"kl"`).
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (`keras_invariance.outputs`).
         **kwargs: `translation_unit`, `fill_mode`, `fill_value`, `seed` and
             Keras `Layer` arguments.
 
@@ -503,7 +512,7 @@ class SpatialPGD(_SpatialSearch):
         reference = None
         if self._divergence is not None:
             reference = ops.stop_gradient(
-                context.forward(x, training=self.training).outputs
+                context.forward(x, training=self.training).logits
             )
 
         def objective_fn(images):

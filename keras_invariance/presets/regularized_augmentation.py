@@ -54,7 +54,7 @@ def SpatialInvariance(
     objective=None,
     fill_mode="constant",
     fill_value=0.0,
-    from_logits=True,
+    from_logits=None,
     seed=None,
     penalties=None,
     **kwargs,
@@ -111,7 +111,8 @@ def SpatialInvariance(
             `"kl"`, `"l2"`; `rank_by=` is its deprecated name).
         fill_mode: Warp boundary mode (`"constant"`, `"reflect"`, …).
         fill_value: Fill for `"constant"`.
-        from_logits: Whether the model outputs logits.
+        from_logits: Whether the model returns logits; `None` (default)
+            reads the model (`keras_invariance.outputs`).
         seed: Optional int seed of the perturbation.
         penalties: Further penalties to combine.
         **kwargs: Other `InvariantModel` arguments (`batching`, `name`, …).
@@ -151,7 +152,7 @@ def SpatialInvariance(
         objective = objective or divergence or "loss"
         if attack == "worst_of_k":
             perturbation = WorstOfKSpatial(
-                k=k, objective=objective, from_logits=from_logits, **box
+                k=k, objective=objective, **box
             )
         else:
             perturbation = SpatialPGD(
@@ -159,7 +160,6 @@ def SpatialInvariance(
                 step_size=step_size,
                 random_start=random_start,
                 objective=objective,
-                from_logits=from_logits,
                 **box,
             )
     all_penalties = []
@@ -168,7 +168,6 @@ def SpatialInvariance(
             OutputDivergence(
                 distance=DISTANCES[divergence],
                 weight=1.0 if weight is None else weight,
-                from_logits=from_logits,
             )
         )
     all_penalties += list(penalties or [])
@@ -178,6 +177,7 @@ def SpatialInvariance(
         beta=0.0 if perturbation is None else 1.0,
         perturbation=perturbation,
         penalties=all_penalties,
+        from_logits=from_logits,
         **kwargs,
     )
 
