@@ -41,13 +41,13 @@ def test_bad_arguments():
 TERMS = {
     "noise_regularization": lambda b: dm.NoiseRegularized(b, stddev=0.1, weight=0.5),
     "noise_regularization_adversarial": lambda b: dm.NoiseRegularized(
-        b, stddev=0.1, adversarial=True, layers=["hid", "logits"], xi=1e-3
+        b, stddev=0.1, adversarial=True, layers=["hid", "logits"]
     ),
     "jacobian": lambda b: dm.JacobianRegularized(b, weight=0.1),
     "jacobian_projections": lambda b: dm.JacobianRegularized(
         b, weight=0.1, num_projections=2, layers=["hid"]
     ),
-    "vat": lambda b: dm.VAT(b, epsilon=0.5, xi=1e-3),
+    "vat": lambda b: dm.VAT(b),
     "loss_ibp": lambda b: dm.LossIBP(b, weight=0.1),
     "prediction_ibp": lambda b: dm.PredictionIBP(b, weight=0.1),
     "fgsm": lambda b: dm.AdversarialTraining(b, attack="fgsm", epsilon=0.1),
@@ -67,7 +67,7 @@ TERMS = {
     "combined": lambda b: ki.IRL(
         b,
         perturbation=ki.GaussianNoise(0.3),
-        penalties=[VATPenalty(epsilon=0.5, xi=1e-3), JacobianPenalty(weight=0.1), LossIBPPenalty()],
+        penalties=[VATPenalty(), JacobianPenalty(weight=0.1), LossIBPPenalty()],
     ),
 }
 

@@ -36,8 +36,8 @@ class NoiseRegularization(LayerwiseSquaredL2):
     Jacobian penalty.
 
     With `adversarial=True`, Δx maximizes ‖h − h̃‖² within ‖Δx‖₂ ≤ ε: the
-    direction comes from `power_iterations` power iterations with finite
-    difference ξ (as VAT, with ‖·‖² in place of KL), so it converges to the
+    direction comes from `power_iterations` power iterations (as VAT, with
+    ‖·‖² in place of KL; exact products unless `xi` is given), so it converges to the
     top eigenvector of JᵀJ; R is then ≈ ε²·λ_max(JᵀJ) (§3.4). The search
     passes run with `training=search_training` (default `False`: inference
     mode, no BatchNorm update, no dropout) and leave no gradient path into
@@ -60,7 +60,9 @@ class NoiseRegularization(LayerwiseSquaredL2):
         layers: Tapped layers, as in `ActivationDistance` (default logits).
         weight: The paper's α ≥ 0, the penalty's weight.
         adversarial: Whether Δx is the adversarial direction.
-        xi: ξ, the finite-difference radius of the power iteration.
+        xi: `None` (default): exact Gauss–Newton products in the power
+            iteration (`numerics.power_iteration`); or ξ > 0, VAT's
+            finite-difference radius.
         power_iterations: Python int ≥ 1 (fixed at trace time).
         search_training: `training` flag of the adversarial search passes.
         layer_weight: γ_ℓ for layers given without their own weight.
@@ -85,7 +87,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
         layers="logits",
         weight=1.0,
         adversarial=False,
-        xi=1e-6,
+        xi=None,
         power_iterations=1,
         search_training=False,
         layer_weight=1.0,
@@ -100,7 +102,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
         )
         self.embedding_layer = embedding_layer
         self.stddev = add_hyperparameter(self, "stddev", stddev)
-        self.xi = add_hyperparameter(self, "xi", xi)
+        self.xi = None if xi is None else add_hyperparameter(self, "xi", xi)
         self.adversarial = bool(adversarial)
         self.power_iterations = numerics.check_count(
             power_iterations, "power_iterations"
@@ -143,16 +145,17 @@ class NoiseRegularization(LayerwiseSquaredL2):
         if self.adversarial:
             reference = {n: ops.stop_gradient(clean[n]) for n in names}
 
-            def divergence(result):
+            def divergence(activations):
                 total = 0.0
-                for n in names:
+                for n, a in zip(names, activations):
                     total += self.layer_weights[n] * ops.sum(
-                        self.distance.distance(reference[n], result.taps[n])
+                        self.distance.distance(reference[n], a)
                     )
                 return total
 
+            search = self._forward_fn(context, self.search_training)
             direction = numerics.power_iteration(
-                self._forward_fn(context, self.search_training),
+                lambda inputs: [search(inputs).taps[n] for n in names],
                 tf.nest.map_structure(ops.stop_gradient, x),
                 divergence,
                 xi=self.xi,
@@ -181,7 +184,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
             {
                 "stddev": value_of(self.stddev),
                 "adversarial": self.adversarial,
-                "xi": value_of(self.xi),
+                "xi": None if self.xi is None else value_of(self.xi),
                 "power_iterations": self.power_iterations,
                 "search_training": self.search_training,
                 "embedding_layer": self.embedding_layer,

@@ -30,7 +30,7 @@ def NoiseRegularized(
     layers="logits",
     adversarial=False,
     power_iterations=1,
-    xi=1e-6,
+    xi=None,
     alpha=1.0,
     embedding_layer=None,
     penalties=None,
@@ -55,7 +55,8 @@ def NoiseRegularized(
         layers: Tapped layers (default the outputs).
         adversarial: Use the adversarial Δx (power iteration).
         power_iterations: For the adversarial Δx.
-        xi: ξ, the power iteration's finite-difference radius.
+        xi: `None` (exact products) or ξ, the power iteration's
+            finite-difference radius (VAT's reference: 1e-6).
         alpha: Weight of the clean loss (`InvariantModel`'s α).
         embedding_layer: For token models, add Δx at this layer's output.
         paper_scale: The raw ‖f(x) − f(x + Δx)‖² instead of the relative one
@@ -141,7 +142,7 @@ def JacobianRegularized(
 def VAT(
     *args,
     epsilon=1.0,
-    xi=1e-6,
+    xi=None,
     power_iterations=1,
     weight=1.0,
     alpha=1.0,
@@ -164,7 +165,8 @@ def VAT(
     Args:
         *args: A model to wrap or `(inputs, outputs)`.
         epsilon: ε.
-        xi: ξ.
+        xi: `None` (default): exact Fisher-vector products; ξ = 1e-6 is
+            the VAT reference's finite difference.
         power_iterations: Python int ≥ 1 (default 1).
         weight: The VAT weight.
         alpha: Weight of the supervised loss.
