@@ -15,7 +15,7 @@ class ForwardResult(collections.namedtuple("ForwardResult", ["outputs", "taps"])
 
     `taps["logits"]` is the outputs' logits view
     (`keras_invariance.outputs.logits_view`): the outputs themselves for a
-    logits model, log p for a softmax. Terms read `logits`; the compiled
+    logits model, centred log p for a softmax. Terms read `logits`; the compiled
     loss reads `outputs`.
     """
 

@@ -23,7 +23,7 @@ from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.forward_result import ForwardResult
 
 #: Tap name that selects the model's output, as its logits view (the
-#: outputs of a logits model, log p of a softmax: `keras_invariance.outputs`).
+#: outputs of a logits model, centred log p of a softmax: `keras_invariance.outputs`).
 LOGITS = "logits"
 _ABOVE = "above:"
 

@@ -167,7 +167,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
     As in Tangent BP (and the paper's third pass) the direction g is a
     constant by default (`stop_direction_gradient`).
 
-    p is the model's logits view (its logits, or log p for a softmax model,
+    p is the model's logits view (its logits, or centred log p for a softmax model,
     see `keras_invariance.outputs`: the paper omits the softmax derivative
     "for numerical stability"); set `softmax=True` to differentiate the
     probabilities. Rows are weighted by

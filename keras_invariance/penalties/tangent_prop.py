@@ -161,7 +161,7 @@ class TangentProp(_TangentPenalty):
     differentiated with respect to the weights). The tangents themselves are
     constants.
 
-    The outputs are differentiated as logits (the model's logits view, log p
+    The outputs are differentiated as logits (the model's logits view, centred log p
     for a softmax model, see `keras_invariance.outputs`: the paper omits the
     softmax derivative "for numerical stability"); `softmax=True`
     differentiates the probabilities. The
