@@ -190,8 +190,8 @@ class SquaredL2(Distance):
     """Squared Euclidean distance d(u, v) = ‖u − v‖².
 
     The penalties that use it divide it by a scale of their own
-    (`l2_scale`; `ActivationDistance` normalizes by the clean activations'
-    energy measured at the first step). `relative=True` makes each example's
+    (`l2_scale`; `ActivationDistance` divides by the clean activations'
+    batch energy, `keras_invariance.scales`). `relative=True` makes each example's
     distance scale-free instead, ‖u − v‖² / (½(‖u‖² + ‖v‖²) + ε) in [0, 4]:
     unchanged when both activations are scaled together (so it has no
     contracting pull on the representation: measured, it regularizes IRL

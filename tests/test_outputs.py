@@ -92,7 +92,8 @@ def test_a_softmax_model_gets_the_logits_models_terms(final, name, build):
     with_softmax = terms(build, softmax_model, SCCE_PROBS, x, y)
     assert with_logits[name] > 1e-4
     for term, value in with_logits.items():
-        np.testing.assert_allclose(with_softmax[term], value, rtol=2e-3, err_msg=term)
+        # (5e-3: a PGD search's sign steps amplify float32 rounding.)
+        np.testing.assert_allclose(with_softmax[term], value, rtol=5e-3, err_msg=term)
 
 
 def test_the_jacobian_of_a_softmax_model_is_that_of_centred_log_p():

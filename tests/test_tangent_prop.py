@@ -258,7 +258,7 @@ def test_tangent_prop_lowers_penalty_when_trained():
     x, y = images(32, seed=4, size=8), labels(32, seed=4)
     model = ki.InvariantModel(tiny_cnn(size=8), alpha=0.0, penalties=[TangentProp()])
     model.compile(keras.optimizers.SGD(0.05), SCCE, jit_compile=False)
-    history = model.fit(x, y, batch_size=32, epochs=15, verbose=0)
+    history = model.fit(x, y, batch_size=32, epochs=25, verbose=0)
     assert history.history["tangent_prop"][-1] < 0.5 * history.history["tangent_prop"][0]
 
 

@@ -3,17 +3,13 @@
 from keras import ops
 
 from keras_invariance import distances as distances_lib
-from keras_invariance import numerics
+from keras_invariance import scales
 from keras_invariance import taps as taps_lib
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import check_non_negative
 from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.base import Penalty
-
-
-#: Keeps the scale positive for a layer whose clean activations are all 0.
-ENERGY_FLOOR = 1e-12
 
 
 def _variable_keys(store):
@@ -189,13 +185,12 @@ class ActivationDistance(Penalty):
         """E‖a_ℓ‖² of the clean activations over the global batch, or `None`.
 
         Held constant in the gradient. Averaged over every replica's rows
-        (`numerics.global_mean`), so N replicas divide by the number one
+        (`keras_invariance.scales`), so N replicas divide by the number one
         device would.
         """
         if not self._normalizes():
             return None
-        energy = numerics.global_mean(numerics.power_norm(clean, 2))
-        return ops.maximum(ops.stop_gradient(energy), ENERGY_FLOOR)
+        return scales.batch_energy(clean)
 
     def load_own_variables(self, store):
         # Models saved by 0.2 also hold a first-step energy after each
@@ -263,9 +258,9 @@ class OutputDivergence(ActivationDistance):
 
     Args:
         distance: `"kl"` (default, on softmax of logits), `"squared_l2"` (on
-            logits; by name, the per-example relative L2
-            `SquaredL2(relative=True)`, scale-free like KL), `"cross_entropy"`,
-            or a `Distance`.
+            logits, divided by their batch energy E‖z‖² unless
+            `normalize=False`: scale-free like KL, see
+            `keras_invariance.scales`), `"cross_entropy"`, or a `Distance`.
         weight: λ ≥ 0.
         from_logits: Whether the model returns logits; `None` (default)
             reads the model (see `keras_invariance.outputs`).
@@ -282,12 +277,7 @@ class OutputDivergence(ActivationDistance):
     def __init__(self, distance="kl", weight=1.0, from_logits=None, **kwargs):
         kwargs.pop("layers", None)
         kwargs.pop("layer_weight", None)
-        by_name = isinstance(distance, str)
         distance = distances_lib.get(distance)
-        if by_name and isinstance(distance, distances_lib.SquaredL2):
-            # λ of the regularized columns was measured on the per-example
-            # relative L2 (scale-free, in [0, 4]), as for KL on softmax.
-            distance = distances_lib.SquaredL2(relative=True)
         super().__init__(layers="logits", distance=distance, weight=weight, **kwargs)
         self.from_logits = from_logits
 
@@ -305,11 +295,9 @@ class LayerwiseSquaredL2(ActivationDistance):
     Reuses `ActivationDistance`'s layer selection (`layers`, per-layer γ_ℓ
     variables `gamma_<layer>`) with the distance fixed to squared L2, so
     `distance` is neither an argument nor part of the config. `normalize`
-    makes each example's term relative to its activations' energy
-    (`SquaredL2(relative=True)`: measured, a first-step calibration like
-    `ActivationDistance`'s let noise regularization at weight 1 collapse a
-    GRU and cost a 1-D CNN 7 points). `NoiseRegularization` and
-    `JacobianPenalty` build on it.
+    divides each layer's term by its clean batch energy, as
+    `ActivationDistance` does (`keras_invariance.scales`).
+    `NoiseRegularization` and `JacobianPenalty` build on it.
 
     Example:
 
@@ -331,7 +319,7 @@ class LayerwiseSquaredL2(ActivationDistance):
         kwargs.pop("distance", None)
         super().__init__(
             layers=layers,
-            distance=distances_lib.SquaredL2(relative=normalize),
+            distance=distances_lib.SquaredL2(),
             weight=weight,
             layer_weight=layer_weight,
             normalize=normalize,

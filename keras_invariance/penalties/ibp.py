@@ -13,6 +13,7 @@ from keras import ops
 
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
+from keras_invariance import scales
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.penalties.base import Penalty
@@ -54,9 +55,8 @@ class InputGradientPenalty(Penalty):
 
     @staticmethod
     def input_scale(source):
-        """s_i = RMS of row i's inputs (constant): the inputs' own unit."""
-        x = ops.stop_gradient(numerics.flatten_rows(source))
-        return ops.sqrt(ops.mean(ops.square(x), axis=-1) + 1e-12)
+        """s = the batch's input RMS (constant): the inputs' own unit."""
+        return scales.input_rms(source)
 
     def bind(self, model, subclassed):
         self._split = embedding_lib.maybe_split(
@@ -105,8 +105,9 @@ class LossIBPPenalty(InputGradientPenalty):
     factor 1/r, absorbed here in the weight (the paper's β): this is
     ‖g‖_r^r exactly.
 
-    Scale (`normalize=True`, default): ‖g_i‖_r^r·s_i^r with s_i the RMS of
-    row i's inputs, i.e. the first-order loss increase (r = 1) when every
+    Scale (`normalize=True`, default): ‖g_i‖_r^r·s^r with s the batch's
+    input RMS (`keras_invariance.scales`), i.e. the first-order loss
+    increase (r = 1) when every
     input moves by its own scale in the worst direction. It is in the
     units of the loss, whatever the inputs' range, so `weight` is the FGSM
     radius as a fraction of the input scale, penalized to first order.
@@ -173,8 +174,9 @@ class PredictionIBPPenalty(InputGradientPenalty):
     probabilities. Rows are weighted by
     their sample weights (Σ_i w_i·R_i / B).
 
-    Scale (`normalize=True`, default): J_p·g_i is multiplied by
-    s_i²/RMS(p_i) (s_i the RMS of row i's inputs) and averaged over the
+    Scale (`normalize=True`, default): J_p·g_i is multiplied by s²/RMS(p)
+    (s the batch's input RMS, RMS(p) the batch's output RMS, constants:
+    `keras_invariance.scales`) and averaged over the
     outputs, which makes R the relative output change when the inputs move
     by their own scale along the loss gradient, in loss units; `weight`
     then transfers across input ranges, widths and output scales.
@@ -276,16 +278,16 @@ class PredictionIBPPenalty(InputGradientPenalty):
         return numerics.weighted_mean(values, context.sample_weight)
 
     def _scale(self, source, outputs):
-        """s_i² / (d_p·RMS(p_i)): J_p·g in loss units, per output (constant).
+        """s² / (d_p·RMS(p)): J_p·g in loss units, per output (constant).
 
-        J_p·g has units of p·L/x²: s_i² (the inputs' own scale squared) and
+        J_p·g has units of p·L/x²: s² (the inputs' own scale squared) and
         the output's RMS make it the change of each output, relative to
         its size, when the inputs move by their scale along the loss
         gradient — a loss-unit quantity that transfers across models.
         """
-        p = ops.stop_gradient(numerics.flatten_rows(outputs))
-        rms = ops.sqrt(ops.mean(ops.square(p), axis=-1) + 1e-12)
+        p = numerics.flatten_rows(outputs)
         width = float(p.shape[-1] or 1)
+        rms = ops.sqrt(scales.batch_energy(p) / width)
         return self.input_scale(source) ** 2 / (rms * width ** (1.0 / self.order))
 
     def get_config(self):

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
+from keras_invariance import scales
 from keras_invariance import random_ops
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
@@ -28,8 +29,9 @@ class JacobianPenalty(LayerwiseSquaredL2):
       v_j ~ N(0, I) over the layer's units, drawn per row. Unbiased, because
       E[v vᵀ] = I gives E‖vᵀJ‖² = tr(J Jᵀ) = ‖J‖²_F. Costs n backward passes.
 
-    Scale (`normalize=True`, default): row i's ‖J‖²_F is multiplied by
-    (‖x_i‖²/d_x)/‖a_i‖² (held constant), making it a dimensionless relative
+    Scale (`normalize=True`, default): ‖J‖²_F is multiplied by
+    (E‖x‖²/d_x)/E‖a‖² over the batch (held constant,
+    `keras_invariance.scales`), making it a dimensionless relative
     sensitivity (1 for a linear map with isotropic inputs), so `weight`
     means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
 
@@ -129,16 +131,14 @@ class JacobianPenalty(LayerwiseSquaredL2):
 
     @staticmethod
     def _scale(source, a):
-        """Per-row (‖x‖²/d_x)/‖a‖², constant: ‖J‖²_F as a relative sensitivity.
+        """(E‖x‖²/d_x)/E‖a‖² over the batch, constant (`keras_invariance.scales`).
 
-        For a linear map and isotropic inputs the normalized value is 1:
-        it is the relative output change under noise of the inputs' own
-        scale, so it does not grow with width, input size or magnitude.
+        ‖J‖²_F times it is a relative sensitivity: for a linear map and
+        isotropic inputs it is 1, the relative output change under noise of
+        the inputs' own scale, so it does not grow with width, input size or
+        magnitude.
         """
-        x = ops.stop_gradient(numerics.flatten_rows(source))
-        a = ops.stop_gradient(numerics.flatten_rows(a))
-        input_power = ops.mean(ops.square(x), axis=-1)
-        return input_power / (ops.sum(ops.square(a), axis=-1) + 1e-12)
+        return scales.input_rms(source) ** 2 / scales.batch_energy(a)
 
     def _squared_frobenius(self, tape, a, source, name):
         size = 1

@@ -18,11 +18,11 @@ from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
 class NoiseRegularization(LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 
-    Scale (`normalize=True`, default): each layer's distance is relative to
-    the activations' energy, ‖h − h̃‖²/(½(‖h‖² + ‖h̃‖²)) per example
-    (`keras_invariance.SquaredL2`), so R is dimensionless and `weight`
-    means the same on any model: R is the relative change of the outputs
-    under the noise. `normalize=False` is the paper's raw ‖h − h̃‖².
+    Scale (`normalize=True`, default): each layer's distance is divided by
+    the clean activations' batch energy E‖h‖² (held constant,
+    `keras_invariance.scales`), so R is dimensionless and `weight` means
+    the same on any model: R is the relative change of the outputs under
+    the noise. `normalize=False` is the paper's raw ‖h − h̃‖².
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
     perturbation, e.g. FGSM) and runs one extra forward pass
@@ -169,7 +169,9 @@ class NoiseRegularization(LayerwiseSquaredL2):
         perturbed = self._forward_fn(context, True)(numerics.add_rows(x, delta))
         total = 0.0
         for n in names:
-            d = self.distance.distance(clean[n], perturbed.taps[n])
+            d = self.distance.distance(
+                clean[n], perturbed.taps[n], l2_scale=self.l2_scale(clean[n])
+            )
             total += self.layer_weights[n] * ops.mean(d)
         return total
 

@@ -28,6 +28,7 @@ from keras import tree
 
 from keras_invariance import batchnorm
 from keras_invariance import numerics
+from keras_invariance import scales
 from keras_invariance import random_ops
 from keras_invariance import spatial as spatial_lib
 from keras_invariance import validation
@@ -232,7 +233,7 @@ class TangentProp(_TangentPenalty):
         jvp_method: `"auto"` (default), `"double_vjp"` or `"forward"`
             (ForwardAccumulator over B·T rows), see above.
         fill_mode: Boundary handling of smoothing and image differences.
-        normalize: Divide each row's R by its outputs' ‖p‖_r^r (held
+        normalize: Divide R by the batch mean of the outputs' ‖p‖_r^r (held
             constant; default), making R the relative change of the
             prediction at the edge of each transform's range, comparable
             across models; `False` is the paper's raw scale.
@@ -416,14 +417,12 @@ class TangentProp(_TangentPenalty):
         if self.normalize:
             # Relative to the outputs' own size (held constant): the first-
             # order relative change of the prediction at the range's edge.
+            # Per batch, not per row: a row's ‖p‖ can be near 0 (one output
+            # near the boundary) and the ratio would explode there.
             outputs = ops.cast(context.clean.logits, "float32")
             if self.softmax:
                 outputs = ops.softmax(outputs, axis=-1)
-            size = ops.sum(
-                ops.reshape(_power(outputs, self.order), (ops.shape(outputs)[0], -1)),
-                axis=-1,
-            )
-            per_example = per_example / (ops.stop_gradient(size) + 1e-12)
+            per_example = per_example / scales.batch_power(outputs, self.order)
         return ops.mean(per_example)
 
     def get_config(self):
