@@ -41,7 +41,14 @@ def _flat_rows(t):
     t = ops.cast(t, "float32")
     if len(t.shape) == 1:
         return ops.expand_dims(t, -1)
-    return ops.reshape(t, (ops.shape(t)[0], -1))
+    features = 1
+    for dim in t.shape[1:]:
+        if dim is None:
+            return ops.reshape(t, (ops.shape(t)[0], -1))
+        features *= dim
+    # The static feature count survives a dynamic batch size (fit()'s last,
+    # partial batch traces one): reshape(t, (batch, -1)) would lose it.
+    return ops.reshape(t, (-1, features))
 
 
 def flatten_rows(t):

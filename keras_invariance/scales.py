@@ -51,6 +51,18 @@ def batch_energy(t):
     return batch_power(t, 2)
 
 
+def output_rms(p):
+    """The outputs' RMS over the global batch and every unit, constant.
+
+    Example:
+
+    >>> import numpy as np
+    >>> round(float(output_rms(np.array([[3.0, 4.0], [0.0, 0.0]]))), 4)
+    2.5
+    """
+    return input_rms(p)
+
+
 def input_rms(x):
     """The inputs' RMS over the global batch and every feature, constant.
 
@@ -64,6 +76,6 @@ def input_rms(x):
     >>> round(float(input_rms(np.array([[3.0, 4.0], [0.0, 0.0]]))), 4)
     2.5
     """
-    rows = numerics.flatten_rows(x)
-    features = float(rows.shape[-1] or 1)
-    return ops.sqrt(batch_energy(rows) / features)
+    rows = ops.stop_gradient(numerics.flatten_rows(x))
+    mean_square = numerics.global_mean(ops.mean(ops.square(rows), axis=-1))
+    return ops.sqrt(ops.maximum(mean_square, FLOOR))

@@ -1,10 +1,16 @@
-"""Four model families and every preset with its defaults, for the defaults checks.
+"""Seven model families and every preset with its defaults, for the defaults checks.
 
 The families differ in what makes a default weight fail to transfer:
-input scale and size, width, BatchNorm, convolution over time, recurrent
-token models. Data ships with installed packages or is generated (no
-download). `recipes/default_weights.py` prints the study; `tests/test_defaults_science.py`
+input scale and size, width, BatchNorm, GroupNorm, convolution over time,
+attention with LayerNorm, recurrent and bag-of-embeddings token models.
+Data ships with installed packages or is generated (no download).
+`recipes/default_weights.py` prints the study; `tests/test_defaults_science.py`
 asserts it.
+
+Each preset's *target* is the term it penalizes (`target_ratio`): its value
+on the test split for the trained preset, divided by the same term evaluated
+on the plain model's weights. A default that does what its name says lowers
+it well below 1.
 """
 
 import keras
@@ -13,7 +19,13 @@ import numpy as np
 import keras_invariance as ki
 from keras_invariance.datasets import digits
 
-FAMILIES = ("mlp", "cnn_bn", "conv1d", "rnn_tokens")
+FAMILIES = (
+    "mlp", "cnn_bn", "conv1d", "rnn_tokens", "tokens_pool", "attention_ln", "cnn_gn",
+)
+#: Families whose inputs are token ids (gradient terms at the embedding).
+TOKEN_FAMILIES = ("rnn_tokens", "tokens_pool")
+#: Families with 8×8 image inputs (spatial presets and Tangent BP).
+IMAGE_FAMILIES = ("cnn_bn", "cnn_gn")
 
 
 def family_data(name, seed=0, train=None):
@@ -22,13 +34,13 @@ def family_data(name, seed=0, train=None):
     `noise` is the family's natural perturbation for the IRL rows and the
     noisy accuracy: Gaussian noise at half the inputs' scale, or token noise.
     """
-    if name in ("mlp", "cnn_bn"):
-        (xt, yt), (xs, ys) = digits.load_digits(seed=seed, image=name == "cnn_bn")
+    if name in ("mlp",) + IMAGE_FAMILIES:
+        (xt, yt), (xs, ys) = digits.load_digits(seed=seed, image=name != "mlp")
         # σ = 0.5 is the main job's (and the IRL ordering check's) noise;
         # the BatchNorm CNN gets a moderate σ = 0.2 (see `noise_stddev`).
         stddev = noise_stddev(name)
         noise = lambda: ki.GaussianNoise(stddev)  # noqa: E731
-    elif name == "conv1d":
+    elif name in ("conv1d", "attention_ln"):
         from mnist1d.data import get_dataset_args
         from mnist1d.data import make_dataset
 
@@ -42,6 +54,9 @@ def family_data(name, seed=0, train=None):
     elif name == "rnn_tokens":
         (xt, yt), (xs, ys) = token_data(seed)
         noise = lambda: ki.UnigramNoise(vocabulary_size=VOCAB, p=0.2, pad_id=0)  # noqa: E731
+    elif name == "tokens_pool":
+        (xt, yt), (xs, ys) = keyword_data(seed)
+        noise = lambda: ki.UnigramNoise(vocabulary_size=KEYWORD_VOCAB, p=0.2, pad_id=0)  # noqa: E731
     else:
         raise ValueError(f"unknown family {name!r}; use one of {FAMILIES}")
     if train is not None:
@@ -51,7 +66,7 @@ def family_data(name, seed=0, train=None):
 
 def noise_stddev(family):
     """The Gaussian σ of a family's perturbation and noisy test accuracy."""
-    return 0.2 if family == "cnn_bn" else 0.5
+    return 0.2 if family in IMAGE_FAMILIES else 0.5
 
 
 VOCAB = 40
@@ -75,6 +90,27 @@ def token_data(seed=0, n_train=2000, n_test=600):
         return x.astype("int32"), y.astype("int32")
 
     return draw(n_train, rng), draw(n_test, rng)
+
+
+KEYWORD_VOCAB, KEYWORD_LENGTH = 50, 20
+
+
+def keyword_data(seed=0, n_train=3000, n_test=1000):
+    """Tutorial 07's token task: which of 4 keyword groups occurs most often
+    in 20 ids from a vocabulary of 50 (0 is padding)."""
+    rng = np.random.default_rng(seed)
+
+    def draw(n):
+        ids = rng.integers(1, KEYWORD_VOCAB, size=(n, KEYWORD_LENGTH))
+        groups = (ids - 1) % CLASSES
+        keyword = ids < 1 + 4 * CLASSES
+        counts = np.stack(
+            [np.sum((groups == c) & keyword, axis=1) for c in range(CLASSES)], axis=1
+        )
+        label = np.argmax(counts + 1e-3 * rng.random(counts.shape), axis=1)
+        return ids.astype("int32"), label.astype("int32")
+
+    return draw(n_train), draw(n_test)
 
 
 def build_base(name, seed=0):
@@ -101,6 +137,35 @@ def build_base(name, seed=0):
         h = L.Flatten()(h)
         h = L.Dense(64, activation="relu", name="hidden_1")(h)
         return keras.Model(inputs, L.Dense(10, name="logits")(h))
+    if name == "tokens_pool":
+        # Tutorial 07's model: its IRL-C collapsed to 0.40 (plain 0.82) under
+        # the first-step energy calibration of 0.2.
+        inputs = keras.Input((KEYWORD_LENGTH,), dtype="int32")
+        e = L.Embedding(KEYWORD_VOCAB, 32, name="embedding")(inputs)
+        h = L.GlobalAveragePooling1D(name="pool")(e)
+        h = L.Dense(64, activation="relu", name="hidden_1")(h)
+        return keras.Model(inputs, L.Dense(CLASSES, name="logits")(h))
+    if name == "attention_ln":
+        inputs = keras.Input((40, 1))
+        h = L.Conv1D(32, 5, strides=2, padding="same", activation="relu", name="stem")(inputs)
+        a = L.MultiHeadAttention(2, 16, name="attention")(h, h)
+        h = L.LayerNormalization(name="ln_1")(h + a)
+        f = L.Dense(64, activation="relu", name="ffn_1")(h)
+        h = L.LayerNormalization(name="ln_2")(h + L.Dense(32, name="ffn_2")(f))
+        h = L.GlobalAveragePooling1D()(h)
+        h = L.Dense(64, activation="relu", name="hidden_1")(h)
+        return keras.Model(inputs, L.Dense(10, name="logits")(h))
+    if name == "cnn_gn":
+        inputs = keras.Input((8, 8, 1))
+        h = L.Conv2D(16, 3, padding="same", name="conv_1")(inputs)
+        h = L.GroupNormalization(4, name="gn_1")(h)
+        h = L.Activation("relu")(h)
+        h = L.Conv2D(32, 3, padding="same", name="conv_2")(h)
+        h = L.GroupNormalization(8, name="gn_2")(h)
+        h = L.Activation("relu")(h)
+        h = L.GlobalAveragePooling2D()(h)
+        h = L.Dense(64, activation="relu", name="hidden_1")(h)
+        return keras.Model(inputs, L.Dense(10, name="logits")(h))
     if name == "rnn_tokens":
         inputs = keras.Input((LENGTH,), dtype="int32")
         e = L.Embedding(VOCAB, 16, name="embedding")(inputs)
@@ -111,7 +176,7 @@ def build_base(name, seed=0):
 
 
 def _token_kwargs(family):
-    return {"embedding_layer": "embedding"} if family == "rnn_tokens" else {}
+    return {"embedding_layer": "embedding"} if family in TOKEN_FAMILIES else {}
 
 
 def presets(family, noise):
@@ -133,7 +198,7 @@ def presets(family, noise):
             "jacobian": lambda b: ki.JacobianRegularized(b, **emb),
         }
     )
-    if family != "rnn_tokens":
+    if family not in TOKEN_FAMILIES:
         out.update(
             {
                 "fgsm_at": lambda b: ki.AdversarialTraining(b),
@@ -141,7 +206,7 @@ def presets(family, noise):
                 "at_kl": lambda b: ki.RegularizedAdversarialTraining(b, steps=3),
             }
         )
-    if family == "cnn_bn":
+    if family in IMAGE_FAMILIES:
         out.update(
             {
                 "spatial_da_kl": lambda b: ki.SpatialInvariance(b, translation=1, rotation=10),
@@ -168,7 +233,7 @@ def evaluate(model, family, data, seed=0):
     """(clean accuracy, noisy accuracy) on the test split."""
     _, (xs, ys), noise = data
     clean = ki.evaluation.clean_accuracy(model, xs, ys)
-    if family == "rnn_tokens":
+    if family in TOKEN_FAMILIES:
         perturb = noise()
         import tensorflow as tf
 
@@ -179,3 +244,50 @@ def evaluate(model, family, data, seed=0):
             model, xs, ys, noise_stddev(family), draws=3, seed=seed + 1000
         )
     return clean, noisy
+
+
+#: The metric each preset penalizes (its `fit()` log name).
+TARGETS = {
+    "irl_loss": "irl_distance",
+    "irl_loss_c": "irl_distance",
+    "vat": "vat",
+    "loss_ibp": "loss_ibp",
+    "prediction_ibp": "prediction_ibp",
+    "noise_regularization": "noise_regularization",
+    "jacobian": "jacobian",
+    "at_kl": "output_divergence",
+    "spatial_da_kl": "output_divergence",
+    "tangent_bp": "tangent_prop",
+    "fast_tangent_bp": "fast_tangent_prop",
+}
+
+
+def target_value(model, data, rows=512):
+    """The preset's penalized term on (up to `rows` of) the test split.
+
+    Evaluated by the model's own objective (its passes and draws), so it is
+    exactly the quantity the preset penalizes, at its default scale.
+    """
+    _, (xs, ys), _ = data
+    _, terms = model.compute_objective(xs[:rows], ys[:rows])
+    return {name: float(value) for name, value in terms.items()}
+
+
+def target_ratio(name, model, plain, data):
+    """`term(preset's weights) / term(plain's weights)` for preset `name`.
+
+    The same penalty object, the same test rows and the same draws; only the
+    weights differ (copied in and restored). `None` for presets without a
+    penalty.
+    """
+    metric = TARGETS.get(name)
+    if metric is None:
+        return None
+    own = model.base_model.get_weights()
+    mine = target_value(model, data)[metric]
+    model.base_model.set_weights(plain.base_model.get_weights())
+    try:
+        theirs = target_value(model, data)[metric]
+    finally:
+        model.base_model.set_weights(own)
+    return mine / max(theirs, 1e-12)

@@ -287,7 +287,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
         """
         p = numerics.flatten_rows(outputs)
         width = float(p.shape[-1] or 1)
-        rms = ops.sqrt(scales.batch_energy(p) / width)
+        rms = scales.output_rms(p)
         return self.input_scale(source) ** 2 / (rms * width ** (1.0 / self.order))
 
     def get_config(self):

@@ -1,0 +1,78 @@
+"""The normalized scale: batch statistics, exact, on any batch shape and device count."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_invariance as ki
+from keras_invariance import numerics
+from keras_invariance import scales
+from tests.engine_checks import mirrored_strategy
+
+
+def test_statistics_match_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4, 5)).astype("float32")
+    flat = x.reshape(6, -1)
+    np.testing.assert_allclose(
+        float(scales.batch_energy(x)), np.mean(np.sum(flat**2, 1)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        float(scales.batch_power(x, 1)), np.mean(np.sum(np.abs(flat), 1)), rtol=1e-6
+    )
+    np.testing.assert_allclose(float(scales.input_rms(x)), np.sqrt(np.mean(x**2)), rtol=1e-6)
+
+
+def test_statistics_keep_their_units_when_the_batch_size_is_dynamic():
+    """fit()'s partial last batch traces the step with a dynamic batch size.
+
+    reshape(t, (batch, -1)) then lost the static feature count, and the
+    input RMS of a (None, 20, 32) embedding was divided by 1 instead of 640:
+    25× too large, which collapsed every token model trained with Loss IBP
+    or a Jacobian penalty at its embedding (measured: chance accuracy).
+    """
+    x = np.random.default_rng(1).normal(size=(7, 20, 32)).astype("float32")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 20, 32), tf.float32)])
+    def rms(t):
+        assert numerics.flatten_rows(t).shape[-1] == 640
+        return scales.input_rms(t)
+
+    np.testing.assert_allclose(float(rms(x)), np.sqrt(np.mean(x**2)), rtol=1e-6)
+
+
+def test_two_replicas_divide_by_what_one_device_does():
+    """Uneven halves: the global mean is over rows, not a mean of means."""
+    x = np.arange(1.0, 6.0, dtype="float32").reshape(5, 1)  # rows 3 + 2
+    strategy = mirrored_strategy()
+    dataset = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices(x).batch(5)
+    )
+    values = strategy.run(scales.batch_energy, args=(next(iter(dataset)),))
+    for value in strategy.experimental_local_results(values):
+        np.testing.assert_allclose(float(value), np.mean(x**2), rtol=1e-6)
+
+
+def test_the_normalized_jacobian_of_a_linear_map_is_its_closed_form():
+    """f(x) = Wx: ‖J‖²_F = ‖W‖²_F, so R = ‖W‖²_F·(E‖x‖²/d)/E‖Wx‖²."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 5)).astype("float32")
+    base = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, use_bias=False)])
+    model = ki.JacobianRegularized(base)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    value = float(model.compute_objective(x, np.zeros(16, "int32"))[1]["jacobian"])
+    w = base.layers[0].kernel.numpy()
+    expected = np.sum(w**2) * np.mean(x**2) / np.mean(np.sum((x @ w) ** 2, 1))
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+
+
+def test_a_one_output_model_is_penalized_on_its_batch_scale():
+    """A per-example ratio exploded where f(x) ≈ 0; the batch ratio is finite."""
+    x = np.array([[1.0], [-1.0], [1e-4]], "float32")
+    base = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    base.layers[0].kernel.assign([[2.0]])
+    model = ki.JacobianRegularized(base)
+    model.compile("sgd", "mse")
+    value = float(model.compute_objective(x, np.zeros((3, 1), "float32"))[1]["jacobian"])
+    # ‖J‖² = 4; E x² = (2 + 1e-8)/3; E f² = 4·E x²: R = 1 (not ~1e8 for row 3).
+    np.testing.assert_allclose(value, 1.0, rtol=1e-5)
