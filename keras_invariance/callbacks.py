@@ -9,7 +9,10 @@
 Monitoring a term with `EarlyStopping`, `ModelCheckpoint` or
 `ReduceLROnPlateau`: `loss`, `clean_loss`, `perturbed_loss` and every
 penalty's name (`irl_distance`, `vat`, …) are lower-is-better metrics Keras
-sees (`keras_invariance.term_metrics`), so `mode="auto"` works. Keras infers
+sees (`keras_invariance.term_metrics`), so `mode="auto"` works. Monitor
+held-out values: their `val_` twins come with
+`InvariantModel(validation_terms=True)`; a training term may rise while the
+model improves (learning the task makes it more input-sensitive). Keras infers
 no direction for names logged by callbacks: the diagnostics below need
 `mode="min"` and `val_noisy_accuracy` `mode="max"`.
 `keras_invariance.tuning.OBJECTIVES` lists the directions for Keras Tuner.

@@ -61,7 +61,7 @@ class SplitModel:
 
     def embed(self, x, training=True):
         """e = head(x), float."""
-        return self.head(x, training=training)
+        return self.head(x, training=taps_lib.pass_training(training))
 
     def tail(self, embedded, training=True, taps=(), spec=None):
         """Runs the tail on e; returns its `ForwardResult`.
@@ -71,7 +71,7 @@ class SplitModel:
         step's `StepContext.output_spec`).
         """
         key, tail = self._tail(taps)
-        results = tail(embedded, training=training)
+        results = tail(embedded, training=taps_lib.pass_training(training))
         if not key:
             results = [results]
         outputs, *activations = results

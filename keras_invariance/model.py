@@ -122,6 +122,11 @@ class InvariantModel(keras.Model):
             reads its final activation and, at `compile()`, the loss (see
             `keras_invariance.outputs`: every term reads the same logits
             view of a softmax or logits model).
+        validation_terms: Also compute every term on validation data, so
+            `fit(validation_data=...)` logs `val_<term>` (e.g.
+            `val_irl_distance`, `val_perturbed_loss`) and `evaluate()`
+            returns them; the passes run in inference mode. Off by default:
+            `evaluate()` is then exactly the plain model's.
         check_finite: Stop `fit()` with a `NonFiniteError` naming the first
             non-finite quantity (the inputs, a loss term or a penalty) at
             the step it appears, without applying that step's gradients
@@ -154,15 +159,10 @@ class InvariantModel(keras.Model):
         batching="auto",
         check_finite=True,
         from_logits=None,
+        validation_terms=False,
         **kwargs,
     ):
-        if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(
-                "keras_invariance trains on the TensorFlow backend only (its "
-                "penalties need tf.GradientTape and forward-mode jvps). Set "
-                "KERAS_BACKEND=tensorflow before importing keras; found "
-                f"{keras.backend.backend()!r}."
-            )
+        objective_checks.check_backend()
         base_model = base_model_from_arguments(args, kwargs)
         super().__init__(**kwargs)
         self._base_model = base_model
@@ -182,19 +182,12 @@ class InvariantModel(keras.Model):
         self.perturbation = perturbation_lib.get(perturbation)
         self.global_augmentation = perturbation_lib.get(global_augmentation)
         objective_checks.check_global_augmentation(self.global_augmentation)
-        if int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(
-                f"`num_samples` (K) must be an integer ≥ 1; received {num_samples}."
-            )
-        self.num_samples = int(num_samples)
-        if batching not in BATCHING_MODES:
-            raise ValueError(
-                f"`batching` must be one of {BATCHING_MODES}; received {batching!r}."
-            )
-        self.batching = batching
+        self.num_samples = objective_checks.check_num_samples(num_samples)
+        self.batching = objective_checks.check_batching(batching, BATCHING_MODES)
         self._passes = batching
         self.check_finite = bool(check_finite)
         self.from_logits = None if from_logits is None else bool(from_logits)
+        self.validation_terms = bool(validation_terms)
         if isinstance(penalties, Penalty):
             penalties = [penalties]
         self.penalties = list(penalties or [])
@@ -273,11 +266,8 @@ class InvariantModel(keras.Model):
         return keras.Model.export(model, filepath, format=format, **kwargs)
 
     def _bind_outputs(self, loss):
-        """Reads what the outputs are (every term reads their logits view).
-
-        Called at construction and, once `compile()` gave the loss, before
-        the train function is built and for every step context.
-        """
+        """Reads what the outputs are (terms read their logits view), again
+        once `compile()` gave the loss."""
         terms = [t for t in (self.perturbation, self.global_augmentation) if t]
         spec = outputs_lib.resolve_for_terms(
             self._untracked.tap_reader.graph_model, loss, self.from_logits,
@@ -318,15 +308,10 @@ class InvariantModel(keras.Model):
         )
         self._bind_outputs(getattr(self, "loss", None))
         return context_lib.StepContext(
-            x,
-            y,
-            sample_weight,
-            self.num_samples,
-            forward=self._forward,
+            x, y, sample_weight, self.num_samples, forward=self._forward,
             supervised_loss=self._supervised_loss,
             per_example_loss_fn=self._per_example_loss_fn,
-            model=self,
-            output_spec=self._untracked.output_spec,
+            model=self, output_spec=self._untracked.output_spec,
         )
 
     def _call_model(self, x, training):
@@ -495,10 +480,23 @@ class InvariantModel(keras.Model):
             return logs_for_reduction(self._train_step(x, y, sample_weight))
 
     def test_step(self, data):
+        if self.validation_terms:
+            self._validation_terms(data)
+            return logs_for_reduction(super().test_step(data))
         logs = super().test_step(data)
         # evaluate() is a plain model's: no training-term trackers.
         logs = {k: v for k, v in logs.items() if k not in self._untracked.terms.names}
         return logs_for_reduction(logs)
+
+    def _validation_terms(self, data):
+        """The objective's terms on a validation batch, into the trackers."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with self._keyed_draws(x), taps_lib.inference_passes():
+            ctx = self.step_context(x, y, sample_weight)
+            if self.perturbation is not None and not self.perturbation.uses_clean_pass:
+                ctx.x_perturbed = self._draw_perturbation(ctx)
+            _, terms = self._objective(ctx)
+        self._untracked.terms.update_validation(terms, ctx.batch_size)
 
     @property
     def metrics(self):
@@ -589,6 +587,7 @@ class InvariantModel(keras.Model):
             "batching": self.batching,
             "check_finite": self.check_finite,
             "from_logits": self.from_logits,
+            "validation_terms": self.validation_terms,
         }
         if not self._subclassed:
             config["model"] = wrapping.serialize(self._base_model)

@@ -5,6 +5,7 @@ combination fails at construction); `check_step` at the first step, once
 `compile()` and the data are known.
 """
 
+import keras
 from keras import tree
 
 from keras_invariance import validation
@@ -183,3 +184,38 @@ def check_global_augmentation(augmentation):
             f"{type(augmentation).__name__}; pass it as `perturbation=` "
             "instead."
         )
+
+
+def check_backend():
+    """Refuses a Keras backend other than TensorFlow, saying what to set."""
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "keras_invariance trains on the TensorFlow backend only (its "
+            "penalties need tf.GradientTape and forward-mode jvps). Set "
+            "KERAS_BACKEND=tensorflow before importing keras; found "
+            f"{keras.backend.backend()!r}."
+        )
+
+
+def check_num_samples(num_samples):
+    """K as a Python int ≥ 1.
+
+    Example:
+
+    >>> check_num_samples(2.0)
+    2
+    """
+    if int(num_samples) != num_samples or num_samples < 1:
+        raise ValueError(
+            f"`num_samples` (K) must be an integer ≥ 1; received {num_samples}."
+        )
+    return int(num_samples)
+
+
+def check_batching(batching, modes):
+    """`batching` if it is one of `modes`, else a ValueError listing them."""
+    if batching not in modes:
+        raise ValueError(
+            f"`batching` must be one of {modes}; received {batching!r}."
+        )
+    return batching

@@ -22,6 +22,43 @@ from keras_invariance import outputs as outputs_lib
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.forward_result import ForwardResult
 
+_INFERENCE = threading.local()
+
+
+@contextlib.contextmanager
+def inference_passes():
+    """Runs every model pass of a step in inference mode (`training=False`).
+
+    For the validation terms (`InvariantModel(validation_terms=True)`): the
+    penalties ask for training-mode passes, which would update BatchNorm's
+    moving statistics and draw dropout masks on validation data. Read at
+    trace time, so a `test_step` traced inside it runs inference passes.
+
+    Example:
+
+    >>> with inference_passes():
+    ...     pass_training(True)
+    False
+    """
+    previous = getattr(_INFERENCE, "active", False)
+    _INFERENCE.active = True
+    try:
+        yield
+    finally:
+        _INFERENCE.active = previous
+
+
+def pass_training(training):
+    """`training` for a model pass: `False` inside `inference_passes()`.
+
+    Example:
+
+    >>> pass_training(True)
+    True
+    """
+    return bool(training) and not getattr(_INFERENCE, "active", False)
+
+
 #: Tap name that selects the model's output, as its logits view (the
 #: outputs of a logits model, centred log p of a softmax: `keras_invariance.outputs`).
 LOGITS = "logits"
@@ -249,6 +286,7 @@ class TapReader:
 
     def forward(self, x, training=True, taps=()):
         """`ForwardResult(outputs, {tap: activation, "logits": logits view})`."""
+        training = pass_training(training)
         from_layers = [n for n in taps if n != LOGITS]
         if from_layers and self.graph_model is not None:
             key = (

@@ -4,9 +4,11 @@ Keras' callbacks (`EarlyStopping`, `ModelCheckpoint`, `ReduceLROnPlateau`)
 infer `mode="auto"` only for `loss` and for metrics they find in
 `model.metrics` with a direction. `TermMetrics` puts the trackers of
 `clean_loss`, `perturbed_loss` and every penalty there, each marked "down",
-so `EarlyStopping(monitor="irl_distance")` works without `mode=`. The
+so `EarlyStopping(monitor="val_irl_distance")` works without `mode=`. The
 engine removes them from `evaluate()`'s logs, which report only the plain
-loss and compiled metrics.
+loss and compiled metrics, unless the model computes its terms on validation
+data too (`InvariantModel(validation_terms=True)`: the passes run in
+inference mode, `taps.inference_passes`, and Keras logs `val_<term>`).
 """
 
 import keras
@@ -45,6 +47,11 @@ class TermMetrics(MetricsList):
             if m.name == name:
                 return m
         raise KeyError(name)
+
+    def update_validation(self, terms, batch_size):
+        """Records a validation batch's terms."""
+        for name, value in terms.items():
+            self[name].update_state(value, sample_weight=batch_size)
 
     def result(self):
         return {m.name: m.result() for m in self.metrics}

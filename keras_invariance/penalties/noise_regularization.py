@@ -7,6 +7,7 @@ from keras import ops
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
 from keras_invariance import random_ops
+from keras_invariance import scales
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
@@ -18,11 +19,13 @@ from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
 class NoiseRegularization(LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 
-    Scale (`normalize=True`, default): each layer's distance is divided by
-    the clean activations' batch energy E‖h‖² (held constant,
-    `keras_invariance.scales`), so R is dimensionless and `weight` means
-    the same on any model: R is the relative change of the outputs under
-    the noise. `normalize=False` is the paper's raw ‖h − h̃‖².
+    Scale (`normalize=True`, default): ε is in units of the batch's input
+    RMS s (Δx ~ N(0, (ε·s)²I)), and each layer's distance is divided by the
+    clean activations' batch energy E‖h‖² (both held constant,
+    `keras_invariance.scales`), so R is dimensionless and `weight` and ε
+    mean the same on any model and input range: R is the relative change of
+    the outputs under noise of a fixed fraction of the inputs' own size.
+    `normalize=False` is the paper's raw ‖h − h̃‖² with ε in input units.
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
     perturbation, e.g. FGSM) and runs one extra forward pass
@@ -56,7 +59,9 @@ class NoiseRegularization(LayerwiseSquaredL2):
 
     Args:
         stddev: ε ≥ 0, the noise standard deviation (random) or the radius
-            ‖Δx‖₂ ≤ ε (adversarial). A non-trainable variable.
+            ‖Δx‖₂ ≤ ε (adversarial), in units of the input RMS when
+            `normalize` (default), else in input units. A non-trainable
+            variable.
         layers: Tapped layers, as in `ActivationDistance` (default logits).
         weight: The paper's α ≥ 0, the penalty's weight.
         adversarial: Whether Δx is the adversarial direction.
@@ -83,7 +88,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
 
     def __init__(
         self,
-        stddev=0.1,
+        stddev=0.2,
         layers="logits",
         weight=1.0,
         adversarial=False,
@@ -163,9 +168,9 @@ class NoiseRegularization(LayerwiseSquaredL2):
                 start=self._normal_like(x),
                 compute_dtype=context.compute_dtype,
             )
-            delta = numerics.scale_rows(direction, self.stddev)
+            delta = numerics.scale_rows(direction, self._epsilon(x))
         else:
-            delta = numerics.scale_rows(self._normal_like(x), self.stddev)
+            delta = numerics.scale_rows(self._normal_like(x), self._epsilon(x))
         perturbed = self._forward_fn(context, True)(numerics.add_rows(x, delta))
         total = 0.0
         for n in names:
@@ -174,6 +179,19 @@ class NoiseRegularization(LayerwiseSquaredL2):
             )
             total += self.layer_weights[n] * ops.mean(d)
         return total
+
+    def _epsilon(self, x):
+        """ε in input units: ε·RMS(x) on the normalized scale (a constant).
+
+        Inputs have no common unit (pixels in [0, 1] or [0, 255],
+        standardized features, and embeddings, whose scale is learned and
+        starts near 0.03: an absolute ε = 0.1 there is 3× the signal and
+        collapsed a token model to chance), so the normalized scale counts ε
+        in the batch's own input RMS (`keras_invariance.scales`).
+        """
+        if not self.normalize:
+            return self.stddev
+        return self.stddev * scales.input_rms(x)
 
     def _normal_like(self, x):
         return tf.nest.map_structure(

@@ -25,7 +25,7 @@ def with_penalty(penalty, penalties):
 
 def NoiseRegularized(
     *args,
-    stddev=0.1,
+    stddev=0.2,
     weight=1.0,
     layers="logits",
     adversarial=False,
