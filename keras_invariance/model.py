@@ -163,6 +163,7 @@ class InvariantModel(keras.Model):
         **kwargs,
     ):
         objective_checks.check_backend()
+        objective_checks.check_model_keywords(kwargs)
         base_model = base_model_from_arguments(args, kwargs)
         super().__init__(**kwargs)
         self._base_model = base_model

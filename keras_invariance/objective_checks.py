@@ -219,3 +219,27 @@ def check_batching(batching, modes):
             f"`batching` must be one of {modes}; received {batching!r}."
         )
     return batching
+
+
+def check_model_keywords(kwargs):
+    """Refuses term arguments given to the model, saying where they go.
+
+    Keras' own message ("Unrecognized keyword arguments passed to
+    InvariantModel") does not say that `embedding_layer=` belongs to the
+    gradient and adversarial terms.
+
+    Example:
+
+    >>> check_model_keywords({"name": "model"})
+    """
+    if "embedding_layer" in kwargs:
+        raise ValueError(
+            "`embedding_layer=` is an argument of the terms that "
+            "differentiate or search at a token model's embedding (VAT, "
+            "NoiseRegularized, JacobianRegularized, LossIBP, PredictionIBP, "
+            "or `AdversarialLossPenalty(search, embedding_layer=...)` for "
+            "adversarial training of text), not of this preset or of "
+            "InvariantModel, whose perturbation acts on the inputs. For a "
+            "token model, perturb the ids with `ki.UnigramNoise` / "
+            "`ki.BlankNoise`, or add one of those terms to `penalties=`."
+        )

@@ -22,7 +22,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,36 +46,18 @@ def main(argv=None):
     args = parse_args(argv)
     overrides = dict(w.split("=") for w in args.weight)
     rows = []
+
+    def log(family, seed, name, result):
+        rows.append(dict(family=family, seed=seed, preset=name, **result))
+        ratio = result["target_ratio"]
+        shown = "" if ratio is None else f" target ×{ratio:.2f}"
+        print(f"{family:<12} seed {seed} {name:<22} clean {result['clean']:.4f} "
+              f"noisy {result['noisy']:.4f}{shown} ({result['seconds']:.0f} s)", flush=True)
+
     for family in args.families:
         for seed in args.seeds:
-            data = mf.family_data(family, seed=seed, train=args.train)
-            builders = mf.presets(family, data[2])
-            names = args.presets or list(builders)
-            if "plain" not in names:
-                names = ["plain"] + names
-            plain_model = None
-            for name in names:
-                build = builders[name]
-                if name in overrides:
-                    value = float(overrides[name])
-
-                    def build(b, _b=builders[name], _v=value):  # noqa: E306
-                        model = _b(b)
-                        model.penalties[0].weight.assign(_v)
-                        return model
-
-                start = time.perf_counter()
-                model = mf.train(build, family, data, args.epochs, seed=seed)
-                seconds = time.perf_counter() - start
-                clean, noisy = mf.evaluate(model, family, data, seed=seed)
-                if name == "plain":
-                    plain_model = model
-                ratio = mf.target_ratio(name, model, plain_model, data)
-                rows.append(dict(family=family, seed=seed, preset=name, clean=clean,
-                                 noisy=noisy, target_ratio=ratio, seconds=seconds))
-                shown = "" if ratio is None else f" target ×{ratio:.2f}"
-                print(f"{family:<12} seed {seed} {name:<22} clean {clean:.4f} "
-                      f"noisy {noisy:.4f}{shown} ({seconds:.0f} s)", flush=True)
+            with mf.weight_overrides({k: float(v) for k, v in overrides.items()}):
+                mf.study(family, args.epochs, seed, args.presets, log=log)
     print()
     print(f"{'family':<12} {'preset':<22} {'clean':>7} {'Δ plain':>8} {'noisy':>7} {'target':>7}")
     for family in args.families:

@@ -13,6 +13,8 @@ on the plain model's weights. A default that does what its name says lowers
 it well below 1.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -179,8 +181,36 @@ def _token_kwargs(family):
     return {"embedding_layer": "embedding"} if family in TOKEN_FAMILIES else {}
 
 
+_OVERRIDES = {}
+
+
+@contextlib.contextmanager
+def weight_overrides(weights):
+    """Within it, `presets()` builds preset `name` with its first penalty's
+    weight set to `weights[name]` (to scan alternatives to a default)."""
+    _OVERRIDES.update(weights)
+    try:
+        yield
+    finally:
+        for name in weights:
+            _OVERRIDES.pop(name, None)
+
+
+def _overridden(name, build):
+    if name not in _OVERRIDES:
+        return build
+
+    def with_weight(base):
+        model = build(base)
+        model.penalties[0].weight.assign(_OVERRIDES[name])
+        return model
+
+    return with_weight
+
+
 def presets(family, noise):
-    """`{name: build(base) -> InvariantModel}` of every preset, defaults only."""
+    """`{name: build(base) -> InvariantModel}` of every preset, defaults only
+    (or with `weight_overrides`)."""
     emb = _token_kwargs(family)
     out = {
         "plain": lambda b: ki.IRL(b, preset="plain"),
@@ -214,7 +244,7 @@ def presets(family, noise):
                 "fast_tangent_bp": lambda b: ki.FastTangentBP(b),
             }
         )
-    return out
+    return {name: _overridden(name, build) for name, build in out.items()}
 
 
 def train(build, family, data, epochs, seed=0, batch_size=64, lr=1e-3):
@@ -291,3 +321,37 @@ def target_ratio(name, model, plain, data):
     finally:
         model.base_model.set_weights(own)
     return mine / max(theirs, 1e-12)
+
+
+#: Presets held only to the 2-point accuracy bound: no penalty to move.
+UNTARGETED = ("plain", "data_augmentation", "irl_batching", "fgsm_at", "fast_at")
+
+
+def study(family, epochs=20, seed=0, names=None, log=None):
+    """Trains plain and every preset (or `names`) of a family with defaults.
+
+    Returns:
+        `{preset: {"clean", "noisy", "target_ratio", "seconds"}}`; plain
+        first (the other presets' reference).
+    """
+    import time
+
+    data = family_data(family, seed=seed)
+    builders = presets(family, data[2])
+    names = list(builders) if names is None else ["plain"] + [
+        n for n in names if n != "plain"
+    ]
+    results, plain = {}, None
+    for name in names:
+        start = time.perf_counter()
+        model = train(builders[name], family, data, epochs, seed=seed)
+        seconds = time.perf_counter() - start
+        clean, noisy = evaluate(model, family, data, seed=seed)
+        plain = model if name == "plain" else plain
+        results[name] = dict(
+            clean=clean, noisy=noisy, seconds=seconds,
+            target_ratio=target_ratio(name, model, plain, data),
+        )
+        if log is not None:
+            log(family, seed, name, results[name])
+    return results

@@ -170,7 +170,7 @@ def test_jacobian_and_loss_ibp_on_a_subclassed_model_with_tap():
     model = Net(
         penalties=[
             # The raw (paper-scale) terms have closed forms to check.
-            JacobianPenalty(layers=["hidden_tap"], normalize=False),
+            JacobianPenalty(layers=["hidden_tap"], num_projections=None, normalize=False),
             LossIBPPenalty(order=2, normalize=False),
         ]
     )

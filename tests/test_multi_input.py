@@ -159,7 +159,7 @@ def test_exact_jacobian_sums_over_every_float_input():
     x, y = list_data(6)
     base = two_float_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.JacobianPenalty(weight=1.0, normalize=False)]
+        base, penalties=[ki.JacobianPenalty(weight=1.0, num_projections=None, normalize=False)]
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)

@@ -67,8 +67,9 @@ def terms(build, base, loss, x, y):
         ("output_divergence",
          lambda b: ki.InvariantModel(b, perturbation=ki.GaussianNoise(0.3, seed=1),
                                      penalties=[ki.OutputDivergence(distance="kl")])),
-        ("jacobian", lambda b: ki.JacobianRegularized(b)),
-        ("jacobian", lambda b: ki.JacobianRegularized(b, paper_scale=True)),
+        ("jacobian", lambda b: ki.JacobianRegularized(b, num_projections=None)),
+        ("jacobian",
+         lambda b: ki.JacobianRegularized(b, num_projections=None, paper_scale=True)),
         ("prediction_ibp", lambda b: ki.PredictionIBP(b)),
         ("loss_ibp", lambda b: ki.LossIBP(b)),
         ("noise_regularization",
@@ -100,7 +101,7 @@ def test_the_jacobian_of_a_softmax_model_is_that_of_centred_log_p():
     """Exact: ‖∂(log p − mean log p)/∂x‖²_F from the full Jacobian, raw scale."""
     x, y = data(n=4)
     _, softmax_model = pair()
-    model = ki.JacobianRegularized(softmax_model, paper_scale=True)
+    model = ki.JacobianRegularized(softmax_model, num_projections=None, paper_scale=True)
     model.compile("sgd", SCCE_PROBS)
     value = float(model.compute_objective(x, y)[1]["jacobian"])
     xt = tf.constant(x)

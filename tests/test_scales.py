@@ -58,7 +58,7 @@ def test_the_normalized_jacobian_of_a_linear_map_is_its_closed_form():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(16, 5)).astype("float32")
     base = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, use_bias=False)])
-    model = ki.JacobianRegularized(base)
+    model = ki.JacobianRegularized(base, num_projections=None)
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     value = float(model.compute_objective(x, np.zeros(16, "int32"))[1]["jacobian"])
     w = base.layers[0].kernel.numpy()
@@ -71,7 +71,7 @@ def test_a_one_output_model_is_penalized_on_its_batch_scale():
     x = np.array([[1.0], [-1.0], [1e-4]], "float32")
     base = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
     base.layers[0].kernel.assign([[2.0]])
-    model = ki.JacobianRegularized(base)
+    model = ki.JacobianRegularized(base, num_projections=None)
     model.compile("sgd", "mse")
     value = float(model.compute_objective(x, np.zeros((3, 1), "float32"))[1]["jacobian"])
     # ‖J‖² = 4; E x² = (2 + 1e-8)/3; E f² = 4·E x²: R = 1 (not ~1e8 for row 3).

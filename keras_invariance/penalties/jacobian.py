@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_invariance import batchnorm
 from keras_invariance import embedding as embedding_lib
 from keras_invariance import numerics
 from keras_invariance import scales
@@ -35,8 +36,14 @@ class JacobianPenalty(LayerwiseSquaredL2):
     sensitivity (1 for a linear map with isotropic inputs), so `weight`
     means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
 
-    Rows are assumed independent (true without BatchNorm in training mode):
-    ∂Σ_i a_k(x_i)/∂x_i is row i's Jacobian row. The penalty uses no labels.
+    The exact form reads row i's Jacobian row as ∂Σ_j a_k(x_j)/∂x_i, which
+    assumes independent rows; BatchNorm in training mode couples them
+    through the batch statistics, and its centring makes Σ_j a_j nearly
+    independent of every x_i (measured on a small BatchNorm MLP: 0.48
+    against the projections' 2.14), so the exact form is refused on a model
+    with BatchNorm. The projections (the default, one per step) estimate
+    Σ_j ‖∂a_j/∂x_i‖² over the rows, the row's own Jacobian plus the
+    batch-statistics coupling, O(1/B). The penalty uses no labels.
 
     Example:
 
@@ -45,7 +52,9 @@ class JacobianPenalty(LayerwiseSquaredL2):
 
     Args:
         layers: Tapped layers, as in `ActivationDistance` (default logits).
-        num_projections: `None` for the exact norm, or n ≥ 1 projections.
+        num_projections: n ≥ 1 projections (default 1: as effective as
+            the exact norm in the defaults study, at the cost of one
+            backward pass instead of K), or `None` for the exact norm.
         weight: λ ≥ 0.
         layer_weight: γ_ℓ for layers given without their own weight.
         max_exact_size: Largest per-row layer size the exact form accepts.
@@ -56,8 +65,9 @@ class JacobianPenalty(LayerwiseSquaredL2):
         **kwargs: Keras `Layer` arguments; `name` defaults to `"jacobian"`.
 
     Raises:
-        ValueError: For integer inputs without `embedding_layer`, or an exact
-            norm over a layer larger than `max_exact_size`.
+        ValueError: For integer inputs without `embedding_layer`, an exact
+            norm over a layer larger than `max_exact_size` or on a model
+            with BatchNorm.
 
     Reference:
         Connections between noise regularization, Jacobian penalties and
@@ -71,7 +81,7 @@ class JacobianPenalty(LayerwiseSquaredL2):
     def __init__(
         self,
         layers="logits",
-        num_projections=None,
+        num_projections=1,
         weight=1.0,
         layer_weight=1.0,
         max_exact_size=256,
@@ -103,6 +113,17 @@ class JacobianPenalty(LayerwiseSquaredL2):
         if self._split is not None:
             # Differentiated through the split model's own pass.
             self.requires_input_gradient = False
+        if self.num_projections is None and model is not None and (
+            batchnorm.moving_statistics(model)
+        ):
+            raise ValueError(
+                "JacobianPenalty(num_projections=None) computes the exact "
+                "norm from column sums over the batch, which assumes "
+                "independent rows; BatchNorm in training mode couples them, "
+                "and its centring cancels those sums. Use random projections "
+                "(`num_projections=1`, the default), which estimate each "
+                "row's own Jacobian."
+            )
 
     def compute(self, context):
         names = self.tap_names

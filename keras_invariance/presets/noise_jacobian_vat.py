@@ -90,7 +90,7 @@ def JacobianRegularized(
     *args,
     weight=0.01,
     layers="logits",
-    num_projections=None,
+    num_projections=1,
     alpha=1.0,
     embedding_layer=None,
     penalties=None,
