@@ -52,7 +52,8 @@ def family_data(name, seed=0, train=None):
         xt = data["x"][..., None].astype("float32")
         xs = data["x_test"][..., None].astype("float32")
         yt, ys = data["y"].astype("int32"), data["y_test"].astype("int32")
-        noise = lambda: ki.GaussianNoise(0.5)  # noqa: E731
+        stddev = noise_stddev(name)
+        noise = lambda: ki.GaussianNoise(stddev)  # noqa: E731
     elif name == "rnn_tokens":
         (xt, yt), (xs, ys) = token_data(seed)
         noise = lambda: ki.UnigramNoise(vocabulary_size=VOCAB, p=0.2, pad_id=0)  # noqa: E731
@@ -67,8 +68,19 @@ def family_data(name, seed=0, train=None):
 
 
 def noise_stddev(family):
-    """The Gaussian σ of a family's perturbation and noisy test accuracy."""
-    return 0.2 if family in IMAGE_FAMILIES else 0.5
+    """The Gaussian σ of a family's perturbation and noisy test accuracy.
+
+    Moderate for the CNNs and the attention block: at σ = 0.5 (half the
+    input RMS of mnist1d) augmentation alone (IRL batching) costs the
+    attention model 6 points of clean accuracy, and σ = 0.2 the GroupNorm
+    CNN 4.7 points at every IRL weight: a property of the noise, not of any
+    weight.
+    """
+    if family == "cnn_gn":
+        return 0.1
+    if family in IMAGE_FAMILIES:
+        return 0.2
+    return 0.25 if family == "attention_ln" else 0.5
 
 
 VOCAB = 40

@@ -34,8 +34,8 @@ PAPER_WEIGHTS = {
 #: Defaults on the normalized scale, measured on four model families
 #: (`recipes/default_weights.py`; see each preset's docstring).
 DEFAULT_WEIGHTS = {
-    "loss_ibp": 0.03,
-    "prediction_ibp": 0.1,
+    "loss_ibp": 0.05,
+    "prediction_ibp": 1.0,
     "tangent_bp": 0.03,
     "fast_tangent_bp": 0.03,
 }

@@ -17,11 +17,11 @@ IRL_PRESETS = {
 #: its clean energy at the first step). Measured on four model families
 #: (`recipes/default_weights.py`, 20 epochs): an MLP and a BatchNorm CNN on
 #: digits, a 1-D CNN on mnist1d, a GRU on token ids. γ = 0.003 keeps clean
-#: accuracy within 0.5 point of IRL batching on every family, IRL-C
+#: (superseded, see below) accuracy within 0.5 point of IRL batching on every family, IRL-C
 #: included, and beats it under noise on three of the four; γ = 0.01 gains
 #: a further point under noise on those three but costs the GRU's IRL-C 10
 #: points; γ = 0.03 costs the MLP and the 1-D CNN 2–4 points clean.
-DEFAULT_WEIGHT = 0.003
+DEFAULT_WEIGHT = 0.1
 
 
 def IRL(
