@@ -1,5 +1,7 @@
 """`InvariantModel`: the one `train_step` every invariance method shares."""
 
+import warnings
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -10,8 +12,11 @@ from keras_invariance import clean_pass
 from keras_invariance import context as context_lib
 from keras_invariance import finite_guard
 from keras_invariance import objective_checks
+from keras_invariance import one_batch
+from keras_invariance import output_losses
 from keras_invariance import outputs as outputs_lib
 from keras_invariance import random_ops
+from keras_invariance import structures
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
 from keras_invariance.distribution import logs_for_reduction
@@ -25,7 +30,6 @@ from keras_invariance.wrapping import base_model_from_arguments
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.forward_result import ForwardResult
 from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.base import Penalty
 from keras_invariance.perturbations import resolve as perturbation_lib
 
@@ -44,6 +48,7 @@ class _Untracked:
         self.terms = None
         self.finite_names = []
         self.output_spec = None
+        self.output_losses = {}
 
 
 @keras_invariance_export
@@ -127,6 +132,10 @@ class InvariantModel(keras.Model):
             the step it appears, without applying that step's gradients
             (see `keras_invariance.finite_guard`). `False` skips the check
             and its one host read per step.
+        unconnected_inputs: A float input with no gradient path to the
+            outputs gets ∇ = 0 (`"zero"`, default: searches and VAT leave it
+            unperturbed, as NSL does) or an error naming it at the first
+            step (`"raise"`, NSL's `raise_invalid_gradient=True`).
         **kwargs: `model=` (same as a positional model), `inputs=`,
             `outputs=`, and Keras `Model` arguments such as `name`.
 
@@ -154,6 +163,7 @@ class InvariantModel(keras.Model):
         batching="auto",
         check_finite=True,
         from_logits=None,
+        unconnected_inputs="zero",
         **kwargs,
     ):
         if keras.backend.backend() != "tensorflow":
@@ -167,6 +177,10 @@ class InvariantModel(keras.Model):
         super().__init__(**kwargs)
         self._base_model = base_model
         self._subclassed = base_model is None
+        if getattr(base_model, "output_names", None):
+            # Keras names per-output losses and metrics after these (and
+            # maps `compile(loss={name: ...})` by them), as for the base.
+            self.output_names = list(base_model.output_names)
         if base_model is not None and base_model.built:
             # Keras saves the optimizer state only of built models.
             self.built = True
@@ -195,6 +209,8 @@ class InvariantModel(keras.Model):
         self._passes = batching
         self.check_finite = bool(check_finite)
         self.from_logits = None if from_logits is None else bool(from_logits)
+        self.unconnected_inputs = validation.check_choice(
+            "unconnected_inputs", unconnected_inputs, ("zero", "raise"))
         if isinstance(penalties, Penalty):
             penalties = [penalties]
         self.penalties = list(penalties or [])
@@ -317,7 +333,7 @@ class InvariantModel(keras.Model):
             none_is_leaf=True,
         )
         self._bind_outputs(getattr(self, "loss", None))
-        return context_lib.StepContext(
+        ctx = context_lib.StepContext(
             x,
             y,
             sample_weight,
@@ -328,6 +344,11 @@ class InvariantModel(keras.Model):
             model=self,
             output_spec=self._untracked.output_spec,
         )
+        ctx.unconnected_inputs = self.unconnected_inputs
+        return ctx
+
+    def _input_names(self):
+        return getattr(self._untracked.tap_reader.graph_model, "input_names", None)
 
     def _call_model(self, x, training):
         if self._base_model is not None:
@@ -343,10 +364,19 @@ class InvariantModel(keras.Model):
     # ------------------------------------------------------------------ loss
 
     def _supervised_loss(self, y, y_pred, sample_weight):
-        """The compiled loss only (already scaled for distribution by Keras)."""
-        return self._compile_loss(y, y_pred, sample_weight)
+        """The compiled loss of any pass but the clean one (scaled as Keras does).
+
+        Its per-output trackers stay silent: `fit()` logs the clean pass's
+        per-output losses, as plain Keras (`keras_invariance.output_losses`).
+        """
+        value, self._untracked.output_losses = output_losses.call_quietly(
+            self._compile_loss, y, y_pred, sample_weight
+        )
+        return value
 
     def _per_example_loss_fn(self):
+        if output_losses.is_multi_output(self._compile_loss):
+            return output_losses.per_example_function(self._compile_loss)
         return context_lib.per_example_loss_function(getattr(self, "loss", None))
 
     def _regularization_losses(self):
@@ -366,7 +396,8 @@ class InvariantModel(keras.Model):
         deferred = perturbed and ctx.x_perturbed is None
         if deferred and not self.perturbation.uses_clean_pass:
             raise RuntimeError("The perturbed inputs were not drawn.")
-        needs_input_tape = deferred or any(
+        strict = self.unconnected_inputs == "raise" and structures.float_inputs(ctx.x)
+        needs_input_tape = deferred or strict or any(
             p.requires_input_gradient for p in self.penalties
         )
         if needs_input_tape:
@@ -391,14 +422,18 @@ class InvariantModel(keras.Model):
             with clean_pass.weight_free(self, ctx, deferred):
                 ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
                 if supervised:
-                    ctx.clean_loss = self._supervised_loss(
+                    ctx.clean_loss = self._compile_loss(
                         ctx.y, ctx.clean.outputs, ctx.sample_weight)
             regularization = self._regularization_losses()
         if supervised and ctx.clean_loss is None:
-            ctx.clean_loss = self._supervised_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
+            ctx.clean_loss = self._compile_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
         clean_loss = ctx.clean_loss
         if needs_input_tape:
             ctx.input_tape.__exit__(None, None, None)
+        if strict:
+            structures.check_connected(
+                ctx.input_tape, ctx.clean.outputs, ctx.gradient_source,
+                [f.name for f in structures.float_inputs(ctx.x, self._input_names())])
         if deferred:
             ctx.x_perturbed = self._draw_perturbation(ctx)
         if perturbed and ctx.perturbed is None:
@@ -420,6 +455,8 @@ class InvariantModel(keras.Model):
                 noise_loss = ctx.compiled_loss(ctx.perturbed.outputs)
                 total = total + self.beta * noise_loss
                 terms["perturbed_loss"] = unscale_for_distribution(noise_loss)
+                for name, value in self._untracked.output_losses.items():
+                    terms[output_losses.PERTURBED_PREFIX + name] = value
         for penalty in self.penalties:
             value = ops.cast(penalty.compute(ctx), "float32")
             terms[penalty.name] = value
@@ -427,57 +464,23 @@ class InvariantModel(keras.Model):
         return ops.cast(total, "float32"), terms
 
     def compute_objective(self, x, y=None, sample_weight=None, x_perturbed=None):
-        """Evaluates the training objective on one batch, without training.
+        """`(total, terms)` of `train_step` on one batch, without training.
 
-        Runs `train_step`'s computation (training-mode passes: BatchNorm
-        statistics and random draws are consumed) and returns every term.
-
-        Example:
-
-        >>> import keras
-        >>> import numpy as np
-        >>> import keras_invariance as ki
-        >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-        >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
-        >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
-        ...     from_logits=True))
-        >>> total, terms = model.compute_objective(
-        ...     np.ones((4, 2), "float32"), np.zeros((4,), "int32"))
-        >>> sorted(terms)
-        ['clean_loss', 'irl_distance', 'perturbed_loss']
-
-        Args:
-            x: An input batch.
-            y: Its labels (needed when compiled with a loss).
-            sample_weight: Optional sample weights.
-            x_perturbed: Optional K·B perturbed inputs (K blocks of the
-                batch); drawn by the model's perturbation when omitted.
-
-        Returns:
-            `(total, terms)`: the objective (scalar) and a dict of the
-            unweighted terms, as logged by `fit()`.
+        Training-mode passes (see `keras_invariance.one_batch`).
         """
-        x, y, sample_weight = tree.map_structure(
-            lambda t: None if t is None else ops.convert_to_tensor(t),
-            (x, y, sample_weight),
-            none_is_leaf=True,
-        )
-        ctx = self.step_context(x, y, sample_weight)
-        with self._keyed_draws(ctx.x):
-            return self._compute_objective(ctx, x_perturbed)
+        return one_batch.compute_objective(self, x, y, sample_weight, x_perturbed)
 
-    def _compute_objective(self, ctx, x_perturbed):
-        if self.perturbation is not None and (
-            x_perturbed is not None or not self.perturbation.uses_clean_pass
-        ):
-            if x_perturbed is None:
-                ctx.x_perturbed = self._draw_perturbation(ctx)
-            else:
-                ctx.x_perturbed = tree.map_structure(
-                    ops.convert_to_tensor, x_perturbed
-                )
-        total, terms = self._objective(ctx)
-        return total, terms
+    def perturb_on_batch(self, x, y=None, sample_weight=None, term=None,
+                         perturbation=None, targets=None):
+        """The perturbed batch x̃ this model trains on at this step (NumPy).
+
+        NSL's `perturb_on_batch` for any configuration: see
+        `keras_invariance.one_batch.perturb_on_batch`.
+        """
+        return one_batch.perturb_on_batch(
+            self, x, y, sample_weight, term=term, perturbation=perturbation,
+            targets=targets,
+        )
 
     # ------------------------------------------------------------ train step
 
@@ -532,12 +535,19 @@ class InvariantModel(keras.Model):
             if self.optimizer is not None:
                 total = self.optimizer.scale_loss(total)
         trainable_weights = self.trainable_weights
-        gradients = tape.gradient(total, trainable_weights)
+        gradients = tape.gradient(total, trainable_weights) if trainable_weights else []
         if self.check_finite:
             names, flags = finite_guard.nonfinite_flags(x, terms, total, ctx.x_perturbed)
             self._untracked.finite_names = names
             gradients = finite_guard.hold_gradients(gradients, flags)
-        self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        if trainable_weights:
+            self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        else:
+            # As Keras' own train_step: nothing to update, say so.
+            warnings.warn("The model does not have any trainable weights.")
+        # Per-output perturbed losses, known once the compiled loss is built
+        # (here, at the first trace, when no strategy built it before).
+        self._untracked.terms.add(list(terms))
         for name, value in terms.items():
             self._untracked.terms[name].update_state(value, sample_weight=batch)
         logs = self.compute_metrics(x, y, ctx.clean.outputs, sample_weight)
@@ -571,28 +581,15 @@ class InvariantModel(keras.Model):
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None or iterator is None:
-            return super()._maybe_symbolic_build(iterator, data_batch)
-        return symbolic_build_from_local_batch(self, iterator)
+            super()._maybe_symbolic_build(iterator, data_batch)
+        else:
+            symbolic_build_from_local_batch(self, iterator)
+        output_losses.track_perturbed(self)
 
     # ---------------------------------------------------------- serialization
 
     def get_config(self):
-        config = {
-            "name": self.name,
-            "trainable": self.trainable,
-            "alpha": value_of(self.alpha),
-            "beta": value_of(self.beta),
-            "perturbation": wrapping.serialize(self.perturbation),
-            "num_samples": self.num_samples,
-            "penalties": [wrapping.serialize(p) for p in self.penalties],
-            "global_augmentation": wrapping.serialize(self.global_augmentation),
-            "batching": self.batching,
-            "check_finite": self.check_finite,
-            "from_logits": self.from_logits,
-        }
-        if not self._subclassed:
-            config["model"] = wrapping.serialize(self._base_model)
-        return config
+        return wrapping.model_config(self)
 
     @classmethod
     def from_config(cls, config):

@@ -147,8 +147,12 @@ def check_same_length(x, y, x_name="x", y_name="y", what="labels"):
         )
 
 
-def check_dense(x, who):
-    """Raises for ragged or sparse inputs, which the passes cannot tile.
+def check_dense(x, who, allow_sparse=False):
+    """Raises for ragged inputs (and sparse ones unless allowed).
+
+    The engine allows sparse inputs (`tf.SparseTensor`, e.g. from
+    `keras.Input(..., sparse=True)`): perturbations leave them as they are
+    and the passes tile them. Ragged ones have no fixed shape to tile.
 
     Example:
 
@@ -157,10 +161,12 @@ def check_dense(x, who):
     Traceback (most recent call last):
     ...
     ValueError: fit needs dense input tensors; received a RaggedTensor. ...
+    >>> check_dense(tf.sparse.from_dense([[1.0]]), "fit", allow_sparse=True)
     """
+    refused = ("RaggedTensor",) if allow_sparse else ("RaggedTensor", "SparseTensor")
     for t in tree.flatten(x):
         kind = type(t).__name__
-        if kind in ("RaggedTensor", "SparseTensor"):
+        if kind in refused:
             raise ValueError(
                 f"{who} needs dense input tensors; received a {kind}. Pad "
                 "ragged sequences to a fixed length (e.g. `x.to_tensor()` or "
@@ -222,3 +228,16 @@ def check_perturbed(name, x_perturbed, expected):
                 f"inputs of shape {want.shape}. A perturbation must return x̃ "
                 "with the shape of x."
             )
+
+
+def check_choice(name, value, choices):
+    """Returns `value` if it is one of `choices`, else raises naming `name`.
+
+    Example:
+
+    >>> check_choice("reduction", "sum", ("sum", "mean"))
+    'sum'
+    """
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}; received {value!r}.")
+    return value

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_invariance.hyperparameters import value_of
+
 
 def base_model_from_arguments(args, kwargs):
     """The model an `InvariantModel` wraps, from its positional arguments.
@@ -87,4 +89,33 @@ def deserialized_arguments(config):
     config["penalties"] = [
         keras.saving.deserialize_keras_object(p) for p in config.get("penalties") or []
     ]
+    return config
+
+
+def model_config(model):
+    """`InvariantModel.get_config()`: its arguments, the wrapped model serialized.
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> sorted(model_config(ki.InvariantModel(base)))[:3]
+    ['alpha', 'batching', 'beta']
+    """
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "alpha": value_of(model.alpha),
+        "beta": value_of(model.beta),
+        "perturbation": serialize(model.perturbation),
+        "num_samples": model.num_samples,
+        "penalties": [serialize(p) for p in model.penalties],
+        "global_augmentation": serialize(model.global_augmentation),
+        "batching": model.batching,
+        "check_finite": model.check_finite,
+        "from_logits": model.from_logits,
+        "unconnected_inputs": model.unconnected_inputs,
+    }
+    if not model._subclassed:
+        config["model"] = serialize(model._base_model)
     return config
