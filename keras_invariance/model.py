@@ -32,6 +32,7 @@ from keras_invariance.forward_result import ForwardResult
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.penalties.base import Penalty
 from keras_invariance.perturbations import resolve as perturbation_lib
+from keras_invariance.perturbations.per_input import input_names
 
 BATCHING_MODES = ("auto", "concat", "separate", "clean_statistics")
 
@@ -166,13 +167,7 @@ class InvariantModel(keras.Model):
         unconnected_inputs="zero",
         **kwargs,
     ):
-        if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(
-                "keras_invariance trains on the TensorFlow backend only (its "
-                "penalties need tf.GradientTape and forward-mode jvps). Set "
-                "KERAS_BACKEND=tensorflow before importing keras; found "
-                f"{keras.backend.backend()!r}."
-            )
+        wrapping.check_backend()
         base_model = base_model_from_arguments(args, kwargs)
         super().__init__(**kwargs)
         self._base_model = base_model
@@ -185,12 +180,7 @@ class InvariantModel(keras.Model):
             # Keras saves the optimizer state only of built models.
             self.built = True
         if self._subclassed and type(self).call is InvariantModel.call:
-            raise ValueError(
-                "InvariantModel needs a model: wrap one "
-                "(`InvariantModel(base_model, ...)`), build it functionally "
-                "(`InvariantModel(inputs, outputs, ...)`), or subclass it "
-                "and implement `call`."
-            )
+            raise wrapping.nothing_to_wrap()
         self.alpha = add_hyperparameter(self, "alpha", alpha)
         self.beta = add_hyperparameter(self, "beta", beta)
         self.perturbation = perturbation_lib.get(perturbation)
@@ -348,7 +338,7 @@ class InvariantModel(keras.Model):
         return ctx
 
     def _input_names(self):
-        return getattr(self._untracked.tap_reader.graph_model, "input_names", None)
+        return input_names(self._untracked.tap_reader.graph_model)
 
     def _call_model(self, x, training):
         if self._base_model is not None:

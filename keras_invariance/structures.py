@@ -212,3 +212,22 @@ def check_connected(tape, outputs, sources, names, who="InvariantModel"):
 def is_single(x):
     """Whether `x` is one tensor rather than a structure of several."""
     return len(tree.flatten(x)) == 1 and not isinstance(x, (list, tuple, dict))
+
+
+def gradient_paths(forward, parts):
+    """Whether each of `parts` has a gradient path to `forward(parts)`.
+
+    Only whether a gradient exists is read (at trace time), so in a
+    compiled step the probe's ops are pruned.
+
+    Example:
+
+    >>> gradient_paths(lambda p: 2.0 * p[0], [tf.ones((1, 2)), tf.ones((1, 1))])
+    [True, False]
+    """
+    parts = [tf.stop_gradient(p) for p in parts]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(parts)
+        outputs = tree.flatten(forward(parts))
+        total = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in outputs])
+    return [g is not None for g in tape.gradient(total, parts)]

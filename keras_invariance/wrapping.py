@@ -55,6 +55,32 @@ def base_model_from_arguments(args, kwargs):
     return model
 
 
+def check_backend():
+    """Raises unless Keras runs on TensorFlow (tapes and jvps need it).
+
+    Example:
+
+    >>> check_backend()
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "keras_invariance trains on the TensorFlow backend only (its "
+            "penalties need tf.GradientTape and forward-mode jvps). Set "
+            "KERAS_BACKEND=tensorflow before importing keras; found "
+            f"{keras.backend.backend()!r}."
+        )
+
+
+def nothing_to_wrap():
+    """The error for an `InvariantModel` with no model and no `call`."""
+    return ValueError(
+        "InvariantModel needs a model: wrap one "
+        "(`InvariantModel(base_model, ...)`), build it functionally "
+        "(`InvariantModel(inputs, outputs, ...)`), or subclass it "
+        "and implement `call`."
+    )
+
+
 def _layer_error(layer):
     return ValueError(
         "InvariantModel wraps a `keras.Model`, but received the layer "
