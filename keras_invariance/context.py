@@ -350,20 +350,20 @@ class StepContext:
         Raises:
             ValueError: When no input is float.
         """
-        if structures.is_single(self.x):
+        if structures.is_single(self.x) and not structures.is_sparse(self.x):
             return self.x
         found = structures.float_inputs(self.x)
         if not found:
             raise ValueError(
                 "This term differentiates with respect to the inputs, but "
-                "none of the model's inputs is float. "
-                + validation.EMBEDDING_HINT
+                "none of the model's inputs is a dense float tensor (sparse "
+                "inputs stay as they are). " + validation.EMBEDDING_HINT
             )
         return [f.tensor for f in found]
 
     def with_gradient_source(self, source):
         """`x` with its float inputs replaced by `source` (see above)."""
-        if structures.is_single(self.x):
+        if structures.is_single(self.x) and not structures.is_sparse(self.x):
             return source
         return structures.replace_float_inputs(self.x, list(source))
 

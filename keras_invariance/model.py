@@ -483,7 +483,7 @@ class InvariantModel(keras.Model):
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        validation.check_dense(x, "InvariantModel.fit")
+        validation.check_dense(x, "InvariantModel.fit", allow_sparse=True)
         with self._keyed_draws(x):
             return logs_for_reduction(self._train_step(x, y, sample_weight))
 
@@ -567,7 +567,7 @@ class InvariantModel(keras.Model):
         expected = context_lib.tile_batch(ctx.x, self.num_samples)
         x_perturbed = self.perturbation.perturb(expected, ctx)
         validation.check_perturbed(self.perturbation.name, x_perturbed, expected)
-        return tree.map_structure(ops.stop_gradient, x_perturbed)
+        return structures.stop_gradient(x_perturbed)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None or iterator is None:

@@ -24,6 +24,7 @@ from keras import tree
 
 from keras_invariance import context as context_lib
 from keras_invariance import numerics
+from keras_invariance import structures
 from keras_invariance import validation
 from keras_invariance.penalties.adversarial_loss import AdversarialLossPenalty
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
@@ -208,6 +209,8 @@ def perturb_on_batch(model, x, y=None, sample_weight=None, term=None,
     x, y, sample_weight = _tensors(x, y, sample_weight)
     validation.check_dense(x, "perturb_on_batch", allow_sparse=True)
     chosen = _choose(model, term, perturbation)
+    if perturbation is not None:
+        chosen.bind(model._untracked.tap_reader.graph_model)
     ctx = model.step_context(x, y, sample_weight)
     if targets is not None:
         ctx.targets = ops.convert_to_tensor(targets)
@@ -225,9 +228,12 @@ def perturb_on_batch(model, x, y=None, sample_weight=None, term=None,
                     )
             if chosen.uses_clean_pass:
                 _with_clean_pass(model, ctx, needs_gradient=True)
-            result = chosen.perturb(context_lib.tile_batch(ctx.x, ctx.num_samples
-                                                           if chosen is model.perturbation
-                                                           else 1), ctx)
+            copies = ctx.num_samples if chosen is model.perturbation else 1
+            result = chosen.perturb(context_lib.tile_batch(ctx.x, copies), ctx)
         else:
             result = _from_penalty(model, chosen, ctx)
-    return tree.map_structure(keras.ops.convert_to_numpy, result)
+    # Sparse inputs come back as they went in (unperturbed).
+    return tree.map_structure(
+        lambda t: t if structures.is_sparse(t) else keras.ops.convert_to_numpy(t),
+        result,
+    )

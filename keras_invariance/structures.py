@@ -231,3 +231,14 @@ def gradient_paths(forward, parts):
         outputs = tree.flatten(forward(parts))
         total = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in outputs])
     return [g is not None for g in tape.gradient(total, parts)]
+
+
+def stop_gradient(x):
+    """`stop_gradient` on every dense tensor of `x` (sparse inputs pass as they are).
+
+    Example:
+
+    >>> stop_gradient([tf.ones(1), tf.sparse.from_dense([[1.0]])])[1].values.numpy()
+    array([1.], dtype=float32)
+    """
+    return tree.map_structure(lambda t: t if is_sparse(t) or t is None else tf.stop_gradient(t), x)

@@ -13,6 +13,12 @@ TOKEN_HINT = (
     "For token ids use `keras_invariance.UnigramNoise` or "
     "`keras_invariance.BlankNoise`, or cast the inputs to float."
 )
+#: The hint when every input is sparse.
+SPARSE_HINT = (
+    "Sparse inputs are left as they are (noise and searches move dense "
+    "float inputs only), so this term would do nothing; densify the input "
+    "(`tf.sparse.to_dense`) to perturb it."
+)
 #: The hint for integer inputs reaching a term that differentiates ∇x.
 EMBEDDING_HINT = (
     "Token ids have no gradient: pass `embedding_layer='<name of your "
@@ -59,12 +65,19 @@ def check_float(x, who, hint=TOKEN_HINT):
         ValueError: For an integer or boolean tensor.
     """
     leaves = [t for t in tree.flatten(x) if t is not None]
-    if not any(is_float(t) for t in leaves):
-        dtypes = sorted({dtype_of(t) for t in leaves})
+    if not any(is_float(t) and not _is_sparse(t) for t in leaves):
+        dtypes = sorted(
+            {("sparse " if _is_sparse(t) else "") + dtype_of(t) for t in leaves}
+        )
         raise ValueError(
             f"{who} needs float inputs but received {', '.join(dtypes)} inputs. "
-            + hint
+            + (SPARSE_HINT if any(_is_sparse(t) for t in leaves) else hint)
         )
+
+
+def _is_sparse(t):
+    # A tf.SparseTensor, or a sparse `keras.Input` (checked at construction).
+    return type(t).__name__ == "SparseTensor" or getattr(t, "sparse", False) is True
 
 
 def check_single_input(x, who, what="input tensor"):

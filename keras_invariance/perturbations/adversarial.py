@@ -182,7 +182,7 @@ class Search(Perturbation):
         Returns:
             x̃, without gradient, structured like `x`.
         """
-        if structures.is_single(x):
+        if structures.is_single(x) and not structures.is_sparse(x):
             parts, names, rebuild = [x], ["input"], lambda found: found[0]
             if self._input_names and len(self._input_names) == 1:
                 names = list(self._input_names)
