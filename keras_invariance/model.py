@@ -478,7 +478,8 @@ class InvariantModel(keras.Model):
         """Keys this step's random draws to (seed, step, global row)."""
         first = next(t for t in tree.flatten(x) if t is not None)
         positions, global_rows = replica_row_positions(ops.shape(first)[0])
-        step = 0 if self.optimizer is None else self.optimizer.iterations
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
+        step = 0 if optimizer is None else optimizer.iterations
         return random_ops.step_key(step, positions, global_rows)
 
     def train_step(self, data):

@@ -221,6 +221,11 @@ def perturb_on_batch(model, x, y=None, sample_weight=None, term=None,
                     x, type(chosen).__name__, chosen.float_input_hint
                 )
             if chosen.is_adversarial and getattr(chosen, "needs_labels", False):
+                if getattr(model, "_compile_loss", None) is None and ctx.targets is None:
+                    raise ValueError(
+                        f"{type(chosen).__name__} maximizes the compiled loss: "
+                        "`compile(loss=...)` the model first."
+                    )
                 if y is None and ctx.targets is None:
                     raise ValueError(
                         f"{type(chosen).__name__} maximizes the compiled loss: "
