@@ -175,3 +175,55 @@ def test_a_targeted_search_on_two_outputs_is_refused():
     model.compile("sgd", LOSSES)
     with pytest.raises(ValueError, match="towards a class of a softmax classifier"):
         model.perturb_on_batch(x, y)
+
+
+def test_two_replicas_train_a_two_output_model_as_one_device():
+    from tests.engine_checks import mirrored_strategy
+
+    x, y = data(32)
+
+    def build():
+        return ki.InvariantModel(
+            two_heads(), alpha=0.5, beta=0.5, perturbation=ki.PGD(0.2, steps=2, seed=3),
+            penalties=[ki.VATPenalty(xi=1e-2, seed=1)])
+
+    keras.utils.set_random_seed(0)
+    single = build()
+    single.compile(keras.optimizers.SGD(0.1), LOSSES)
+    initial = single.get_weights()
+    logs = single.fit(x, y, batch_size=16, shuffle=False, verbose=0).history
+    with mirrored_strategy().scope():
+        keras.utils.set_random_seed(0)
+        mirrored = build()
+        mirrored.compile(keras.optimizers.SGD(0.1), LOSSES)
+    mirrored.set_weights(initial)
+    mirrored_logs = mirrored.fit(x, y, batch_size=16, shuffle=False, verbose=0).history
+    assert max(np.abs(a - b).max() for a, b in zip(single.get_weights(), initial)) > 1e-3
+    for a, b in zip(single.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+    for key in ("price_loss", "perturbed_kind_loss", "vat"):
+        np.testing.assert_allclose(mirrored_logs[key], logs[key], rtol=1e-4, err_msg=key)
+
+
+def test_jit_and_mixed_bfloat16_train_a_two_output_model():
+    x, y = data(16)
+    model = ki.IRL(two_heads(), perturbation=ki.PGD(0.1, norm=1, steps=2))
+    model.compile("sgd", LOSSES, jit_compile=True)
+    assert np.isfinite(model.fit(x, y, verbose=0).history["irl_distance"][0])
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    model = ki.VAT(two_heads())
+    model.compile("sgd", LOSSES)
+    assert np.isfinite(model.fit(x, y, verbose=0).history["vat"][0])
+
+
+def test_a_two_output_model_saves_loads_and_keeps_its_names(tmp_path):
+    x, y = data(16, kind="list")
+    model = ki.IRL(two_heads("list"), perturbation=ki.GaussianNoise(0.1))
+    model.compile("sgd", {"price": "mse", "kind": SCCE})
+    model.fit(x, y, verbose=0)
+    model.save(tmp_path / "two.keras")
+    loaded = keras.models.load_model(tmp_path / "two.keras")
+    assert loaded.output_names == ["price", "kind"]
+    for a, b in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert {"price_loss", "perturbed_kind_loss"} <= set(loaded.fit(x, y, verbose=0).history)
