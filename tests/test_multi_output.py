@@ -227,3 +227,26 @@ def test_a_two_output_model_saves_loads_and_keeps_its_names(tmp_path):
     for a, b in zip(model.predict(x, verbose=0), loaded.predict(x, verbose=0)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     assert {"price_loss", "perturbed_kind_loss"} <= set(loaded.fit(x, y, verbose=0).history)
+
+
+def test_a_subclassed_model_returning_a_dict_is_read_from_its_loss():
+    class Heads(ki.InvariantModel):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(6, activation="tanh")
+            self.tap = ki.Tap("hidden")
+            self.price = keras.layers.Dense(1)
+            self.kind = keras.layers.Dense(3)
+
+        def call(self, x):
+            h = self.tap(self.hidden(x))
+            return {"price": self.price(h), "kind": self.kind(h)}
+
+    x, y = data()
+    model = Heads(perturbation=ki.GaussianNoise(0.1), beta=0.5,
+                  penalties=[ki.VATPenalty(), ki.ActivationDistance(layers=["hidden", "logits"])])
+    model.compile("sgd", LOSSES)
+    spec = model.step_context(x).output_spec
+    assert [s.distribution for s in spec.outputs] == ["categorical", "regression"]
+    logs = model.fit(x, y, verbose=0).history
+    assert {"vat", "irl_distance", "price_loss", "perturbed_kind_loss"} <= set(logs)
