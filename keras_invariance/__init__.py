@@ -27,7 +27,9 @@ from keras_invariance.audio import LogMelSpectrogram
 from keras_invariance.datasets.semi_supervised import semi_supervised_dataset
 from keras_invariance.distances import CosineDistance
 from keras_invariance.distances import CrossEntropy
+from keras_invariance.distances import JensenShannonDivergence
 from keras_invariance.distances import KLDivergence
+from keras_invariance.distances import L1Distance
 from keras_invariance.distances import L2Cosine
 from keras_invariance.distances import SquaredL2
 from keras_invariance.model import InvariantModel

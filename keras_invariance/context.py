@@ -113,6 +113,13 @@ class StepContext:
             differentiated).
         weight_tape: The weight-update tape during `train_step`, else
             `None` (`keras_invariance.clean_pass` pauses it).
+        targets: Class indices a targeted search moves towards, given for
+            this batch (`perturb_on_batch(..., targets=...)`), else `None`
+            (a search then uses its own `target` rule).
+        unconnected_inputs: `"zero"` (default): a float input with no
+            gradient path to the outputs has ∇ = 0, so searches leave it
+            unperturbed; `"raise"`: the engine names it in an error
+            (`keras_invariance.structures.check_connected`).
     """
 
     def __init__(
@@ -144,6 +151,8 @@ class StepContext:
         self._supervised_loss = supervised_loss
         self._per_example_loss_fn = per_example_loss_fn
         self._input_gradient = None
+        self.targets = None
+        self.unconnected_inputs = "zero"
 
     @classmethod
     def for_model(cls, model, x, y, from_logits=None):
@@ -212,7 +221,7 @@ class StepContext:
         Returns:
             A `StepContext` sharing this one's labels, weights and losses.
         """
-        return StepContext(
+        context = StepContext(
             x,
             self.y,
             self.sample_weight,
@@ -223,6 +232,9 @@ class StepContext:
             model=self.model,
             output_spec=self.output_spec,
         )
+        context.targets = self.targets
+        context.unconnected_inputs = self.unconnected_inputs
+        return context
 
     @property
     def batch_size(self):
@@ -338,20 +350,20 @@ class StepContext:
         Raises:
             ValueError: When no input is float.
         """
-        if structures.is_single(self.x):
+        if structures.is_single(self.x) and not structures.is_sparse(self.x):
             return self.x
         found = structures.float_inputs(self.x)
         if not found:
             raise ValueError(
                 "This term differentiates with respect to the inputs, but "
-                "none of the model's inputs is float. "
-                + validation.EMBEDDING_HINT
+                "none of the model's inputs is a dense float tensor (sparse "
+                "inputs stay as they are). " + validation.EMBEDDING_HINT
             )
         return [f.tensor for f in found]
 
     def with_gradient_source(self, source):
         """`x` with its float inputs replaced by `source` (see above)."""
-        if structures.is_single(self.x):
+        if structures.is_single(self.x) and not structures.is_sparse(self.x):
             return source
         return structures.replace_float_inputs(self.x, list(source))
 
@@ -372,7 +384,12 @@ class StepContext:
                 "No input tape: the term must declare "
                 "`requires_input_gradient = True`."
             )
-        return self.input_tape.gradient(loss, self.gradient_source)
+        # An input without a gradient path has ∇ = 0 (NSL leaves it
+        # unperturbed); `unconnected_inputs="raise"` names it before this.
+        return self.input_tape.gradient(
+            loss, self.gradient_source,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
 
     def per_example_input_gradient(self, who):
         """g_i = ∇x_i ℓ_i for every row, from the clean pass, computed once.

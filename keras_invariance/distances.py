@@ -2,7 +2,9 @@
 
 Every distance flattens all but the batch axis, computes in float32 (so that
 float16/bfloat16 activations neither overflow in ‖u‖² nor lose the cosine to
-rounding) and returns one value per example, shape `(batch,)`.
+rounding) and returns one value per example, shape `(batch,)`. The L1 and
+Jensen–Shannon distances live in `keras_invariance.more_distances`, the base
+class in `keras_invariance.distance_base`; all resolve here by name.
 """
 
 import functools
@@ -10,9 +12,14 @@ import functools
 import keras
 from keras import ops
 
+from keras_invariance import more_distances
+from keras_invariance import output_structure
 from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.distance_base import Distance
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
+from keras_invariance.more_distances import JensenShannonDivergence
+from keras_invariance.more_distances import L1Distance
 from keras_invariance.numerics import flatten_rows
 
 # Keeps cos(u, v) and its gradient finite when u or v is the zero vector:
@@ -133,59 +140,6 @@ def cross_entropy(u, v, from_logits=True, distribution="categorical"):
 
 
 @keras_invariance_export
-class Distance(keras.layers.Layer):
-    """Base class of the distances d(u, v) used by IRL and divergence penalties.
-
-    A distance is a Keras layer only so that its own hyperparameters (e.g. the
-    cosine weight λ) are tracked variables saved with the model. Call
-    `distance(u, v)` directly; `Layer.__call__` is not used.
-
-    Example:
-
-    >>> import numpy as np
-    >>> d = SquaredL2(relative=False)
-    >>> d.distance(np.ones((2, 3)), np.zeros((2, 3))).numpy()
-    array([3., 3.], dtype=float32)
-
-    Args:
-        **kwargs: Keras `Layer` arguments such as `name`.
-    """
-
-    #: Whether the distance compares probability vectors over the last axis.
-    on_outputs_only = False
-    #: Whether the distance has a squared-L2 part that `l2_scale` divides.
-    has_l2 = False
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        self.built = True
-
-    def distance(self, u, v, l2_scale=None):
-        """Returns d(u, v) per example, shape `(batch,)`, float32.
-
-        Args:
-            u: Clean activations, shape `(batch, ...)`.
-            v: Perturbed activations, same shape.
-            l2_scale: Optional scalar dividing the squared-L2 part (the
-                penalty's normalization); distances without one ignore it.
-
-        Returns:
-            A float32 tensor of shape `(batch,)`.
-        """
-        raise NotImplementedError
-
-    def call(self, u, v):
-        return self.distance(u, v)
-
-    def on_distribution(self, distribution):
-        """`d(u, v)` on logits of `distribution` (distances between outputs)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} does not compare output distributions."
-        )
-
-
-@keras_invariance_export
 class SquaredL2(Distance):
     """Squared Euclidean distance d(u, v) = ‖u − v‖².
 
@@ -197,15 +151,25 @@ class SquaredL2(Distance):
     contracting pull on the representation: measured, it regularizes IRL
     less than the calibrated raw distance).
 
+    `weights` (broadcast to one example's shape) weigh the features,
+    Σ_j w_j (u_j − v_j)², and `reduction="mean"` averages them instead of
+    summing (`keras_invariance.more_distances.reduce_features`; NSL's
+    weighted and reduced `DistanceConfig`).
+
     Example:
 
     >>> SquaredL2().distance([[1.0, 2.0]], [[0.0, 0.0]]).numpy()
     array([5.], dtype=float32)
     >>> SquaredL2(relative=True).distance([[2.0, 0.0]], [[1.0, 0.0]]).numpy()
     array([0.4], dtype=float32)
+    >>> SquaredL2(weights=[0.0, 1.0], reduction="mean").distance(
+    ...     [[1.0, 2.0]], [[0.0, 0.0]]).numpy()
+    array([4.], dtype=float32)
 
     Args:
         relative: Per-example scale-free distance (see above).
+        weights: Optional per-feature weights ≥ 0 (not with `relative`).
+        reduction: `"sum"` (default) or `"mean"` over the features.
         **kwargs: Keras `Layer` arguments.
 
     Reference:
@@ -215,18 +179,37 @@ class SquaredL2(Distance):
 
     has_l2 = True
 
-    def __init__(self, relative=False, **kwargs):
+    def __init__(self, relative=False, weights=None, reduction="sum", **kwargs):
         super().__init__(**kwargs)
         self.relative = bool(relative)
+        self.weights_value = more_distances.feature_weights(weights)
+        self.reduction = more_distances.check_reduction(reduction)
+        if self.relative and (weights is not None or reduction != "sum"):
+            raise ValueError(
+                "`relative=True` is already scale-free per example; drop "
+                "`weights` / `reduction`, or use relative=False."
+            )
 
     def distance(self, u, v, l2_scale=None):
         if self.relative:
             return relative_squared_l2(u, v)
-        return _scaled(squared_l2(u, v), l2_scale)
+        if self.weights_value is None and self.reduction == "sum":
+            return _scaled(squared_l2(u, v), l2_scale)
+        u = ops.cast(ops.convert_to_tensor(u), "float32")
+        v = ops.cast(ops.convert_to_tensor(v), "float32")
+        values = more_distances.reduce_features(
+            ops.square(u - v), self.weights_value, self.reduction
+        )
+        return _scaled(values, l2_scale)
 
     def get_config(self):
         config = super().get_config()
         config.update({"relative": self.relative})
+        if self.weights_value is not None or self.reduction != "sum":
+            config["weights"] = (
+                None if self.weights_value is None else self.weights_value.tolist()
+            )
+            config["reduction"] = self.reduction
         return config
 
 
@@ -406,11 +389,16 @@ _ALIASES = {
     "kl_divergence": KLDivergence,
     "cross_entropy": CrossEntropy,
     "model_risk": CrossEntropy,
+    "l1": L1Distance,
+    "abs": L1Distance,
+    "js": JensenShannonDivergence,
+    "jensen_shannon": JensenShannonDivergence,
+    "jensen_shannon_divergence": JensenShannonDivergence,
 }
 
 
 #: Distances that compare output distributions and take `from_logits`.
-_ON_OUTPUTS = (KLDivergence, CrossEntropy)
+_ON_OUTPUTS = (KLDivergence, CrossEntropy, JensenShannonDivergence)
 #: The search objective that is the compiled loss rather than a distance.
 LOSS_OBJECTIVE = "loss"
 
@@ -430,9 +418,10 @@ def get(identifier, from_logits=None):
 
     Args:
         identifier: One of `"squared_l2"`, `"cosine"`, `"l2_cosine"`, `"kl"`,
-            `"cross_entropy"` (aliases `"l2"`, `"mse"`, `"irl"`,
-            `"kl_divergence"`, `"model_risk"`), a serialized config, a
-            `Distance` subclass or instance.
+            `"cross_entropy"`, `"l1"`, `"js"` (aliases `"l2"`, `"mse"`,
+            `"irl"`, `"kl_divergence"`, `"model_risk"`, `"abs"`,
+            `"jensen_shannon"`), a serialized config, a `Distance` subclass
+            or instance.
         from_logits: For names of output distances (`"kl"`,
             `"cross_entropy"`): whether the model outputs logits. `None`
             keeps the class default (`True`). Ignored for instances.
@@ -522,9 +511,15 @@ def for_outputs(distance, spec, who):
     Raises:
         ValueError: For a distance between distributions on a regression
             output, or a softmax over a single unit (identically zero).
+
+    Several outputs (`output_structure.MultiOutputSpec`): each output is
+    compared over its own distribution, a regression output by ‖Δ‖², and
+    the values are summed per example (`output_structure.per_output_distance`).
     """
     if not distance.on_outputs_only:
         return distance.distance
+    if isinstance(spec, output_structure.MultiOutputSpec):
+        return output_structure.per_output_distance(distance, spec, who, for_outputs)
     distribution = None if spec is None else spec.distribution
     if distribution == "regression":
         raise ValueError(

@@ -49,6 +49,8 @@ def nonfinite_flags(x, terms, total, x_perturbed=None):
     def all_finite(structure):
         ok = tf.constant(True)
         for t in tree.flatten(structure):
+            if isinstance(t, tf.SparseTensor):
+                t = t.values
             if t is not None and validation.is_float(t):
                 ok = tf.logical_and(ok, tf.reduce_all(tf.math.is_finite(t)))
         return ok

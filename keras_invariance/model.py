@@ -1,5 +1,7 @@
 """`InvariantModel`: the one `train_step` every invariance method shares."""
 
+import warnings
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -10,8 +12,11 @@ from keras_invariance import clean_pass
 from keras_invariance import context as context_lib
 from keras_invariance import finite_guard
 from keras_invariance import objective_checks
+from keras_invariance import one_batch
+from keras_invariance import output_losses
 from keras_invariance import outputs as outputs_lib
 from keras_invariance import random_ops
+from keras_invariance import structures
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
 from keras_invariance.distribution import logs_for_reduction
@@ -25,9 +30,9 @@ from keras_invariance.wrapping import base_model_from_arguments
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.forward_result import ForwardResult
 from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
 from keras_invariance.penalties.base import Penalty
 from keras_invariance.perturbations import resolve as perturbation_lib
+from keras_invariance.perturbations.per_input import input_names
 
 BATCHING_MODES = ("auto", "concat", "separate", "clean_statistics")
 
@@ -44,6 +49,7 @@ class _Untracked:
         self.terms = None
         self.finite_names = []
         self.output_spec = None
+        self.output_losses = {}
 
 
 @keras_invariance_export
@@ -132,6 +138,10 @@ class InvariantModel(keras.Model):
             the step it appears, without applying that step's gradients
             (see `keras_invariance.finite_guard`). `False` skips the check
             and its one host read per step.
+        unconnected_inputs: A float input with no gradient path to the
+            outputs gets ∇ = 0 (`"zero"`, default: searches and VAT leave it
+            unperturbed, as NSL does) or an error naming it at the first
+            step (`"raise"`, NSL's `raise_invalid_gradient=True`).
         **kwargs: `model=` (same as a positional model), `inputs=`,
             `outputs=`, and Keras `Model` arguments such as `name`.
 
@@ -160,24 +170,24 @@ class InvariantModel(keras.Model):
         check_finite=True,
         from_logits=None,
         validation_terms=False,
+        unconnected_inputs="zero",
         **kwargs,
     ):
-        objective_checks.check_backend()
+        wrapping.check_backend()
         objective_checks.check_model_keywords(kwargs)
         base_model = base_model_from_arguments(args, kwargs)
         super().__init__(**kwargs)
         self._base_model = base_model
         self._subclassed = base_model is None
+        if getattr(base_model, "output_names", None):
+            # Keras names per-output losses and metrics after these (and
+            # maps `compile(loss={name: ...})` by them), as for the base.
+            self.output_names = list(base_model.output_names)
         if base_model is not None and base_model.built:
             # Keras saves the optimizer state only of built models.
             self.built = True
         if self._subclassed and type(self).call is InvariantModel.call:
-            raise ValueError(
-                "InvariantModel needs a model: wrap one "
-                "(`InvariantModel(base_model, ...)`), build it functionally "
-                "(`InvariantModel(inputs, outputs, ...)`), or subclass it "
-                "and implement `call`."
-            )
+            raise wrapping.nothing_to_wrap()
         self.alpha = add_hyperparameter(self, "alpha", alpha)
         self.beta = add_hyperparameter(self, "beta", beta)
         self.perturbation = perturbation_lib.get(perturbation)
@@ -189,6 +199,8 @@ class InvariantModel(keras.Model):
         self.check_finite = bool(check_finite)
         self.from_logits = None if from_logits is None else bool(from_logits)
         self.validation_terms = bool(validation_terms)
+        self.unconnected_inputs = validation.check_choice(
+            "unconnected_inputs", unconnected_inputs, ("zero", "raise"))
         if isinstance(penalties, Penalty):
             penalties = [penalties]
         self.penalties = list(penalties or [])
@@ -308,12 +320,17 @@ class InvariantModel(keras.Model):
             none_is_leaf=True,
         )
         self._bind_outputs(getattr(self, "loss", None))
-        return context_lib.StepContext(
+        ctx = context_lib.StepContext(
             x, y, sample_weight, self.num_samples, forward=self._forward,
             supervised_loss=self._supervised_loss,
             per_example_loss_fn=self._per_example_loss_fn,
             model=self, output_spec=self._untracked.output_spec,
         )
+        ctx.unconnected_inputs = self.unconnected_inputs
+        return ctx
+
+    def _input_names(self):
+        return input_names(self._untracked.tap_reader.graph_model)
 
     def _call_model(self, x, training):
         if self._base_model is not None:
@@ -329,10 +346,19 @@ class InvariantModel(keras.Model):
     # ------------------------------------------------------------------ loss
 
     def _supervised_loss(self, y, y_pred, sample_weight):
-        """The compiled loss only (already scaled for distribution by Keras)."""
-        return self._compile_loss(y, y_pred, sample_weight)
+        """The compiled loss of any pass but the clean one (scaled as Keras does).
+
+        Its per-output trackers stay silent: `fit()` logs the clean pass's
+        per-output losses, as plain Keras (`keras_invariance.output_losses`).
+        """
+        value, self._untracked.output_losses = output_losses.call_quietly(
+            self._compile_loss, y, y_pred, sample_weight
+        )
+        return value
 
     def _per_example_loss_fn(self):
+        if output_losses.is_multi_output(self._compile_loss):
+            return output_losses.per_example_function(self._compile_loss)
         return context_lib.per_example_loss_function(getattr(self, "loss", None))
 
     def _regularization_losses(self):
@@ -352,7 +378,8 @@ class InvariantModel(keras.Model):
         deferred = perturbed and ctx.x_perturbed is None
         if deferred and not self.perturbation.uses_clean_pass:
             raise RuntimeError("The perturbed inputs were not drawn.")
-        needs_input_tape = deferred or any(
+        strict = self.unconnected_inputs == "raise" and structures.float_inputs(ctx.x)
+        needs_input_tape = deferred or strict or any(
             p.requires_input_gradient for p in self.penalties
         )
         if needs_input_tape:
@@ -377,14 +404,18 @@ class InvariantModel(keras.Model):
             with clean_pass.weight_free(self, ctx, deferred):
                 ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
                 if supervised:
-                    ctx.clean_loss = self._supervised_loss(
+                    ctx.clean_loss = self._compile_loss(
                         ctx.y, ctx.clean.outputs, ctx.sample_weight)
             regularization = self._regularization_losses()
         if supervised and ctx.clean_loss is None:
-            ctx.clean_loss = self._supervised_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
+            ctx.clean_loss = self._compile_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
         clean_loss = ctx.clean_loss
         if needs_input_tape:
             ctx.input_tape.__exit__(None, None, None)
+        if strict:
+            structures.check_connected(
+                ctx.input_tape, ctx.clean.outputs, ctx.gradient_source,
+                [f.name for f in structures.float_inputs(ctx.x, self._input_names())])
         if deferred:
             ctx.x_perturbed = self._draw_perturbation(ctx)
         if perturbed and ctx.perturbed is None:
@@ -406,6 +437,8 @@ class InvariantModel(keras.Model):
                 noise_loss = ctx.compiled_loss(ctx.perturbed.outputs)
                 total = total + self.beta * noise_loss
                 terms["perturbed_loss"] = unscale_for_distribution(noise_loss)
+                for name, value in self._untracked.output_losses.items():
+                    terms[output_losses.PERTURBED_PREFIX + name] = value
         for penalty in self.penalties:
             value = ops.cast(penalty.compute(ctx), "float32")
             terms[penalty.name] = value
@@ -413,57 +446,23 @@ class InvariantModel(keras.Model):
         return ops.cast(total, "float32"), terms
 
     def compute_objective(self, x, y=None, sample_weight=None, x_perturbed=None):
-        """Evaluates the training objective on one batch, without training.
+        """`(total, terms)` of `train_step` on one batch, without training.
 
-        Runs `train_step`'s computation (training-mode passes: BatchNorm
-        statistics and random draws are consumed) and returns every term.
-
-        Example:
-
-        >>> import keras
-        >>> import numpy as np
-        >>> import keras_invariance as ki
-        >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-        >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
-        >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
-        ...     from_logits=True))
-        >>> total, terms = model.compute_objective(
-        ...     np.ones((4, 2), "float32"), np.zeros((4,), "int32"))
-        >>> sorted(terms)
-        ['clean_loss', 'irl_distance', 'perturbed_loss']
-
-        Args:
-            x: An input batch.
-            y: Its labels (needed when compiled with a loss).
-            sample_weight: Optional sample weights.
-            x_perturbed: Optional K·B perturbed inputs (K blocks of the
-                batch); drawn by the model's perturbation when omitted.
-
-        Returns:
-            `(total, terms)`: the objective (scalar) and a dict of the
-            unweighted terms, as logged by `fit()`.
+        Training-mode passes (see `keras_invariance.one_batch`).
         """
-        x, y, sample_weight = tree.map_structure(
-            lambda t: None if t is None else ops.convert_to_tensor(t),
-            (x, y, sample_weight),
-            none_is_leaf=True,
-        )
-        ctx = self.step_context(x, y, sample_weight)
-        with self._keyed_draws(ctx.x):
-            return self._compute_objective(ctx, x_perturbed)
+        return one_batch.compute_objective(self, x, y, sample_weight, x_perturbed)
 
-    def _compute_objective(self, ctx, x_perturbed):
-        if self.perturbation is not None and (
-            x_perturbed is not None or not self.perturbation.uses_clean_pass
-        ):
-            if x_perturbed is None:
-                ctx.x_perturbed = self._draw_perturbation(ctx)
-            else:
-                ctx.x_perturbed = tree.map_structure(
-                    ops.convert_to_tensor, x_perturbed
-                )
-        total, terms = self._objective(ctx)
-        return total, terms
+    def perturb_on_batch(self, x, y=None, sample_weight=None, term=None,
+                         perturbation=None, targets=None):
+        """The perturbed batch x̃ this model trains on at this step (NumPy).
+
+        NSL's `perturb_on_batch` for any configuration: see
+        `keras_invariance.one_batch.perturb_on_batch`.
+        """
+        return one_batch.perturb_on_batch(
+            self, x, y, sample_weight, term=term, perturbation=perturbation,
+            targets=targets,
+        )
 
     # ------------------------------------------------------------ train step
 
@@ -471,12 +470,13 @@ class InvariantModel(keras.Model):
         """Keys this step's random draws to (seed, step, global row)."""
         first = next(t for t in tree.flatten(x) if t is not None)
         positions, global_rows = replica_row_positions(ops.shape(first)[0])
-        step = 0 if self.optimizer is None else self.optimizer.iterations
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
+        step = 0 if optimizer is None else optimizer.iterations
         return random_ops.step_key(step, positions, global_rows)
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        validation.check_dense(x, "InvariantModel.fit")
+        validation.check_dense(x, "InvariantModel.fit", allow_sparse=True)
         with self._keyed_draws(x):
             return logs_for_reduction(self._train_step(x, y, sample_weight))
 
@@ -531,12 +531,19 @@ class InvariantModel(keras.Model):
             if self.optimizer is not None:
                 total = self.optimizer.scale_loss(total)
         trainable_weights = self.trainable_weights
-        gradients = tape.gradient(total, trainable_weights)
+        gradients = tape.gradient(total, trainable_weights) if trainable_weights else []
         if self.check_finite:
             names, flags = finite_guard.nonfinite_flags(x, terms, total, ctx.x_perturbed)
             self._untracked.finite_names = names
             gradients = finite_guard.hold_gradients(gradients, flags)
-        self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        if trainable_weights:
+            self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        else:
+            # As Keras' own train_step: nothing to update, say so.
+            warnings.warn("The model does not have any trainable weights.")
+        # Per-output perturbed losses, known once the compiled loss is built
+        # (here, at the first trace, when no strategy built it before).
+        self._untracked.terms.add(list(terms))
         for name, value in terms.items():
             self._untracked.terms[name].update_state(value, sample_weight=batch)
         logs = self.compute_metrics(x, y, ctx.clean.outputs, sample_weight)
@@ -566,33 +573,19 @@ class InvariantModel(keras.Model):
         expected = context_lib.tile_batch(ctx.x, self.num_samples)
         x_perturbed = self.perturbation.perturb(expected, ctx)
         validation.check_perturbed(self.perturbation.name, x_perturbed, expected)
-        return tree.map_structure(ops.stop_gradient, x_perturbed)
+        return structures.stop_gradient(x_perturbed)
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is None or iterator is None:
-            return super()._maybe_symbolic_build(iterator, data_batch)
-        return symbolic_build_from_local_batch(self, iterator)
+            super()._maybe_symbolic_build(iterator, data_batch)
+        else:
+            symbolic_build_from_local_batch(self, iterator)
+        output_losses.track_perturbed(self)
 
     # ---------------------------------------------------------- serialization
 
     def get_config(self):
-        config = {
-            "name": self.name,
-            "trainable": self.trainable,
-            "alpha": value_of(self.alpha),
-            "beta": value_of(self.beta),
-            "perturbation": wrapping.serialize(self.perturbation),
-            "num_samples": self.num_samples,
-            "penalties": [wrapping.serialize(p) for p in self.penalties],
-            "global_augmentation": wrapping.serialize(self.global_augmentation),
-            "batching": self.batching,
-            "check_finite": self.check_finite,
-            "from_logits": self.from_logits,
-            "validation_terms": self.validation_terms,
-        }
-        if not self._subclassed:
-            config["model"] = wrapping.serialize(self._base_model)
-        return config
+        return wrapping.model_config(self)
 
     @classmethod
     def from_config(cls, config):

@@ -32,8 +32,8 @@ def leaves(t):
 
 def is_tensor_list(t):
     """Whether `t` is a list/tuple of tensors (not one nested Python list)."""
-    return isinstance(t, (list, tuple)) and bool(t) and all(
-        hasattr(part, "shape") for part in t
+    return isinstance(t, (list, tuple)) and any(part is not None for part in t) and all(
+        part is None or hasattr(part, "shape") for part in t
     )
 
 
@@ -78,6 +78,9 @@ def power_norm(t, order):
     """
     total = 0.0
     for part in leaves(t):
+        if part is None:
+            # The gradient of an input with no path to the outputs: zero.
+            continue
         part = _flat_rows(part)
         if order == 1:
             total += ops.sum(ops.abs(part), axis=-1)
@@ -302,7 +305,9 @@ def power_iteration(forward, x, divergence, xi, iterations, start,
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(d)
             value = divergence(forward(add_rows(x, d)))
-        d = tf.nest.map_structure(ops.stop_gradient, tape.gradient(value, d))
+        # An input without a gradient path gets 0 (it stays unperturbed).
+        d = tf.nest.map_structure(ops.stop_gradient, tape.gradient(
+            value, d, unconnected_gradients=tf.UnconnectedGradients.ZERO))
     return tf.nest.map_structure(ops.stop_gradient, l2_normalize_rows(d))
 
 

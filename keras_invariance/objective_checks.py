@@ -186,17 +186,6 @@ def check_global_augmentation(augmentation):
         )
 
 
-def check_backend():
-    """Refuses a Keras backend other than TensorFlow, saying what to set."""
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            "keras_invariance trains on the TensorFlow backend only (its "
-            "penalties need tf.GradientTape and forward-mode jvps). Set "
-            "KERAS_BACKEND=tensorflow before importing keras; found "
-            f"{keras.backend.backend()!r}."
-        )
-
-
 def check_num_samples(num_samples):
     """K as a Python int ≥ 1.
 

@@ -15,6 +15,16 @@ weights:
 | sigmoid probabilities p | log(p / (1 − p)) (the logits exactly) | one Bernoulli per unit |
 | binary logits (one unit, binary cross-entropy) | the outputs | Bernoulli |
 | a regression (MSE, MAE, Huber … loss) | the outputs | none: squared L2 |
+| several outputs (a dict or list) | each output's view, flattened and concatenated per row | each output's own |
+
+A model with several outputs (`MultiOutputSpec`) is read output by output:
+its final activations, and the compiled loss of each output (a dict keyed by
+output name, a list, or one loss for all). Its logits view is one tensor per
+row, so a term that compares or differentiates "the logits" (IRL, noise
+regularization, the Jacobian) sees every output; a distance between
+distributions (KL, cross-entropy, Jensen–Shannon) compares each classifier
+output's own distribution and each regression output by ‖Δ‖², summed
+(`keras_invariance.distances.for_outputs`).
 
 The kind is read, in this order, from an explicit `from_logits=`
 (`InvariantModel` or a term), the model's final activation (graph models:
@@ -28,6 +38,10 @@ import dataclasses
 
 import keras
 from keras import ops
+from keras import tree
+
+from keras_invariance import output_structure
+from keras_invariance.output_structure import MultiOutputSpec
 
 #: Kinds of output distribution.
 CATEGORICAL = "categorical"
@@ -225,6 +239,9 @@ def resolve(model=None, loss=None, from_logits=None, units=None):
         ValueError: When an explicit `from_logits` contradicts the model's
             final activation.
     """
+    several = _resolve_several(model, loss, from_logits)
+    if several is not None:
+        return several
     activation = final_activation(model) if model is not None else None
     if units is None and model is not None:
         units = _units(model)
@@ -279,8 +296,12 @@ def logits_view(outputs, spec):
         spec: An `OutputSpec`.
 
     Returns:
-        The logits view.
+        The logits view (one float32 tensor of rows for several outputs).
     """
+    if isinstance(spec, MultiOutputSpec) or (
+        not hasattr(outputs, "shape") and len(tree.flatten(outputs)) > 1
+    ):
+        return _joint_logits_view(outputs, spec)
     if spec is None or spec.from_logits or not hasattr(outputs, "shape"):
         return outputs
     p = ops.cast(outputs, "float32")
@@ -356,3 +377,68 @@ def model_from_logits(model, from_logits=None):
     if from_logits is not None:
         return bool(from_logits)
     return final_activation(model) not in ("softmax", "sigmoid")
+
+
+# ------------------------------------------------------------ several outputs
+
+
+class _OneOutput:
+    """One output tensor of a graph model, read like a single-output model."""
+
+    def __init__(self, tensor):
+        self.outputs = [tensor]
+
+
+def _resolve_several(model, loss, from_logits):
+    """A `MultiOutputSpec` for a model (or compiled loss) with several outputs.
+
+    `None` for a single output. A graph model tells its outputs; a
+    subclassed model is known to have several when its loss is a dict or a
+    list of several losses.
+    """
+    outputs = None
+    if model is not None:
+        try:
+            outputs = list(model.outputs)
+        except (AttributeError, ValueError, TypeError):
+            outputs = None
+    if outputs is not None and len(outputs) > 1:
+        keys = output_structure.output_keys(model)
+        losses = output_structure.losses_per_output(loss, keys)
+        specs = tuple(
+            resolve(_OneOutput(t), l, from_logits) for t, l in zip(outputs, losses)
+        )
+        shapes = [tuple(t.shape[1:]) for t in outputs]
+        if any(d is None for shape in shapes for d in shape):
+            shapes = []
+        return MultiOutputSpec(specs, tuple(keys), shapes)
+    if outputs is None and isinstance(loss, (dict, list, tuple)) and len(loss) > 1:
+        keys = (
+            [str(k) for k in sorted(loss)]
+            if isinstance(loss, dict)
+            else [str(i) for i in range(len(loss))]
+        )
+        losses = output_structure.losses_per_output(loss, keys)
+        specs = tuple(resolve(None, l, from_logits) for l in losses)
+        return MultiOutputSpec(specs, tuple(keys))
+    if isinstance(loss, (dict, list, tuple)) and len(loss) == 1:
+        # One output compiled with a one-entry dict or list.
+        only = next(iter(loss.values())) if isinstance(loss, dict) else loss[0]
+        return resolve(model, only, from_logits)
+    return None
+
+
+def _joint_logits_view(outputs, spec):
+    """Each output's logits view, flattened per row and concatenated (float32)."""
+    flat = tree.flatten(outputs)
+    if not isinstance(spec, MultiOutputSpec) or len(spec.outputs) != len(flat):
+        # Several outputs that nothing described: each is read as logits.
+        spec = MultiOutputSpec(
+            tuple(LOGITS for _ in flat), tuple(str(i) for i in range(len(flat)))
+        )
+    spec.learn_shapes(flat)
+    views = []
+    for t, one in zip(flat, spec.outputs):
+        view = ops.cast(logits_view(t, one), "float32")
+        views.append(ops.reshape(view, (ops.shape(view)[0], -1)))
+    return ops.concatenate(views, axis=-1)

@@ -2,15 +2,23 @@
 
 A model's inputs may be one tensor, a list or a dict (images and token ids,
 audio and side features …). Terms that differentiate with respect to the
-inputs, or perturb them by a gradient, work on the float inputs only: token
-ids have no gradient. `float_inputs` flattens a structure into its float
-leaves (keeping their order and input names); `replace_float_inputs` puts new
-float leaves back. Row norms over such a list treat the inputs as one vector
-per example (`keras_invariance.numerics` accepts lists).
+inputs, or perturb them by a gradient, work on the dense float inputs only:
+token ids have no gradient, and sparse inputs (`tf.SparseTensor`) stay as
+they are (as Neural Structured Learning leaves them). `float_inputs`
+flattens a structure into its float leaves (keeping their order and input
+names); `replace_float_inputs` puts new float leaves back. Row norms over
+such a list treat the inputs as one vector per example
+(`keras_invariance.numerics` accepts lists).
+
+A float input may still have no gradient path to the outputs (an unused
+feature, a mask read through a comparison): `input_gradients` gives it a
+zero gradient (searches leave it unperturbed), and `check_connected` names
+it for `InvariantModel(unconnected_inputs="raise")`.
 """
 
 import collections
 
+import tensorflow as tf
 from keras import tree
 
 from keras_invariance import validation
@@ -71,7 +79,7 @@ def float_inputs(x, names=None):
     return [
         FloatInput(i, labels[i], t)
         for i, t in enumerate(flat)
-        if t is not None and validation.is_float(t)
+        if is_perturbable(t)
     ]
 
 
@@ -106,11 +114,131 @@ def map_float(fn, x):
     >>> [o.tolist() for o in out]
     [[2.0], [1]]
     """
-    return tree.map_structure(
-        lambda t: fn(t) if t is not None and validation.is_float(t) else t, x
+    return tree.map_structure(lambda t: fn(t) if is_perturbable(t) else t, x)
+
+
+def is_sparse(t):
+    """Whether `t` is a `tf.SparseTensor` (left as it is by every perturbation).
+
+    Example:
+
+    >>> is_sparse(tf.sparse.from_dense([[0.0, 1.0]])), is_sparse(np.zeros(2))
+    (True, False)
+    """
+    return isinstance(t, tf.SparseTensor)
+
+
+def is_perturbable(t):
+    """Whether `t` is a dense float tensor (what noise and searches move).
+
+    Example:
+
+    >>> is_perturbable(np.zeros(2, "float32")), is_perturbable(np.zeros(2, "int32"))
+    (True, False)
+    """
+    return t is not None and not is_sparse(t) and validation.is_float(t)
+
+
+def input_gradients(tape, target, sources):
+    """∇ of `target` for each of `sources`, zero for one without a gradient path.
+
+    Example:
+
+    >>> a, b = tf.constant([[1.0]]), tf.constant([[2.0]])
+    >>> with tf.GradientTape() as tape:
+    ...     tape.watch([a, b])
+    ...     y = 3.0 * a
+    >>> [g.numpy().tolist() for g in input_gradients(tape, y, [a, b])]
+    [[[3.0]], [[0.0]]]
+
+    Args:
+        tape: The tape that recorded `target` from `sources`.
+        target: A scalar.
+        sources: A list of tensors.
+
+    Returns:
+        A list of gradients, shaped like `sources`.
+    """
+    return tape.gradient(
+        target, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO
     )
+
+
+def check_connected(tape, outputs, sources, names, who="InvariantModel"):
+    """Raises, naming them, for float inputs with no gradient path to `outputs`.
+
+    Example:
+
+    >>> a, b = tf.constant([[1.0]]), tf.constant([[2.0]])
+    >>> with tf.GradientTape(persistent=True) as tape:
+    ...     tape.watch([a, b])
+    ...     y = 3.0 * a
+    >>> check_connected(tape, y, [a, b], ["image", "mask"])
+    Traceback (most recent call last):
+    ...
+    ValueError: InvariantModel(unconnected_inputs='raise'): the float input(s) ['mask'] ...
+
+    Args:
+        tape: A persistent tape that recorded `outputs` from `sources`
+            (read at trace time: whether a gradient exists is known before
+            any value).
+        outputs: The model's outputs (any structure).
+        sources: The float inputs (a tensor or a list).
+        names: Their names.
+        who: The caller, for the message.
+
+    Raises:
+        ValueError: For inputs without a gradient path.
+    """
+    sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+    with tape:
+        total = tf.add_n(
+            [tf.reduce_sum(tf.cast(t, tf.float32)) for t in tree.flatten(outputs)]
+        )
+    gradients = tape.gradient(total, sources)
+    missing = [n for n, g in zip(names, gradients) if g is None]
+    if missing:
+        raise ValueError(
+            f"{who}(unconnected_inputs='raise'): the float input(s) {missing} "
+            "have no gradient path to the model's outputs (unused, or read "
+            "only through a comparison or an integer cast), so a gradient "
+            "search or penalty cannot move them. Leave the default "
+            "`unconnected_inputs='zero'` to keep them unperturbed (as Neural "
+            "Structured Learning does), cast such inputs to an integer "
+            "dtype, or connect them to the outputs."
+        )
 
 
 def is_single(x):
     """Whether `x` is one tensor rather than a structure of several."""
     return len(tree.flatten(x)) == 1 and not isinstance(x, (list, tuple, dict))
+
+
+def gradient_paths(forward, parts):
+    """Whether each of `parts` has a gradient path to `forward(parts)`.
+
+    Only whether a gradient exists is read (at trace time), so in a
+    compiled step the probe's ops are pruned.
+
+    Example:
+
+    >>> gradient_paths(lambda p: 2.0 * p[0], [tf.ones((1, 2)), tf.ones((1, 1))])
+    [True, False]
+    """
+    parts = [tf.stop_gradient(p) for p in parts]
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(parts)
+        outputs = tree.flatten(forward(parts))
+        total = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float32)) for t in outputs])
+    return [g is not None for g in tape.gradient(total, parts)]
+
+
+def stop_gradient(x):
+    """`stop_gradient` on every dense tensor of `x` (sparse inputs pass as they are).
+
+    Example:
+
+    >>> stop_gradient([tf.ones(1), tf.sparse.from_dense([[1.0]])])[1].values.numpy()
+    array([1.], dtype=float32)
+    """
+    return tree.map_structure(lambda t: t if is_sparse(t) or t is None else tf.stop_gradient(t), x)

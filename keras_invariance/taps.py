@@ -10,9 +10,17 @@ Two routes, one result (a dict from tap name to activation):
   `Tap("name")` layer in `call`; while the engine records, each `Tap` hands
   its input over. Recording is thread-local because `MirroredStrategy` runs
   the replicas of one step in separate threads.
+
+Nested models (a `keras.applications` backbone inside a Functional model,
+the usual transfer-learning shape) are tapped by path: `"backbone"` is the
+nested model's output, `"backbone/block_3"` a layer inside it (any depth).
+Their extractor re-runs the outer graph with the nested model replaced by
+its own extractor (`keras.models.clone_model` with the layers shared), so
+the tapped activations come from the same single pass.
 """
 
 import contextlib
+import difflib
 import threading
 
 import keras
@@ -63,6 +71,8 @@ def pass_training(training):
 #: outputs of a logits model, centred log p of a softmax: `keras_invariance.outputs`).
 LOGITS = "logits"
 _ABOVE = "above:"
+#: Separates a nested model's name from a layer inside it.
+SEPARATOR = "/"
 
 _RECORDING = threading.local()
 
@@ -134,9 +144,33 @@ def is_graph_model(model):
     return isinstance(model, (Functional, keras.Sequential))
 
 
-def tappable_layer_names(model):
-    """The layer names a penalty may tap in a graph model, in call order."""
-    return [layer.name for layer in model.layers if not _is_input_layer(layer)]
+def tappable_layer_names(model, nested=False):
+    """The layer names a penalty may tap in a graph model, in call order.
+
+    With `nested=True`, each layer inside a nested graph model also appears
+    as `"<model>/<layer>"` (recursively), after the nested model's name.
+
+    Example:
+
+    >>> inner_in = keras.Input((2,))
+    >>> inner = keras.Model(inner_in, keras.layers.Dense(2, name="d")(inner_in),
+    ...                     name="backbone")
+    >>> outer_in = keras.Input((2,))
+    >>> model = keras.Model(outer_in, keras.layers.Dense(1, name="head")(inner(outer_in)))
+    >>> tappable_layer_names(model, nested=True)
+    ['backbone', 'backbone/d', 'head']
+    """
+    names = []
+    for layer in model.layers:
+        if _is_input_layer(layer):
+            continue
+        names.append(layer.name)
+        if nested and is_graph_model(layer):
+            names += [
+                layer.name + SEPARATOR + inner
+                for inner in tappable_layer_names(layer, nested=True)
+            ]
+    return names
 
 
 def _is_input_layer(layer):
@@ -187,28 +221,65 @@ def resolve(spec, model, subclassed=False):
             resolved = [item]
         else:
             available = tappable_layer_names(model)
+            outputs = _output_layer_names(model)
             if item.startswith(_ABOVE):
                 bottleneck = item[len(_ABOVE):]
-                _check_name(bottleneck, available, model)
+                _check_name(bottleneck, available, model, above=True)
                 start = available.index(bottleneck)
-                resolved = available[start:-1] + [LOGITS]
+                if len(outputs) > 1:
+                    # Several outputs: "logits" is all of them, jointly.
+                    resolved = [n for n in available[start:] if n not in outputs]
+                    resolved.append(LOGITS)
+                else:
+                    resolved = available[start:-1] + [LOGITS]
             else:
-                _check_name(item, available, model)
+                _check_name(item, tappable_layer_names(model, nested=True), model)
                 # The output layer is the logits; one tap is enough.
-                resolved = [LOGITS if item == available[-1] else item]
+                single = len(outputs) <= 1 and item == available[-1]
+                resolved = [LOGITS if single else item]
         for name in resolved:
             if name not in names:
                 names.append(name)
     return names
 
 
-def _check_name(name, available, model):
-    if name not in available:
+def _output_layer_names(model):
+    names = getattr(model, "output_names", None)
+    try:
+        return list(names) if names else []
+    except TypeError:
+        return []
+
+
+def _check_name(name, available, model, above=False):
+    if name in available:
+        return
+    nested = [n for n in tappable_layer_names(model, nested=True) if SEPARATOR in n]
+    top = [n for n in available if SEPARATOR not in n]
+    if above and name in nested:
         raise ValueError(
-            f"No layer named {name!r} in model {model.name!r}. Available "
-            f"layer names: {available}. (Use 'logits' for the model output "
-            "or 'above:<name>' for every layer from <name> up.)"
+            f"'above:' takes a layer of model {model.name!r} itself; "
+            f"{name!r} is inside a nested model. Tap it and the layers you "
+            f"want by name, or use 'above:' with one of {top}."
         )
+    close = [n for n in nested if n.endswith(SEPARATOR + name)]
+    close += [
+        n for n in difflib.get_close_matches(name, top + nested, n=3, cutoff=0.6)
+        if n not in close
+    ]
+    hint = f" Did you mean {close[:3]}?" if close else ""
+    listing = f"Available layer names: {top}"
+    if nested:
+        shown = nested[:8] + (["…"] if len(nested) > 8 else [])
+        listing += (
+            f", and {len(nested)} inside nested models, tapped by path "
+            f"'<model>{SEPARATOR}<layer>': {shown}"
+        )
+    raise ValueError(
+        f"No layer named {name!r} in model {model.name!r}.{hint} {listing}. "
+        "(Use 'logits' for the model output or 'above:<name>' for every "
+        "layer from <name> up.)"
+    )
 
 
 def check_recorded(requested, recorded):
@@ -225,9 +296,15 @@ def check_recorded(requested, recorded):
 def build_extractor(model, tap_names):
     """One Functional model returning `[outputs, *tapped activations]`.
 
+    The outputs keep the model's structure (a dict stays a dict). Layers
+    of the model itself are read from its graph; a nested model, or a path
+    into one (`"backbone/block_3"`), through a re-run of the graph
+    (`_rerun_extractor`). Either way the layers are shared.
+
     Args:
         model: A Sequential or Functional model.
-        tap_names: Names of its layers (not `"logits"`).
+        tap_names: Names of its layers or paths into nested models (not
+            `"logits"`).
 
     Returns:
         A `keras.Model` sharing `model`'s layers.
@@ -243,12 +320,66 @@ def build_extractor(model, tap_names):
             "cannot be tapped. Build it with a `keras.Input` (or give the "
             "first layer an `input_shape`) before wrapping it."
         )
-    tapped = []
-    for name in tap_names:
-        layer = model.get_layer(name)
-        tapped.append(layer.output)
-    outputs = outputs[0] if len(outputs) == 1 else outputs
+    inputs, outputs = _graph_structure(model)
+    if any(_needs_rerun(model, name) for name in tap_names):
+        return _rerun_extractor(model, inputs, tap_names)
+    tapped = [model.get_layer(name).output for name in tap_names]
     return keras.Model(inputs, [outputs] + tapped, name=f"{model.name}_taps")
+
+
+def _graph_structure(model):
+    """(inputs, outputs) of a graph model, in their structures."""
+    inputs, outputs = model.inputs, model.outputs
+    if isinstance(model, Functional):
+        inputs = getattr(model, "_inputs_struct", inputs)
+        outputs = getattr(model, "_outputs_struct", outputs)
+    inputs = inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
+    outputs = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
+    return inputs, outputs
+
+
+def _needs_rerun(model, name):
+    """A nested path, or a nested model (its `.output` is its inner graph's)."""
+    return SEPARATOR in name or is_graph_model(model.get_layer(name))
+
+
+def _rerun_extractor(model, inputs, tap_names):
+    """The extractor of taps inside (or of) nested models, by re-running the graph.
+
+    `keras.models.clone_model` re-runs the outer graph with every layer
+    shared; at the nested model's call, its own extractor (built the same
+    way, so any depth works) returns its outputs and the inner taps.
+    """
+    wanted = {}
+    for name in tap_names:
+        head, _, rest = name.partition(SEPARATOR)
+        wanted.setdefault(head, []).append(rest)
+    recorded = {}
+
+    def call_function(layer, *args, **kwargs):
+        paths = wanted.get(layer.name)
+        if paths is None:
+            return layer(*args, **kwargs)
+        inner = [p for p in paths if p]
+        if inner:
+            outputs, *activations = build_extractor(layer, inner)(*args, **kwargs)
+            for path, activation in zip(inner, activations):
+                recorded[layer.name + SEPARATOR + path] = activation
+        else:
+            outputs = layer(*args, **kwargs)
+        recorded[layer.name] = outputs
+        return outputs
+
+    graph = keras.Model(inputs, _graph_structure(model)[1])
+    clone = keras.models.clone_model(
+        graph, clone_function=lambda layer: layer, call_function=call_function
+    )
+    clone_inputs, clone_outputs = _graph_structure(clone)
+    return keras.Model(
+        clone_inputs,
+        [clone_outputs] + [recorded[name] for name in tap_names],
+        name=f"{model.name}_taps",
+    )
 
 
 class TapReader:

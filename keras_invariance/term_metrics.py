@@ -30,13 +30,13 @@ class TermMetrics(MetricsList):
     """
 
     def __init__(self, names):
-        trackers = []
+        super().__init__([_tracker(name) for name in names], name="invariance_terms")
+
+    def add(self, names):
+        """Adds a tracker for each name not tracked yet (e.g. per-output losses)."""
         for name in names:
-            tracker = keras.metrics.Mean(name=name)
-            # Read by Keras' MonitorCallback for `mode="auto"`.
-            tracker._direction = "down"
-            trackers.append(tracker)
-        super().__init__(trackers, name="invariance_terms")
+            if name not in self.names:
+                self.metrics.append(_tracker(name))
 
     @property
     def names(self):
@@ -55,3 +55,10 @@ class TermMetrics(MetricsList):
 
     def result(self):
         return {m.name: m.result() for m in self.metrics}
+
+
+def _tracker(name):
+    tracker = keras.metrics.Mean(name=name)
+    # Read by Keras' MonitorCallback for `mode="auto"`.
+    tracker._direction = "down"
+    return tracker

@@ -13,6 +13,12 @@ TOKEN_HINT = (
     "For token ids use `keras_invariance.UnigramNoise` or "
     "`keras_invariance.BlankNoise`, or cast the inputs to float."
 )
+#: The hint when every input is sparse.
+SPARSE_HINT = (
+    "Sparse inputs are left as they are (noise and searches move dense "
+    "float inputs only), so this term would do nothing; densify the input "
+    "(`tf.sparse.to_dense`) to perturb it."
+)
 #: The hint for integer inputs reaching a term that differentiates ∇x.
 EMBEDDING_HINT = (
     "Token ids have no gradient: pass `embedding_layer='<name of your "
@@ -59,12 +65,19 @@ def check_float(x, who, hint=TOKEN_HINT):
         ValueError: For an integer or boolean tensor.
     """
     leaves = [t for t in tree.flatten(x) if t is not None]
-    if not any(is_float(t) for t in leaves):
-        dtypes = sorted({dtype_of(t) for t in leaves})
+    if not any(is_float(t) and not _is_sparse(t) for t in leaves):
+        dtypes = sorted(
+            {("sparse " if _is_sparse(t) else "") + dtype_of(t) for t in leaves}
+        )
         raise ValueError(
             f"{who} needs float inputs but received {', '.join(dtypes)} inputs. "
-            + hint
+            + (SPARSE_HINT if any(_is_sparse(t) for t in leaves) else hint)
         )
+
+
+def _is_sparse(t):
+    # A tf.SparseTensor, or a sparse `keras.Input` (checked at construction).
+    return type(t).__name__ == "SparseTensor" or getattr(t, "sparse", False) is True
 
 
 def check_single_input(x, who, what="input tensor"):
@@ -147,8 +160,12 @@ def check_same_length(x, y, x_name="x", y_name="y", what="labels"):
         )
 
 
-def check_dense(x, who):
-    """Raises for ragged or sparse inputs, which the passes cannot tile.
+def check_dense(x, who, allow_sparse=False):
+    """Raises for ragged inputs (and sparse ones unless allowed).
+
+    The engine allows sparse inputs (`tf.SparseTensor`, e.g. from
+    `keras.Input(..., sparse=True)`): perturbations leave them as they are
+    and the passes tile them. Ragged ones have no fixed shape to tile.
 
     Example:
 
@@ -157,10 +174,12 @@ def check_dense(x, who):
     Traceback (most recent call last):
     ...
     ValueError: fit needs dense input tensors; received a RaggedTensor. ...
+    >>> check_dense(tf.sparse.from_dense([[1.0]]), "fit", allow_sparse=True)
     """
+    refused = ("RaggedTensor",) if allow_sparse else ("RaggedTensor", "SparseTensor")
     for t in tree.flatten(x):
         kind = type(t).__name__
-        if kind in ("RaggedTensor", "SparseTensor"):
+        if kind in refused:
             raise ValueError(
                 f"{who} needs dense input tensors; received a {kind}. Pad "
                 "ragged sequences to a fixed length (e.g. `x.to_tensor()` or "
@@ -222,3 +241,16 @@ def check_perturbed(name, x_perturbed, expected):
                 f"inputs of shape {want.shape}. A perturbation must return x̃ "
                 "with the shape of x."
             )
+
+
+def check_choice(name, value, choices):
+    """Returns `value` if it is one of `choices`, else raises naming `name`.
+
+    Example:
+
+    >>> check_choice("reduction", "sum", ("sum", "mean"))
+    'sum'
+    """
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}; received {value!r}.")
+    return value

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_invariance.hyperparameters import value_of
+
 
 def base_model_from_arguments(args, kwargs):
     """The model an `InvariantModel` wraps, from its positional arguments.
@@ -53,6 +55,32 @@ def base_model_from_arguments(args, kwargs):
     return model
 
 
+def check_backend():
+    """Raises unless Keras runs on TensorFlow (tapes and jvps need it).
+
+    Example:
+
+    >>> check_backend()
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "keras_invariance trains on the TensorFlow backend only (its "
+            "penalties need tf.GradientTape and forward-mode jvps). Set "
+            "KERAS_BACKEND=tensorflow before importing keras; found "
+            f"{keras.backend.backend()!r}."
+        )
+
+
+def nothing_to_wrap():
+    """The error for an `InvariantModel` with no model and no `call`."""
+    return ValueError(
+        "InvariantModel needs a model: wrap one "
+        "(`InvariantModel(base_model, ...)`), build it functionally "
+        "(`InvariantModel(inputs, outputs, ...)`), or subclass it "
+        "and implement `call`."
+    )
+
+
 def _layer_error(layer):
     return ValueError(
         "InvariantModel wraps a `keras.Model`, but received the layer "
@@ -87,4 +115,34 @@ def deserialized_arguments(config):
     config["penalties"] = [
         keras.saving.deserialize_keras_object(p) for p in config.get("penalties") or []
     ]
+    return config
+
+
+def model_config(model):
+    """`InvariantModel.get_config()`: its arguments, the wrapped model serialized.
+
+    Example:
+
+    >>> import keras_invariance as ki
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> sorted(model_config(ki.InvariantModel(base)))[:3]
+    ['alpha', 'batching', 'beta']
+    """
+    config = {
+        "name": model.name,
+        "trainable": model.trainable,
+        "alpha": value_of(model.alpha),
+        "beta": value_of(model.beta),
+        "perturbation": serialize(model.perturbation),
+        "num_samples": model.num_samples,
+        "penalties": [serialize(p) for p in model.penalties],
+        "global_augmentation": serialize(model.global_augmentation),
+        "batching": model.batching,
+        "check_finite": model.check_finite,
+        "from_logits": model.from_logits,
+        "unconnected_inputs": model.unconnected_inputs,
+        "validation_terms": model.validation_terms,
+    }
+    if not model._subclassed:
+        config["model"] = serialize(model._base_model)
     return config

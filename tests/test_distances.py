@@ -14,6 +14,8 @@ ALL = [
     ki.L2Cosine(cosine_weight=0.7),
     ki.KLDivergence(from_logits=True),
     ki.CrossEntropy(from_logits=True),
+    ki.L1Distance(),
+    ki.JensenShannonDivergence(from_logits=True),
 ]
 
 
@@ -114,3 +116,75 @@ def test_l2_cosine_is_never_negative():
         d = ki.L2Cosine(cosine_weight=2.0, relative=relative)
         assert (d.distance(u, u).numpy() >= -1e-6).all()
         assert (d.distance(u, 0.5 * u + rng.normal(size=u.shape)).numpy() >= 0).all()
+
+
+def _softmax(t):
+    e = np.exp(t - t.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_l1_and_weighted_or_averaged_feature_sums():
+    rng = np.random.default_rng(5)
+    u = rng.normal(size=(4, 2, 3)).astype("float32")
+    v = rng.normal(size=(4, 2, 3)).astype("float32")
+    w = np.array([1.0, 0.0, 0.5], "float32")  # one weight per last-axis feature
+    diff = np.abs(u - v)
+    np.testing.assert_allclose(ki.L1Distance().distance(u, v), diff.sum((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.L1Distance(weights=w).distance(u, v), (diff * w).sum((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.L1Distance(reduction="mean").distance(u, v), diff.mean((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.L1Distance(weights=w, reduction="mean").distance(u, v),
+        (diff * w).sum((1, 2)) / (2 * w.sum()), rtol=1e-5)
+    sq = (u - v) ** 2
+    np.testing.assert_allclose(
+        ki.SquaredL2(weights=w).distance(u, v, l2_scale=2.0), (sq * w).sum((1, 2)) / 2, rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.SquaredL2(reduction="mean").distance(u, v), sq.mean((1, 2)), rtol=1e-5)
+    with pytest.raises(ValueError, match="scale-free"):
+        ki.SquaredL2(relative=True, weights=w)
+    with pytest.raises(ValueError, match="reduction"):
+        ki.L1Distance(reduction="max")
+    with pytest.raises(ValueError, match="finite and ≥ 0"):
+        ki.L1Distance(weights=[-1.0])
+
+
+def test_jensen_shannon_closed_form_symmetric_and_bounded():
+    rng = np.random.default_rng(6)
+    u = 3 * rng.normal(size=(6, 4)).astype("float32")
+    v = 3 * rng.normal(size=(6, 4)).astype("float32")
+    p, q = _softmax(u), _softmax(v)
+    m = (p + q) / 2
+    expected = 0.5 * (p * np.log(p / m)).sum(-1) + 0.5 * (q * np.log(q / m)).sum(-1)
+    js = ki.JensenShannonDivergence()
+    np.testing.assert_allclose(js.distance(u, v), expected, rtol=1e-4)
+    np.testing.assert_allclose(js.distance(v, u), expected, rtol=1e-4)
+    far = np.array([[60.0, -60.0]], "float32")
+    np.testing.assert_allclose(js.distance(far, -far), np.log(2.0), rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.JensenShannonDivergence(from_logits=False).distance(p, q), expected, rtol=1e-4)
+
+
+def test_bernoulli_jensen_shannon_sums_the_units():
+    u = np.array([[0.5, -2.0]], "float32")
+    v = np.array([[-1.0, 1.0]], "float32")
+    p, q = 1 / (1 + np.exp(-u)), 1 / (1 + np.exp(-v))
+
+    def kl(a, b):
+        return a * np.log(a / b) + (1 - a) * np.log((1 - a) / (1 - b))
+
+    m = (p + q) / 2
+    expected = (0.5 * kl(p, m) + 0.5 * kl(q, m)).sum(-1)
+    d = ki.JensenShannonDivergence(distribution="bernoulli")
+    np.testing.assert_allclose(d.distance(u, v), expected, rtol=1e-5)
+    from keras_invariance import outputs
+    on_outputs = distances.for_outputs(d, outputs.OutputSpec("bernoulli"), "test")
+    np.testing.assert_allclose(on_outputs(u, v), expected, rtol=1e-5)
+
+
+def test_new_names_resolve():
+    assert isinstance(distances.get("l1"), ki.L1Distance)
+    assert isinstance(distances.get("js"), ki.JensenShannonDivergence)
+    assert distances.get("jensen_shannon", from_logits=False).from_logits is False
+    assert isinstance(distances.resolve_objective("js"), ki.JensenShannonDivergence)

@@ -65,7 +65,11 @@ def _examples():
             penalties=[ki.ActivationDistance(layers="above:hidden")],
         ),
         "JacobianPenalty": lambda: ki.JacobianPenalty(num_projections=2, weight=0.1),
+        "JensenShannonDivergence": lambda: ki.JensenShannonDivergence(
+            from_logits=False, distribution="bernoulli"
+        ),
         "KLDivergence": lambda: ki.KLDivergence(from_logits=False),
+        "L1Distance": lambda: ki.L1Distance(weights=[1.0, 0.5], reduction="mean"),
         "L2Cosine": lambda: ki.L2Cosine(cosine_weight=0.25),
         "LogMelSpectrogram": lambda: ki.LogMelSpectrogram(
             sample_rate=8000, num_mel_bins=20, upper_hz=3800.0
@@ -99,7 +103,7 @@ def _examples():
             rt60=(0.4, 0.5), drr_db=2.0, rir_seconds=0.1, normalize=False
         ),
         "SpatialPGD": lambda: spatial_perturbations.SpatialPGD(steps=2),
-        "SquaredL2": ki.SquaredL2,
+        "SquaredL2": lambda: ki.SquaredL2(weights=[0.5, 1.0], reduction="mean"),
         "Telephony": lambda: ki.Telephony(band=(300.0, 3400.0), mu_law=True, bits=6),
         "TangentProp": lambda: tangent_prop.TangentProp(
             transforms=[keras.layers.RandomRotation(0.05)], weight=0.1

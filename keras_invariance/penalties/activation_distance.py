@@ -163,8 +163,9 @@ class ActivationDistance(Penalty):
             for name in taps_lib.resolve(spec, model, subclassed=subclassed):
                 if name not in names:
                     names.append(name)
+                    # A nested path "backbone/block" names no variable.
                     self.layer_weights[name] = add_hyperparameter(
-                        self, f"gamma_{name}", gamma
+                        self, f"gamma_{name}".replace(taps_lib.SEPARATOR, "."), gamma
                     )
         if self.distance.on_outputs_only and names != [taps_lib.LOGITS]:
             raise ValueError(

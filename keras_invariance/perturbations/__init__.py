@@ -14,6 +14,9 @@ from keras_invariance.perturbations.token_noise import BlankNoise
 from keras_invariance.perturbations.token_noise import UnigramNoise
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
+from keras_invariance.perturbations.norm_balls import project_to_ball
+from keras_invariance.perturbations.norm_balls import random_in_ball
+from keras_invariance.perturbations.norm_balls import steepest_direction
 from keras_invariance.perturbations.spatial import RandomSpatialTransform
 from keras_invariance.perturbations.spatial import SpatialPGD
 from keras_invariance.perturbations.spatial import WorstOfKSpatial

@@ -1,4 +1,4 @@
-"""Adversarial perturbations: FGSM (and fast AT) and PGD (ℓ∞ and ℓ2).
+"""Adversarial perturbations: FGSM (and fast AT) and PGD, in ℓ∞, ℓ2 or ℓ1.
 
 An adversarial perturbation is a search: it runs the model on the current
 batch in its own `tf.GradientTape` (watching only the inputs) and returns
@@ -10,14 +10,28 @@ The search objective (`objective`) is either the compiled loss
 (`"loss"`, adversarial training) or a divergence h between the clean and
 the perturbed outputs (`"kl"` on softmax, `"squared_l2"` on logits, or any
 `keras_invariance.distances` name): the modified adversarial training of
-the spatial-invariance paper and TRADES' inner maximization.
+the spatial-invariance paper and TRADES' inner maximization. A targeted
+search (`target=`) instead descends the cross-entropy towards a class, an
+`objective_term` adds a term of the user's, and a `feature_mask` says which
+elements may move (`keras_invariance.perturbations.search_options`). Steps,
+projections and random starts are the ℓp ball's
+(`keras_invariance.perturbations.norm_balls`).
+
+A float input with no gradient path to the outputs gets ∇ = 0 and stays
+where it is (as in Neural Structured Learning); `InvariantModel(
+unconnected_inputs="raise")` names it instead. Sparse inputs stay as they
+are.
+
+Neural Structured Learning's `nsl.configs.AdvNeighborConfig` in these
+terms: `adv_step_size` is ε (FGSM) or `step_size` (PGD), `adv_grad_norm` is
+`norm`, `pgd_iterations` is `steps`, `pgd_epsilon` is PGD's ε, `random_init`
+is `random_start`, `clip_value_min` / `clip_value_max` are `value_range`,
+`feature_mask` is `feature_mask`; `AdvTargetConfig` is `target`.
 
 Search passes run with `training=training` (default `False`: inference
 mode, as TRADES; BatchNorm moving statistics are not updated by the search
 and dropout is off). Loop counts are Python ints fixed at trace time.
 """
-
-import math
 
 import keras
 import tensorflow as tf
@@ -31,9 +45,13 @@ from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.hyperparameters import add_hyperparameter
 from keras_invariance.hyperparameters import value_of
+from keras_invariance.perturbations import norm_balls
+from keras_invariance.perturbations import search_options
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.perturbations.per_input import input_names
 
-NORMS = ("inf", "2")
+#: The norms of the searches' balls (`norm_balls.NORMS`).
+NORMS = norm_balls.NORMS
 #: Standard deviation, in input units, of the start of a divergence search
 #: without a random start: h has a zero gradient at x̃ = x, so TRADES starts
 #: at x + 0.001·N(0, I). (The spatial searches start at a fraction of their
@@ -46,15 +64,6 @@ SEARCH_HINT = (
     "`AdversarialLossPenalty(FGSM(...) or PGD(...), embedding_layer='<name>')` "
     "(or `VATPenalty(embedding_layer=...)`)."
 )
-
-
-def _norm_name(norm):
-    name = str(norm).lower().replace("l", "").replace("np.", "")
-    if name in ("inf", "infinity"):
-        return "inf"
-    if name == "2":
-        return "2"
-    raise ValueError(f"`norm` must be 'inf' or 2; received {norm!r}.")
 
 
 class Search(Perturbation):
@@ -72,13 +81,26 @@ class Search(Perturbation):
     Args:
         epsilon: ε ≥ 0, the radius. A non-trainable variable.
         objective: `"loss"` (the compiled loss) or a distance between clean
-            and perturbed outputs (`"kl"`, `"squared_l2"`, a `Distance`).
+            and perturbed outputs (`"kl"`, `"squared_l2"`, `"js"`, a
+            `Distance`).
         from_logits: Whether the model returns logits; `None` (default)
             reads the model (`keras_invariance.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to.
+        target: `None` (untargeted), or the class each row moves towards:
+            an index, `"least_likely"`, `"second_most_likely"`, `"random"`
+            or `fn(logits, labels) -> indices` (see `search_options`).
+        feature_mask: Which elements may move: values in [0, 1] broadcast
+            to one example (a dict by input name for several inputs).
+        objective_term: `fn(x̃, outputs, context) -> (rows,)` added to the
+            maximized objective (a registered function round-trips in the
+            config).
         seed: Optional int seed.
         **kwargs: Keras `Layer` arguments.
+
+    Raises:
+        ValueError: For `target` with a divergence `objective`, or a bad
+            `target`, `feature_mask` or `value_range`.
     """
 
     is_adversarial = True
@@ -91,6 +113,9 @@ class Search(Perturbation):
         from_logits=None,
         training=False,
         value_range=None,
+        target=None,
+        feature_mask=None,
+        objective_term=None,
         seed=None,
         **kwargs,
     ):
@@ -107,6 +132,31 @@ class Search(Perturbation):
                 )
         self.value_range = value_range
         self._divergence = distances_lib.resolve_objective(objective)
+        self.target = search_options.check_target(target)
+        if self.target is not None and self._divergence is not None:
+            raise ValueError(
+                "`target` makes the search descend the cross-entropy towards "
+                f"a class, so it replaces `objective`; received objective="
+                f"{objective!r}. Leave objective='loss'."
+            )
+        self.feature_mask = search_options.check_mask(feature_mask)
+        if isinstance(objective_term, dict):
+            objective_term = keras.saving.deserialize_keras_object(objective_term)
+        if objective_term is not None and not callable(objective_term):
+            raise ValueError(
+                "`objective_term` must be a callable fn(x̃, outputs, context); "
+                f"received {objective_term!r}."
+            )
+        self.objective_term = objective_term
+        self._input_names = None
+
+    def bind(self, model):
+        self._input_names = input_names(model)
+
+    @property
+    def needs_labels(self):
+        """Whether the search maximizes the compiled loss (so needs labels)."""
+        return self._divergence is None and self.target is None
 
     def _check(self, x, context):
         validation.check_float(x, type(self).__name__, self.float_input_hint)
@@ -119,8 +169,9 @@ class Search(Perturbation):
     def search(self, x, context, forward=None):
         """x̃ for float `x` (inputs, or embeddings with a `forward` from them).
 
-        A model with several inputs is searched over its float inputs, as
-        one vector per row (token ids stay as they are).
+        A model with several inputs is searched over its dense float
+        inputs, as one vector per row (token ids and sparse inputs stay as
+        they are).
 
         Args:
             x: The float tensor (or input structure) to perturb.
@@ -131,10 +182,13 @@ class Search(Perturbation):
         Returns:
             x̃, without gradient, structured like `x`.
         """
-        if structures.is_single(x):
-            parts, rebuild = [x], lambda found: found[0]
+        if structures.is_single(x) and not structures.is_sparse(x):
+            parts, names, rebuild = [x], ["input"], lambda found: found[0]
+            if self._input_names and len(self._input_names) == 1:
+                names = list(self._input_names)
         else:
-            parts = [f.tensor for f in structures.float_inputs(x)]
+            found = structures.float_inputs(x, self._input_names)
+            parts, names = [f.tensor for f in found], [f.name for f in found]
 
             def rebuild(found):
                 return structures.replace_float_inputs(x, found)
@@ -142,10 +196,16 @@ class Search(Perturbation):
         run = forward or (
             lambda inputs: context.forward(inputs, training=self.training).outputs
         )
-        adversarial = self._search_parts(parts, context, lambda found: run(rebuild(found)))
+        masks = search_options.part_masks(
+            self.feature_mask, names, [tuple(p.shape) for p in parts]
+        )
+        problem = search_options.SearchProblem(
+            context, lambda found: run(rebuild(found)), rebuild, masks)
+        self._prepare(parts, problem)
+        adversarial = self._search_parts(parts, problem)
         return tf.nest.map_structure(ops.stop_gradient, rebuild(adversarial))
 
-    def _search_parts(self, parts, context, forward):
+    def _search_parts(self, parts, problem):
         raise NotImplementedError
 
     @property
@@ -153,24 +213,54 @@ class Search(Perturbation):
         """The search's distance on the outputs, checked at `compile()`."""
         return [] if self._divergence is None else [self._divergence]
 
-    def _reference(self, parts, context, forward):
-        """The clean logits view the divergence is measured from (no gradient)."""
-        if self._divergence is None:
-            return None
-        return ops.stop_gradient(context.logits_of(forward(parts)))
+    def _prepare(self, parts, problem):
+        """The clean logits view (no gradient) and the targets, when needed."""
+        context = problem.context
+        targeted = self.target is not None or context.targets is not None
+        if self._divergence is None and not targeted:
+            return
+        problem.reference = ops.stop_gradient(context.logits_of(problem.forward(parts)))
+        if targeted:
+            search_options.check_targetable(context.output_spec, type(self).__name__)
+            rows = ops.shape(parts[0])[0]
+            if context.targets is not None:
+                targets = ops.reshape(ops.cast(context.targets, "int32"), (-1,))
+                repeats = rows // ops.shape(targets)[0]
+                problem.targets = ops.tile(targets, [repeats])
+            else:
+                problem.targets = search_options.target_indices(
+                    self.target, problem.reference, context.y, self.seed_generator
+                )
 
-    def _gradient(self, parts, context, reference, forward):
-        """∇ of the objective (summed over rows) at `parts`, float32."""
+    def _objective(self, parts, problem):
+        """The maximized objective at `parts` (recorded on the caller's tape)."""
+        context = problem.context
+        outputs = problem.forward(parts)
+        if problem.targets is not None:
+            value = search_options.towards(context.logits_of(outputs), problem.targets)
+        elif self._divergence is None:
+            value = context.compiled_loss(outputs)
+        else:
+            distance = context.divergence(self._divergence, self.name)
+            value = ops.sum(distance(problem.reference, context.logits_of(outputs)))
+        value = ops.cast(value, "float32")
+        if self.objective_term is not None:
+            value += search_options.term_value(
+                self.objective_term, problem.rebuild(parts), outputs, context
+            )
+        return value
+
+    def _gradient(self, parts, problem):
+        """∇ of the objective (summed over rows) at `parts`, masked, float32."""
         parts = [ops.stop_gradient(p) for p in parts]
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(parts)
-            outputs = forward(parts)
-            if self._divergence is None:
-                value = context.compiled_loss(outputs)
-            else:
-                distance = context.divergence(self._divergence, self.name)
-                value = ops.sum(distance(reference, context.logits_of(outputs)))
-        return [ops.cast(g, "float32") for g in tape.gradient(value, parts)]
+            value = self._objective(parts, problem)
+        gradients = structures.input_gradients(tape, value, parts)
+        return search_options.apply_masks(gradients, problem.masks)
+
+    def _masked(self, deltas, problem):
+        return search_options.apply_masks(deltas, problem.masks)
 
     def _clip_range(self, x):
         if self.value_range is None:
@@ -194,15 +284,16 @@ class Search(Perturbation):
                 "value_range": list(self.value_range) if self.value_range else None,
             }
         )
+        config.update(search_options.config_entries(
+            self.target, self.feature_mask, self.objective_term))
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("objective"), dict):
-            config["objective"] = keras.saving.deserialize_keras_object(
-                config["objective"]
-            )
+        for key in ("objective", "target"):
+            if isinstance(config.get(key), dict):
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 
@@ -213,6 +304,11 @@ class FGSM(Search):
     One search pass (forward + backward to the input). Adversarial training
     (eq. 5) is α = β = ½ with this perturbation; fast AT (eq. 12) is α = 0,
     β = 1 at ε/2 (see `keras_invariance.AdversarialTraining`).
+
+    `norm` chooses the ball of the one step: x̃ = x + ε·s with s the
+    steepest-ascent direction of unit norm (`norm_balls.steepest_direction`:
+    sign(g) for ℓ∞, g/‖g‖₂ for ℓ2 (the fast gradient method), the largest
+    |g_j| for ℓ1; NSL's `adv_grad_norm`).
 
     With a divergence `objective` (e.g. `"kl"`), the step is taken at
     x + 0.001·N(0, I) (h has no gradient at x̃ = x) from the clean outputs
@@ -232,7 +328,7 @@ class FGSM(Search):
     True
 
     Args:
-        epsilon: ε ≥ 0, the ℓ∞ step. A non-trainable variable.
+        epsilon: ε ≥ 0, the step's length in `norm`. A non-trainable variable.
         objective: `"loss"` (the compiled loss, default) or a divergence
             name (`"kl"`, `"squared_l2"`) or `Distance`.
         from_logits: Whether the model returns logits; `None` (default)
@@ -241,11 +337,14 @@ class FGSM(Search):
         value_range: Optional `(low, high)` to clip x̃ to (e.g. `(0, 1)`).
         reuse_clean_pass: Build x* from the clean training pass's ∇x L
             (one forward and one backward pass fewer).
+        norm: `"inf"` (default), `2` or `1`.
+        target, feature_mask, objective_term: See `Search`.
         seed: Optional int seed (divergence start).
         **kwargs: Keras `Layer` arguments.
 
     Raises:
-        ValueError: For integer inputs.
+        ValueError: For integer inputs, or `reuse_clean_pass` with another
+            objective than the loss.
 
     Reference:
         Demyanov et al., "Invariant backpropagation" (2015), eq. 4–5 and eq. 11–12.
@@ -259,6 +358,7 @@ class FGSM(Search):
         training=False,
         value_range=None,
         reuse_clean_pass=False,
+        norm="inf",
         seed=None,
         **kwargs,
     ):
@@ -271,11 +371,13 @@ class FGSM(Search):
             seed=seed,
             **kwargs,
         )
+        self.norm = norm_balls.norm_name(norm)
         self.reuse_clean_pass = bool(reuse_clean_pass)
-        if self.reuse_clean_pass and objective != "loss":
+        if self.reuse_clean_pass and (objective != "loss" or self.target is not None):
             raise ValueError(
                 "`reuse_clean_pass=True` reuses ∇x of the clean loss, so it "
-                f"needs objective='loss'; received objective={objective!r}."
+                f"needs objective='loss' and no target; received objective="
+                f"{objective!r}, target={self.target!r}."
             )
         # Read by the engine: draw x* after the clean pass, from its tape.
         self.uses_clean_pass = self.reuse_clean_pass
@@ -286,6 +388,13 @@ class FGSM(Search):
             return self._from_clean_pass(x, context)
         return self.search(x, context)
 
+    def _step(self, parts, gradients):
+        step = norm_balls.steepest_direction(gradients, self.norm)
+        return [
+            ops.stop_gradient(self._clip_range(p + ops.cast(self.epsilon * s, p.dtype)))
+            for p, s in zip(parts, step)
+        ]
+
     def _from_clean_pass(self, x, context):
         if context.input_tape is None or context.clean_loss is None:
             raise ValueError(
@@ -294,59 +403,61 @@ class FGSM(Search):
                 "compiled with a loss."
             )
         gradients = numerics.leaves(context.input_gradient(context.clean_loss))
-
-        def step(part, gradient):
-            reps = ops.shape(part)[0] // ops.shape(gradient)[0]
-            gradient = tf.tile(gradient, [reps] + [1] * (len(part.shape) - 1))
-            move = self.epsilon * ops.sign(ops.cast(gradient, "float32"))
-            return ops.stop_gradient(self._clip_range(part + ops.cast(move, part.dtype)))
-
         if structures.is_single(x):
-            return step(x, gradients[0])
-        parts = [f.tensor for f in structures.float_inputs(x)]
-        return structures.replace_float_inputs(
-            x, [step(p, g) for p, g in zip(parts, gradients)]
+            parts, names = [x], list(self._input_names or ["input"])[:1]
+        else:
+            found = structures.float_inputs(x, self._input_names)
+            parts, names = [f.tensor for f in found], [f.name for f in found]
+        masks = search_options.part_masks(
+            self.feature_mask, names, [tuple(p.shape) for p in parts]
         )
+        tiled = []
+        for part, gradient in zip(parts, gradients):
+            reps = ops.shape(part)[0] // ops.shape(gradient)[0]
+            tiled.append(tf.tile(gradient, [reps] + [1] * (len(part.shape) - 1)))
+        moved = self._step(parts, search_options.apply_masks(tiled, masks))
+        if structures.is_single(x):
+            return moved[0]
+        return structures.replace_float_inputs(x, moved)
 
-    def _search_parts(self, parts, context, forward):
-        reference = self._reference(parts, context, forward)
+    def _search_parts(self, parts, problem):
         start = parts
-        if reference is not None:
-            start = [
-                p + ops.cast(TRADES_START_STDDEV * self._normal(p), p.dtype)
-                for p in parts
-            ]
-        gradients = self._gradient(start, context, reference, forward)
-        return [
-            self._clip_range(p + ops.cast(self.epsilon * ops.sign(g), p.dtype))
-            for p, g in zip(parts, gradients)
-        ]
+        if problem.reference is not None and problem.targets is None:
+            noise = self._masked([TRADES_START_STDDEV * self._normal(p) for p in parts], problem)
+            start = [p + ops.cast(n, p.dtype) for p, n in zip(parts, noise)]
+        return self._step(parts, self._gradient(start, problem))
 
     def get_config(self):
         config = super().get_config()
         config["reuse_clean_pass"] = self.reuse_clean_pass
+        config["norm"] = self.norm
         return config
 
 
 @keras_invariance_export
 class PGD(Search):
-    """Projected gradient descent within the ℓ∞ or ℓ2 ε-ball (Madry et al.).
+    """Projected gradient ascent within the ℓ∞, ℓ2 or ℓ1 ε-ball (Madry et al.).
 
-    x̃ ← Π_{‖x̃ − x‖ ≤ ε}(x̃ + α·s), with s = sign(g) for ℓ∞ and g/‖g‖₂ for
-    ℓ2 (g = ∇ of the objective at x̃), for `steps` steps (a Python int). With
-    `random_start`, x̃ starts uniformly in the ℓ∞ ball, or uniformly in the
-    ℓ2 ball; otherwise at x (at x + 0.001·N(0, I) for a divergence
-    objective, as TRADES). Each step is one search pass (forward + backward
-    to the input), plus one pass for the clean reference of a divergence.
+    x̃ ← Π_{‖x̃ − x‖ ≤ ε}(x̃ + α·s), with s the steepest-ascent direction of
+    the norm at g = ∇ of the objective at x̃ (sign(g) for ℓ∞, g/‖g‖₂ for ℓ2,
+    the largest |g_j| for ℓ1) and Π the Euclidean projection onto the ball
+    (`norm_balls.project_to_ball`; `PGD.project`), for `steps` steps (a
+    Python int). With `random_start`, x̃ starts uniformly in the ball
+    (`norm_balls.random_in_ball`); otherwise at x (at x + 0.001·N(0, I) for
+    a divergence objective, as TRADES). Each step is one search pass
+    (forward + backward to the input), plus one pass for the clean
+    reference of a divergence or a target rule.
 
     Example:
 
     >>> round(PGD(epsilon=0.3, norm="inf", steps=7).step_size_value(), 6)
     0.107143
+    >>> PGD(epsilon=1.0, norm=1).project(np.array([[3.0, 1.0]])).numpy()
+    array([[1., 0.]], dtype=float32)
 
     Args:
         epsilon: ε ≥ 0, the ball's radius. A non-trainable variable.
-        norm: `"inf"` (default) or `2`.
+        norm: `"inf"` (default), `2` or `1`.
         steps: Python int ≥ 1.
         step_size: α; defaults to 2.5·ε/steps (Madry et al.). A variable.
         random_start: Start at a uniform point of the ball.
@@ -356,6 +467,7 @@ class PGD(Search):
             reads the model (`keras_invariance.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to after each step.
+        target, feature_mask, objective_term: See `Search`.
         seed: Optional int seed.
         **kwargs: Keras `Layer` arguments.
 
@@ -390,7 +502,7 @@ class PGD(Search):
             seed=seed,
             **kwargs,
         )
-        self.norm = _norm_name(norm)
+        self.norm = norm_balls.norm_name(norm)
         if int(steps) != steps or steps < 1:
             raise ValueError(
                 f"`steps` must be a Python int ≥ 1; received {steps!r}."
@@ -406,38 +518,30 @@ class PGD(Search):
         """α as a Python float."""
         return value_of(self.step_size)
 
-    def _project(self, delta):
-        """Back into the ε-ball (jointly over the inputs for ℓ2)."""
-        if self.norm == "inf":
-            return [ops.clip(d, -self.epsilon, self.epsilon) for d in delta]
-        norm = numerics.row_l2_norm(delta, keepdims=False)
-        return numerics.scale_rows(delta, ops.minimum(1.0, self.epsilon / norm))
+    def project(self, delta):
+        """δ projected back into this search's ε-ball (jointly over a list)."""
+        return norm_balls.project_to_ball(delta, self.epsilon, self.norm)
 
-    def _start(self, parts, divergence):
+    def _start(self, parts, problem):
         if self.random_start:
-            if self.norm == "inf":
-                return [
-                    self.epsilon * random_ops.uniform(
-                        ops.shape(p), -1.0, 1.0, dtype="float32", seed=self.seed_generator
-                    )
-                    for p in parts
-                ]
-            direction = numerics.l2_normalize_rows([self._normal(p) for p in parts])
-            dims = sum(math.prod(p.shape[1:]) for p in parts)
-            radius = random_ops.uniform(
-                (ops.shape(parts[0])[0],), dtype="float32", seed=self.seed_generator
-            ) ** (1.0 / dims)
-            return numerics.scale_rows(direction, self.epsilon * radius)
-        if divergence:
-            return [TRADES_START_STDDEV * self._normal(p) for p in parts]
-        return [ops.zeros(ops.shape(p), "float32") for p in parts]
+            start = norm_balls.random_in_ball(
+                parts, self.epsilon, self.norm, self.seed_generator
+            )
+        elif problem.reference is not None and problem.targets is None:
+            start = [TRADES_START_STDDEV * self._normal(p) for p in parts]
+        else:
+            return [ops.zeros(ops.shape(p), "float32") for p in parts]
+        # An input without a gradient path must not move, not even at the
+        # start (its steps are 0, so the start would stay).
+        connected = structures.gradient_paths(problem.forward, parts)
+        start = [d if c else ops.zeros_like(d) for d, c in zip(start, connected)]
+        return self._masked(start, problem)
 
     def perturb(self, x, context=None):
         self._check(x, context)
         return self.search(x, context)
 
-    def _search_parts(self, parts, context, forward):
-        reference = self._reference(parts, context, forward)
+    def _search_parts(self, parts, problem):
         parts32 = [ops.cast(p, "float32") for p in parts]
 
         def clip(delta):
@@ -446,16 +550,11 @@ class PGD(Search):
         def at(delta):
             return [ops.cast(p + d, q.dtype) for p, d, q in zip(parts32, delta, parts)]
 
-        delta = clip(self._start(parts, reference is not None))
+        delta = clip(self._start(parts, problem))
         for _ in range(self.steps):
-            gradient = self._gradient(at(delta), context, reference, forward)
-            if self.norm == "inf":
-                step = [ops.sign(g) for g in gradient]
-            else:
-                step = numerics.l2_normalize_rows(gradient)
-            delta = self._project(
-                [d + self.step_size * s for d, s in zip(delta, step)]
-            )
+            gradient = self._gradient(at(delta), problem)
+            step = norm_balls.steepest_direction(gradient, self.norm)
+            delta = self.project([d + self.step_size * s for d, s in zip(delta, step)])
             delta = clip(delta)
         return at(delta)
 

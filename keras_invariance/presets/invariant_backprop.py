@@ -201,7 +201,7 @@ def AdversarialTraining(
         epsilon: ε (of eq. 5 for `"fast"`, which searches at ε/2).
         alpha: Overrides α.
         beta: Overrides β.
-        norm: PGD's norm, `"inf"` or 2.
+        norm: The search's norm, `"inf"` (default), 2 or 1 (every attack).
         steps: PGD's steps.
         step_size: PGD's step size.
         random_start: PGD's random start.
@@ -235,12 +235,13 @@ def AdversarialTraining(
         reuse_clean_pass = objective == "loss"
     if attack == "fgsm":
         perturbation = FGSM(
-            epsilon=epsilon, reuse_clean_pass=reuse_clean_pass, **common
+            epsilon=epsilon, reuse_clean_pass=reuse_clean_pass, norm=norm, **common
         )
         default_alpha, default_beta = 0.5, 0.5
     elif attack == "fast":
         perturbation = FGSM(
-            epsilon=epsilon / 2.0, reuse_clean_pass=reuse_clean_pass, **common
+            epsilon=epsilon / 2.0, reuse_clean_pass=reuse_clean_pass, norm=norm,
+            **common,
         )
         default_alpha, default_beta = 0.0, 1.0
     else:

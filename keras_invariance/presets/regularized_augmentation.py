@@ -228,7 +228,7 @@ def RegularizedAdversarialTraining(
             (h itself). `search=` is its deprecated name.
         alpha: Weight of L(x).
         beta: Weight of L(x̃).
-        norm: PGD's norm.
+        norm: The search's norm, `"inf"` (default), 2 or 1.
         steps: PGD's steps.
         step_size: PGD's step size.
         random_start: PGD's random start.
@@ -274,7 +274,8 @@ def RegularizedAdversarialTraining(
         )
     elif attack == "fgsm":
         perturbation = FGSM(
-            epsilon=epsilon, objective=search_objective, value_range=value_range
+            epsilon=epsilon, norm=norm, objective=search_objective,
+            value_range=value_range,
         )
     else:
         raise ValueError(f"`attack` must be 'pgd' or 'fgsm'; received {attack!r}.")
