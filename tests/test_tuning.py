@@ -175,7 +175,8 @@ def test_sampled_values_reach_the_variables_and_pgd_keeps_its_step_ratio():
 
 
 def test_ranges_and_fixed_are_checked_against_the_configuration():
-    configure = lambda b: ki.VAT(b)  # noqa: E731
+    # ξ is a hyperparameter only in the finite-difference form (xi > 0).
+    configure = lambda b: ki.VAT(b, xi=1e-6)  # noqa: E731
     model = configure(small_base(None))
     fixed = tuning.InvariantHyperModel(configure, fixed=["vat.epsilon"],
                                        ranges={"vat.xi": (1e-7, 1e-5, "log")})
