@@ -2,8 +2,8 @@
 
 Every number of the report is the mean over the training seeds with the
 half-width of its 95 % Student-t interval (`stats.mean_interval`). A column's
-best method is bold only when Welch's t-test says it beats the runner-up
-(two-sided, α = 0.05, on their per-seed values), see `column_best`.
+best method is bold only when the paired t-test over seeds says it beats the
+runner-up (two-sided, α = 0.05; `stats.compare`), see `column_best`.
 """
 
 from keras_invariance.report import stats
@@ -90,9 +90,9 @@ def column_best(entries, key, higher_is_better=True):
         higher_is_better: The direction of "best".
 
     Returns:
-        `{"best", "runner_up", "p", "significant"}` (Welch's two-sided
-        p-value between the two; not significant with one seed or one
-        method), or `None` if no method has the metric.
+        `{"best", "runner_up", "test", "p", "significant"}` (the two-sided
+        p-value of `stats.compare` between the two; not significant with
+        one seed or one method), or `None` if no method has the metric.
     """
     have = [e for e in entries if e["per_seed"].get(key) is not None]
     if not have:
@@ -105,10 +105,11 @@ def column_best(entries, key, higher_is_better=True):
 
     ranked = sorted(have, key=mean, reverse=True)
     if len(ranked) == 1:
-        return {"best": ranked[0]["key"], "runner_up": None, "p": None,
+        return {"best": ranked[0]["key"], "runner_up": None, "test": None, "p": None,
                 "significant": False}
     first, second = ranked[0], ranked[1]
-    p = stats.welch_test(first["per_seed"][key], second["per_seed"][key])[2]
+    test = stats.compare(first["per_seed"][key], second["per_seed"][key])
+    p = test["p"]
     significant = p == p and p < stats.ALPHA  # p is nan with one seed
-    return {"best": first["key"], "runner_up": second["key"],
+    return {"best": first["key"], "runner_up": second["key"], "test": test["test"],
             "p": None if p != p else p, "significant": significant}

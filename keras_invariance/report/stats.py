@@ -1,12 +1,17 @@
-"""Intervals and tests over seeds: Student-t intervals and Welch's t-test.
+"""Intervals and tests over seeds: Student-t intervals, paired and Welch t-tests.
 
 The report trains every method with several seeds and shows each number as
 mean ± the half-width of a 95 % Student-t confidence interval over those
-seeds. Whether one method is better than another is Welch's unequal-variance
-t-test (two-sided, α = 0.05) on their per-seed values. Both need the
-Student-t distribution; it is computed here in closed form (the regularized
-incomplete beta function, by its continued fraction) so that the package
-does not depend on SciPy. `tests/test_report.py` checks it against SciPy.
+seeds. Seed s gives every method the same initial weights and batch order,
+so two methods' runs pair up by seed, and most of the spread between seeds
+is shared (a lucky initialization helps every method). Whether one method
+is better than another is therefore the paired t-test on the per-seed
+differences (two-sided, α = 0.05), which removes that shared part; runs
+that do not pair up fall back to Welch's unequal-variance t-test. Both need
+the Student-t distribution; it is computed here in closed form (the
+regularized incomplete beta function, by its continued fraction) so that
+the package does not depend on SciPy. `tests/test_report_statistics.py`
+checks it against SciPy.
 """
 
 import math
@@ -180,8 +185,70 @@ def welch_test(a, b):
     return t, df, t_two_sided_p(t, df)
 
 
-def significantly_different(a, b, alpha=ALPHA):
-    """Whether Welch's test rejects equal means at level `alpha`.
+def paired_test(a, b):
+    """The paired t-test of mean(a − b) ≠ 0, two-sided (runs paired by seed).
+
+    Example:
+
+    >>> t, df, p = paired_test([0.95, 0.96, 0.97], [0.94, 0.955, 0.96])
+    >>> round(t, 2), df, round(p, 3)
+    (4.0, 2, 0.057)
+
+    Args:
+        a: Per-seed values of one method.
+        b: The other method's values for the same seeds, in the same order.
+
+    Returns:
+        `(t, df, p)`. With identical differences, p is 0 if they are not
+        zero and 1 if they are. Fewer than two pairs: `(nan, nan, nan)`.
+
+    Raises:
+        ValueError: For samples of different lengths.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired_test needs as many values on each side; got {len(a)} "
+                         f"and {len(b)}.")
+    differences = [float(x) - float(y) for x, y in zip(a, b)]
+    n, mean, var = _mean_var(differences)
+    if n < 2:
+        nan = float("nan")
+        return nan, nan, nan
+    if var <= 1e-30 * max(1.0, mean * mean):
+        return (math.copysign(math.inf, mean) if mean else 0.0, n - 1,
+                0.0 if mean else 1.0)
+    t = mean / math.sqrt(var / n)
+    return t, n - 1, t_two_sided_p(t, n - 1)
+
+
+def compare(a, b, paired=True):
+    """The report's test: paired by seed when it can be, else Welch's.
+
+    Example:
+
+    >>> compare([0.95, 0.96, 0.97], [0.94, 0.955, 0.96])["test"]
+    'paired t-test'
+    >>> compare([0.95, 0.96], [0.94, 0.955, 0.96])["test"]
+    "Welch's t-test"
+
+    Args:
+        a: Per-seed values of one method.
+        b: Per-seed values of another.
+        paired: Whether equal-length samples come from the same seeds.
+
+    Returns:
+        `{"test", "t", "df", "p"}` (p is nan when there is no test).
+    """
+    if paired and len(a) == len(b):
+        t, df, p = paired_test(a, b)
+        name = "paired t-test"
+    else:
+        t, df, p = welch_test(a, b)
+        name = "Welch's t-test"
+    return {"test": name, "t": t, "df": df, "p": p}
+
+
+def significantly_different(a, b, alpha=ALPHA, paired=True):
+    """Whether the report's test (`compare`) rejects equal means at `alpha`.
 
     Example:
 
@@ -192,11 +259,12 @@ def significantly_different(a, b, alpha=ALPHA):
 
     Args:
         a: Per-seed values.
-        b: Per-seed values.
+        b: Per-seed values (the same seeds, in order, for a paired test).
         alpha: The test's level.
+        paired: See `compare`.
 
     Returns:
         A bool (`False` when a side has fewer than two values).
     """
-    p = welch_test(a, b)[2]
+    p = compare(a, b, paired)["p"]
     return not math.isnan(p) and p < alpha
