@@ -192,7 +192,7 @@ def paired_test(a, b):
 
     >>> t, df, p = paired_test([0.95, 0.96, 0.97], [0.94, 0.955, 0.96])
     >>> round(t, 2), df, round(p, 3)
-    (4.0, 2, 0.057)
+    (5.0, 2, 0.038)
 
     Args:
         a: Per-seed values of one method.
