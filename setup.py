@@ -21,6 +21,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_invariance", "keras_invariance.*"]),
+    # The console script's parser, outside the package so that `--help`
+    # answers without importing TensorFlow (see its docstring).
+    py_modules=["keras_invariance_cli"],
     python_requires=">=3.10",
     # Exactly what `import keras_invariance` imports.
     install_requires=[
@@ -40,6 +43,6 @@ setup(
         "test": sorted(set(TEST)),
     },
     entry_points={
-        "console_scripts": ["keras-invariance=keras_invariance.cli:main"]
+        "console_scripts": ["keras-invariance=keras_invariance_cli:main"]
     },
 )

@@ -1,36 +1,46 @@
 """The `keras-invariance` command: the robustness report and a tuner search.
 
 `keras-invariance report` (alias `digits`) trains every method of the
-package on copies of one model and writes a side-by-side comparison:
+package on copies of one model, once per seed, and writes a side-by-side
+comparison with intervals and a recommendation per threat:
 `results.json`, PNG figures and `report.html` (see
 `keras_invariance.report`). By default: scikit-learn's digits (no
-download), a small CNN, one method per paper family, each with its
-preset's default weights; well under 5 minutes on 2 CPU cores, `--quick`
-under one.
+download, upscaled to 16×16), a small CNN, one method per paper family,
+each with its preset's default weights (`--tune BUDGET` chooses them on a
+validation split instead), three seeds; `--quick` is a one-minute smoke
+run.
 
-`keras-invariance tune` runs a Keras Tuner random search on digits: of IRL's
-α, β, γ and λ (`keras_invariance.tuning.IRLHyperModel`), or with
-`--method KEY` of whatever weights that report method has
+`keras-invariance tune` runs a Keras Tuner random search on the report's
+data and model (or `--dataset` / `--model`): of IRL's α, β, γ and λ
+(`keras_invariance.tuning.IRLHyperModel`), or with `--method KEY` of
+whatever weights that report method has
 (`keras_invariance.tuning.InvariantHyperModel`).
 
-Bad input (unknown methods, a model file that is not a Keras model or does
-not fit the data, empty or negative σ / ε lists, an output directory that
-cannot be written or already holds a report) prints one line and exits
-with status 2, before anything is trained or written.
+The parser lives in the top-level module `keras_invariance_cli`, which the
+console script runs: it answers `--help`, `--version` and usage errors
+without importing TensorFlow. Bad input that needs the package (unknown
+methods, a model file that is not a Keras model or does not fit the data,
+empty or negative σ / ε lists, an output directory that cannot be written
+or already holds a report) prints one line and exits with status 2, before
+anything is trained or written.
 """
 
-import argparse
 import collections
 import os
 import sys
 import tempfile
 
+from keras_invariance_cli import build_parser
+from keras_invariance_cli import non_negative_float  # noqa: F401 (recipes)
+from keras_invariance_cli import positive_int  # noqa: F401 (recipes)
+
 from keras_invariance import callbacks
 from keras_invariance import tuning
-from keras_invariance.datasets import digits
 from keras_invariance.report import config as config_lib
+from keras_invariance.report import data as data_lib
 from keras_invariance.report import methods as methods_lib
 from keras_invariance.report import runner
+from keras_invariance.report import training
 from keras_invariance.report.data import ReportError
 from keras_invariance.report.progress import EpochProgress  # noqa: F401 (recipes)
 
@@ -61,25 +71,6 @@ def format_table(rows, columns):
     return "\n".join(lines)
 
 
-def non_negative_float(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be ≥ 0; got {text}")
-    return value
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1; got {text}")
-    return value
-
-
-def _items(text):
-    """A comma-separated list, checked later (so errors are one line)."""
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
 class _Exit(Exception):
     """A one-line error and exit status 2."""
 
@@ -105,20 +96,43 @@ def _report(args):
 def _tune(args):
     import keras_tuner
 
-    (x_train, y_train), _ = digits.load_digits(seed=args.seed)
-    (x_fit, y_fit), (x_val, y_val) = _split(x_train, y_train, args.seed)
+    if args.method == "plain":
+        raise _Exit("--method plain is ordinary training: it has no weights to search; "
+                    "choose a method with terms (see `keras-invariance report "
+                    "--list-methods`), e.g. --method irl_loss")
+    if args.method is not None and args.method not in methods_lib.METHODS:
+        raise _Exit(f"--method: {methods_lib.unknown_key_message(args.method)}")
+    settings = config_lib.ReportConfig(
+        dataset=args.dataset, data_dir=args.data_dir, model=args.model, noise=args.noise,
+        seed=args.seed, batch_size=args.batch_size, epochs=args.epochs,
+        train_size=args.train_size).resolved()
+    user_shape = None
+    if args.model is not None:
+        user_shape = tuple(data_lib.load_user_model(args.model).inputs[0].shape[1:])
+    (x, y), _ = data_lib.load_data(settings.dataset, settings.data_dir,
+                                   settings.train_size, None, args.seed,
+                                   input_shape=user_shape)
+    num_classes = int(y.max()) + 1
+    bases = training.BaseModels(settings, x, num_classes)
+    data_lib.check_model_fits(bases.make(), x, num_classes, bases.source)
+    from keras_invariance.report import tune as tune_lib
+
+    (x_fit, y_fit), (x_val, y_val) = tune_lib.validation_split(x, y, 0.2, args.seed)
     directory = args.directory or tempfile.mkdtemp(prefix="keras_invariance_tune_")
     if args.method is None:
-        project = "irl_digits"
-        hypermodel = tuning.IRLHyperModel(noise_stddev=args.noise, layers=args.layers)
+        project = "irl"
+        hypermodel = tuning.IRLHyperModel(
+            build_base=lambda hp: bases.make(args.seed), noise_stddev=args.noise,
+            layers=args.layers)
     else:
-        if args.method not in methods_lib.METHODS or methods_lib.METHODS[args.method].images:
-            flat = [k for k, m in methods_lib.METHODS.items() if not m.images]
-            raise _Exit(f"--method {args.method!r}: choose one of {', '.join(flat)}")
-        project = f"{args.method}_digits"
         method = methods_lib.METHODS[args.method]
-        settings = config_lib.ReportConfig(noise=args.noise, seed=args.seed).resolved()
-        hypermodel = tuning.InvariantHyperModel(lambda base: method.build(base, settings))
+        if method.images and x.ndim != 4:
+            raise _Exit(f"--method {args.method} needs image inputs (batch, height, width, "
+                        "channels), but the data are not images")
+        project = args.method
+        hypermodel = tuning.InvariantHyperModel(
+            lambda base: method.build(base, settings),
+            build_base=lambda hp: bases.make(args.seed))
     tuner = keras_tuner.RandomSearch(
         hypermodel,
         objective=tuning.objective(args.objective),
@@ -140,79 +154,29 @@ def _tune(args):
     return tuner
 
 
-def _split(x, y, seed):
-    from sklearn import model_selection
+def execute(args):
+    """Runs parsed arguments (from `keras_invariance_cli.build_parser`).
 
-    x_fit, x_val, y_fit, y_val = model_selection.train_test_split(
-        x, y, test_size=0.2, random_state=seed, stratify=y
-    )
-    return (x_fit, y_fit), (x_val, y_val)
+    Example:
 
+        execute(build_parser().parse_args(["report", "--list-methods"]))
 
-def _add_report_options(job):
-    add = job.add_argument
-    add("--methods", type=_items, default=None,
-        help="comma-separated method keys, 'default' or 'all' (see --list-methods)")
-    add("--list-methods", action="store_true", help="list the methods and exit")
-    add("--dataset", default=None,
-        help="'digits' (default, embedded) or a TFDS image dataset prepared in --data-dir")
-    add("--data-dir", default=None, help="TFDS data_dir of the prepared dataset")
-    add("--model", default=None,
-        help="a .keras file of your own model (returning logits); copies are trained")
-    add("--output-dir", default=None, help="default outputs/report")
-    add("--overwrite", action="store_true", help="replace a report already in --output-dir")
-    add("--quick", action="store_true", help="a smoke run of every method in under a minute")
-    add("--quiet", action="store_true", help="no progress or table on stdout")
-    add("--seed", type=int, default=None)
-    add("--epochs", type=positive_int, default=None)
-    add("--batch-size", type=positive_int, default=None)
-    add("--learning-rate", type=float, default=None)
-    add("--train-size", type=positive_int, default=None)
-    add("--test-size", type=positive_int, default=None)
-    add("--noise", type=float, default=None,
-        help="σ the IRL rows train with, and of the diagnostics (default 0.3)")
-    add("--noise-levels", type=_items, default=None,
-        help="σ of the noise curve, comma-separated (default 0.1,0.2,0.3,0.5)")
-    add("--epsilons", type=_items, default=None,
-        help="ε of the FGSM and PGD curves (default 0.02,0.05,0.1)")
-    add("--pgd-steps", type=positive_int, default=None)
-    add("--translation", type=float, default=None, help="spatial box, pixels")
-    add("--rotation", type=float, default=None, help="spatial box, degrees")
-    add("--grid", type=positive_int, nargs=3, default=None, metavar=("DX", "DY", "ANGLE"),
-        help="grid granularity (default 5 5 31 = 775 transforms)")
-    job.set_defaults(func=_report)
+    Args:
+        args: The `argparse.Namespace`.
 
+    Returns:
+        `report`: the results dict written to `results.json`; `tune`: the
+        `keras_tuner` tuner; `report --list-methods`: `None`.
 
-def build_parser():
-    """The argument parser of `keras-invariance` (for docs and tests)."""
-    parser = argparse.ArgumentParser(
-        prog="keras-invariance",
-        description="Invariance regularizers for Keras: the robustness report and tuning.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (
-        ("report", "train every method on one model and compare them (the main job)"),
-        ("digits", "alias of report"),
-    ):
-        _add_report_options(sub.add_parser(name, help=help_text))
-
-    tune = sub.add_parser("tune", help="Keras Tuner random search on digits")
-    add = tune.add_argument
-    add("--method", default=None,
-        help="a report method key whose weights to search (default: IRL's α, β, γ, λ)")
-    add("--seed", type=int, default=0)
-    add("--noise", type=non_negative_float, default=0.5,
-        help="σ of the Gaussian pixel noise, train and validation")
-    add("--layers", default="logits", help="IRL's tapped layers (IRLHyperModel)")
-    add("--batch-size", type=positive_int, default=64)
-    add("--max-trials", type=positive_int, default=4)
-    add("--epochs", type=positive_int, default=5)
-    add("--objective", default="val_noisy_accuracy", choices=sorted(tuning.OBJECTIVES),
-        help="what the search optimizes (default: val_noisy_accuracy)")
-    add("--directory", default=None,
-        help="where Keras Tuner writes its trials (default: a new temp dir)")
-    tune.set_defaults(func=_tune)
-    return parser
+    Raises:
+        SystemExit: With status 2 and one line on stderr for bad input.
+    """
+    job = _report if args.command_name == "report" else _tune
+    try:
+        return job(args)
+    except (_Exit, ReportError) as error:
+        sys.stderr.write(f"keras-invariance {args.command}: error: {error}\n")
+        raise SystemExit(2) from None
 
 
 def run(argv=None):
@@ -232,23 +196,21 @@ def run(argv=None):
     Raises:
         SystemExit: With status 2 and one line on stderr for bad input.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except _Exit as error:
-        sys.stderr.write(f"keras-invariance {args.command}: error: {error}\n")
-        raise SystemExit(2) from None
+    return execute(build_parser().parse_args(argv))
 
 
 def main(argv=None):
-    """The `keras-invariance` console script: runs a subcommand, returns 0.
+    """`keras-invariance` from Python: runs a subcommand, returns 0.
+
+    The console script is `keras_invariance_cli.main`, which parses before
+    importing this package; this is the same command for callers that
+    have imported it already.
 
     Example (shell):
 
-        keras-invariance report                 # the main job, under 5 min
-        keras-invariance report --quick         # a smoke run, under 1 min
-        keras-invariance report --methods plain,irl_loss,vat --model my.keras
+        keras-invariance report                 # the main job, 3 seeds
+        keras-invariance report --quick         # a smoke run, about a minute
+        keras-invariance report --methods plain,irl_loss,vat --tune 4
         keras-invariance tune --method vat --max-trials 4
 
     Args:

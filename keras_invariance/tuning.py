@@ -140,6 +140,41 @@ def term_values(model):
     return {name: value_of(v) for name, v in term_hyperparameters(model).items()}
 
 
+def assign_terms(model, values):
+    """Sets a model's term weights and strengths by name (e.g. tuned ones).
+
+    The names are those of `term_hyperparameters`; a PGD step size keeps
+    its fraction of a changed radius, as in a tuner trial.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_invariance as ki
+    >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> model = ki.VAT(base)
+    >>> assign_terms(model, {"vat.weight": 0.3})
+    >>> round(term_values(model)["vat.weight"], 3)
+    0.3
+
+    Args:
+        model: A `keras_invariance.InvariantModel`.
+        values: `{name: float}`.
+
+    Raises:
+        ValueError: For a name the model does not have (the message lists
+            its names).
+    """
+    variables = term_hyperparameters(model)
+    unknown = sorted(set(values) - set(variables))
+    if unknown:
+        raise ValueError(
+            f"assign_terms: {unknown} are not terms of this model; its names "
+            f"are {list(variables)}."
+        )
+    for name, value in values.items():
+        _assign(model, name, variables[name], float(value))
+
+
 def objective(name):
     """Returns `keras_tuner.Objective(name, direction)` for a documented name.
 

@@ -98,6 +98,27 @@ def test_weights_are_the_presets_defaults_and_are_printed(quick_run):
     assert "epoch 2/2" in out and "wall time" in out
 
 
+def test_quick_run_says_it_is_a_smoke_run(quick_run):
+    _, out, results, stdout = quick_run
+    assert results["smoke_run"] is True and results["notice"] == writer.SMOKE_BANNER
+    lines = stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("method "))
+    # The table opens with the banner (then the group row and the header) ...
+    assert writer.SMOKE_BANNER in lines[header - 2]
+    # ... and so do the run's first line and the summary.
+    assert writer.SMOKE_BANNER in lines[0]
+    summary = next(i for i, line in enumerate(lines) if line.startswith("SUMMARY"))
+    assert writer.SMOKE_BANNER in lines[summary - 1]
+    assert "one seed: no intervals" in stdout
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert f'<div class="banner">{writer.SMOKE_BANNER}</div>' in page
+    assert results["statistics"]["seeds"] == [0]
+    # One seed: no interval, nothing bold, no "best within uncertainty".
+    assert all(v is None for m in results["methods"] for v in m["intervals"].values())
+    assert not any(b["significant"] for b in results["best"].values())
+    assert 'class="best"' not in page.split("<h2>All results</h2>")[1]
+
+
 def test_figures_and_page(quick_run):
     _, out, results, _ = quick_run
     assert results["figures"] == list(writer.FIGURES)
@@ -136,6 +157,7 @@ def test_overwrite_with_a_subset_of_methods_and_a_user_model(tmp_path, capsys):
     ])
     assert [m["key"] for m in results["methods"]] == ["vat", "plain"]
     assert results["data"]["input_shape"] == [12, 12, 1]  # digits fit the model
+    assert "zero-padded to 12×12" in results["data"]["description"]
     assert results["data"]["train_examples"] == 128
     assert results["methods"][0]["curves"]["noise"]["sigma"] == [0.0, 0.2]
     assert (tmp_path / "report.html").read_text() != "old"
@@ -258,3 +280,114 @@ def test_tfds_arrays_become_report_images():
     assert y.dtype == np.int32
     with pytest.raises(data_lib.ReportError, match="needs images"):
         data_lib.as_report_images("text", (np.zeros((3, 7)), [0, 1, 2]), (np.zeros((1, 7)), [0]))
+
+
+def test_seeds_give_per_seed_values_and_the_same_seed_the_same_run(tmp_path):
+    small = ["--quick", "--quiet", "--methods", "plain", "--train-size", "128",
+             "--test-size", "48", "--epochs", "1"]
+    two = cli.run(["report", *small, "--seeds", "2", "--output-dir", str(tmp_path / "two")])
+    one = cli.run(["report", *small, "--seeds", "1", "--output-dir", str(tmp_path / "one")])
+    assert two["statistics"]["seeds"] == [0, 1]
+    for method in two["methods"]:
+        assert [run["seed"] for run in method["runs"]] == [0, 1]
+        for key, values in method["per_seed"].items():
+            assert len(values) == 2
+            assert method["metrics"][key] == pytest.approx(sum(values) / 2)
+        # Two seeds train two different networks ...
+        assert method["runs"][0]["history"]["loss"] != method["runs"][1]["history"]["loss"]
+        # ... and seed 0 of a two-seed report is the one-seed report's run.
+        single = next(m for m in one["methods"] if m["key"] == method["key"])
+        assert method["runs"][0]["history"] == single["runs"][0]["history"]
+        assert method["runs"][0]["metrics"]["clean_accuracy"] == (
+            single["runs"][0]["metrics"]["clean_accuracy"])
+    plain = two["methods"][0]
+    values = plain["per_seed"]["clean_accuracy"]
+    spread = abs(values[0] - values[1]) / 2  # the sample standard deviation / √2
+    assert plain["intervals"]["clean_accuracy"] == pytest.approx(12.7062047 * spread)
+    saved = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert saved["methods"][0]["per_seed"] == two["methods"][0]["per_seed"]
+
+
+def test_fair_mode_tunes_every_method_with_the_same_budget(tmp_path, capsys):
+    results = cli.run(["report", "--quick", "--tune", "2", "--methods", "plain,fgsm_at",
+                       "--train-size", "160", "--test-size", "48", "--epochs", "1",
+                       "--tune-objective", "linf", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "fair mode: 2 trials per method" in out
+    plain, fgsm = results["methods"]
+    assert plain["tuning"]["trials"] == 0 and "nothing to search" in plain["tuning"]["note"]
+    tuning_info = fgsm["tuning"]
+    assert tuning_info["trials"] == 2
+    assert set(tuning_info["weights"]) == {"alpha", "beta", "perturbation.epsilon"}
+    # The chosen weights are the ones the reported models trained with.
+    for name, value in tuning_info["weights"].items():
+        assert fgsm["configuration"]["weights"][name] == pytest.approx(value, rel=1e-6)
+    assert tuning_info["note"] in out
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Fair mode" in page and tuning_info["note"] in page
+
+
+def test_a_trial_below_the_clean_constraint_scores_below_every_other():
+    from keras_invariance.report import tune
+
+    class Scorer:
+        def __init__(self, clean, robust):
+            self.parts = {"clean": clean, "robust": robust}
+
+        def score(self, trained):
+            return self.parts
+
+    class Model:
+        base_model = None
+
+        def fit(self, *args, **kwargs):
+            pass
+
+    config = ReportConfig(quick=True).resolved()
+    scores = {}
+    for name, clean, robust in (("keeps", 0.90, 0.30), ("breaks", 0.80, 0.95)):
+        hypermodel = tune._MethodHyperModel(METHODS["vat"], lambda: None, config,
+                                            Scorer(clean, robust), floor=0.85)
+        scores[name] = hypermodel.fit(None, Model(), None, None)["score"]
+    assert scores["keeps"] == pytest.approx(0.30)
+    assert scores["breaks"] == pytest.approx(0.95 - tune.INFEASIBLE)
+    assert scores["breaks"] < scores["keeps"]
+
+
+def test_upscaled_digits_commute_with_integer_shifts():
+    rng = np.random.default_rng(0)
+    glyph = np.zeros((1, 8, 8, 1), "float32")
+    glyph[0, 2:6, 2:6, 0] = rng.random((4, 4))
+    shifted = np.roll(glyph, (1, -1), axis=(1, 2))
+    big = data_lib.upscale(glyph, 2, 20)
+    # Bilinear upscaling is shift-equivariant: one pixel before is two after.
+    np.testing.assert_allclose(data_lib.upscale(shifted, 2, 20),
+                               np.roll(big, (2, -2), axis=(1, 2)), atol=1e-6)
+    # Constant regions stay constant; the frame is zero.
+    flat = data_lib.upscale(np.full((1, 8, 8, 1), 0.5, "float32"), 2, 20)
+    np.testing.assert_allclose(flat[0, 2:18, 2:18], 0.5, atol=1e-6)
+    assert float(flat[0, :2].max()) == 0.0 and float(flat[0, 18:].max()) == 0.0
+    (x, _), _ = data_lib.load_data("digits", train_size=10, test_size=5)
+    assert x.shape[1:] == (20, 20, 1) and float(x[:, :2].max()) == 0.0
+
+
+@pytest.mark.science
+def test_the_grid_column_separates_plain_from_spatial_augmentation():
+    from keras_invariance import spatial
+    from keras_invariance.evaluation import spatial as spatial_eval
+    from keras_invariance.report import training
+
+    config = ReportConfig(epochs=10, seeds=1).resolved()
+    (x, y), (xt, yt) = data_lib.load_data("digits")
+    bases = training.BaseModels(config, x, 10)
+    grid = spatial.spatial_grid(config.translation, config.rotation, config.grid)
+    accuracy = {}
+    for key in ("plain", "spatial_da"):
+        model = training.compile_model(
+            training.build_method(METHODS[key], bases, config, 0), config)
+        model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
+        accuracy[key] = spatial_eval.grid_accuracy(model.base_model, xt[:config.grid_size],
+                                                   yt[:config.grid_size], grid)
+    # On the 8×8 digits both were 0.0; upscaled, the column reads.
+    assert accuracy["plain"] > 0.02, accuracy
+    assert accuracy["spatial_da"] > accuracy["plain"] + 0.1, accuracy

@@ -120,14 +120,18 @@ class Evaluator:
             f"spatial_worst_of_{c.worst_of}_accuracy": spatial_eval.worst_of_k_accuracy(
                 net, x, y, k=c.worst_of, seed=c.seed + 5000, **box),
             f"spatial_grid_{int(np.prod(c.grid))}_accuracy": spatial_eval.grid_accuracy(
-                net, x, y, grid),
+                net, x[:c.grid_size], y[:c.grid_size], grid),
         }
 
     def _diagnostics(self, net):
         distances = representation.activation_distances(
             net, self.x_diag, self.x_diag_noisy, self.layers)
+        # Exact at the logits (the table's ‖J‖_F); 8 unbiased projections
+        # at wider layers, where an exact Jacobian costs a backward pass per
+        # unit and made the diagnostics a quarter of every evaluation.
         norms = representation.jacobian_norms(
-            net, self.x_diag, self.layers, num_projections=8, seed=self.config.seed)
+            net, self.x_diag, self.layers, num_projections=8, max_exact_size=16,
+            seed=self.config.seed)
         return {
             "layers": list(self.layers),
             "noise_sigma": self.config.noise,

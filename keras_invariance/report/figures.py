@@ -18,11 +18,32 @@ def have_matplotlib():
     return importlib.util.find_spec("matplotlib") is not None
 
 
+def _pareto_panels(results):
+    summary = results["summary"]
+    names = summary["names"]
+    panels = []
+    for threat in summary["threats"]:
+        points = {}
+        for e in results["methods"]:
+            score = threat["scores"][e["key"]]
+            cost = e["metrics"].get("step_time_ratio")
+            if cost is None:
+                continue
+            points[names[e["key"]]] = (cost, e.get("intervals", {}).get("step_time_ratio"),
+                                       score["mean"], score["interval"])
+        front = [names[k] for k in threat["pareto"] if names[k] in points]
+        panels.append((threat["name"], points, front))
+    return panels
+
+
 def write_figures(results, output_dir):
     """Writes every figure of `FIGURES` as a PNG; returns their file names.
 
-    Per-layer figures are normalized to plain training when it was run
-    (as the IRL paper's Fig. 1 normalizes to its baseline).
+    Accuracies are drawn in % with the error bars of their 95 % intervals
+    over seeds; σ and ε are pixel intensities (inputs in [0, 1]). Per-layer
+    figures are normalized to plain training when it was run (as the IRL
+    paper's Fig. 1 normalizes to its baseline). The cost-vs-robustness
+    figure needs the results' `summary`; without one it is skipped.
 
     Example:
 
@@ -38,7 +59,7 @@ def write_figures(results, output_dir):
 
     Args:
         results: The results dict (`methods` with `curves` and
-            `diagnostics`).
+            `diagnostics`, and `summary`).
         output_dir: Where the PNGs go.
 
     Returns:
@@ -48,17 +69,21 @@ def write_figures(results, output_dir):
     names = [m["method"] for m in methods]
     baseline = "plain" if "plain" in names else None
     drawn = {}
+    if results.get("summary"):
+        drawn["pareto.png"] = plots.plot_tradeoff(_pareto_panels(results))
 
     def curves(key, axis):
-        return {m["method"]: (m["curves"][key][axis], m["curves"][key]["accuracy"])
+        return {m["method"]: (m["curves"][key][axis], m["curves"][key]["accuracy"],
+                              m["curves"][key].get("interval"))
                 for m in methods}
 
+    unit = "pixel intensity, inputs in [0, 1]"
     drawn["accuracy_vs_noise.png"] = plots.plot_curves(
-        curves("noise", "sigma"), xlabel="Gaussian noise σ (pixels)")
+        curves("noise", "sigma"), xlabel=f"Gaussian noise σ ({unit})")
     drawn["accuracy_vs_fgsm.png"] = plots.plot_curves(
-        curves("fgsm_linf", "epsilon"), xlabel="FGSM ε (ℓ∞, pixels)")
+        curves("fgsm_linf", "epsilon"), xlabel=f"FGSM ε (ℓ∞, {unit})")
     drawn["accuracy_vs_pgd.png"] = plots.plot_curves(
-        curves("pgd_linf", "epsilon"), xlabel="PGD ε (ℓ∞, pixels)")
+        curves("pgd_linf", "epsilon"), xlabel=f"PGD ε (ℓ∞, {unit})")
     for file, key, label in (
         ("layer_l2_distance.png", "activation_l2", "mean L2 distance"),
         ("layer_cosine_distance.png", "activation_cosine", "mean cosine distance"),
@@ -69,8 +94,10 @@ def write_figures(results, output_dir):
         drawn[file] = plots.plot_per_layer(values, ylabel=label, baseline=baseline)
     written = []
     for file in FIGURES:
+        if file not in drawn:
+            continue
         figure = drawn[file]
-        figure.suptitle(FIGURES[file], fontsize="medium")
-        figure.savefig(os.path.join(output_dir, file), dpi=110)
+        figure.suptitle(FIGURES[file], fontsize="large")
+        figure.savefig(os.path.join(output_dir, file), dpi=100)
         written.append(file)
     return written

@@ -11,6 +11,7 @@ whatever the presets' defaults are.
 """
 
 import collections
+import difflib
 
 from keras_invariance.perturbations.noise import GaussianNoise
 from keras_invariance.presets import invariant_backprop
@@ -96,12 +97,43 @@ METHODS = collections.OrderedDict([
            "SpatialInvariance(mode='at_kl', box)", _spatial("at_kl"), images=True),
 ])
 
-#: The default run: one row per paper family and method of the issue.
+#: The default run: one row per paper family and method, and spatial D.A.
+#: beside D.A.+KL (the spatial paper's own comparison).
 DEFAULT_METHODS = (
     "plain", "data_augmentation", "irl_batching", "irl_loss",
     "noise_regularization", "jacobian", "vat", "loss_ibp", "prediction_ibp",
-    "fgsm_at", "fast_at", "at_kl", "tangent_bp", "spatial_da_kl",
+    "fgsm_at", "fast_at", "at_kl", "tangent_bp", "spatial_da", "spatial_da_kl",
 )
+
+
+def unknown_key_message(key, keys=None, what="method"):
+    """Says that `key` is unknown, suggests close keys and lists them all.
+
+    Example:
+
+    >>> unknown_key_message("irl_los")
+    "unknown method 'irl_los' (did you mean 'irl_loss'?); choose from ..."
+
+    Args:
+        key: The unknown key.
+        keys: The known keys (default: every report method).
+        what: What a key names, for the message.
+
+    Returns:
+        A one-line message.
+    """
+    keys = list(METHODS if keys is None else keys)
+    return f"unknown {what} {_with_hint(key, keys)}; choose from {', '.join(keys)}"
+
+
+def _with_hint(key, keys):
+    """`'key'`, followed by `(did you mean …?)` when some keys are close."""
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+    # A prefix of keys ("irl", "spatial") is close too.
+    close += [k for k in keys if k.startswith(key) and k not in close]
+    close = close[:3]
+    return f"{key!r}" + (f" (did you mean {' or '.join(map(repr, close))}?)"
+                         if close else "")
 
 
 def resolve_methods(names, images=True, explicit=True):
@@ -131,8 +163,9 @@ def resolve_methods(names, images=True, explicit=True):
         keys += [k for k in expanded if k not in keys]
     unknown = [k for k in keys if k not in METHODS]
     if unknown:
+        hints = [_with_hint(key, list(METHODS)) for key in unknown]
         raise ValueError(
-            f"unknown method(s) {', '.join(map(repr, unknown))}; choose from "
+            f"unknown method(s) {', '.join(hints)}; choose from "
             f"{', '.join(METHODS)} (or 'default', 'all')"
         )
     if not keys:

@@ -16,14 +16,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_invariance.report import aggregate
 from keras_invariance.report import data as data_lib
 from keras_invariance.report import evaluate as evaluate_lib
 from keras_invariance.report import figures as figures_lib
 from keras_invariance.report import methods as methods_lib
+from keras_invariance.report import page
+from keras_invariance.report import stats
+from keras_invariance.report import summary as summary_lib
 from keras_invariance.report import writer
 from keras_invariance.report.data import ReportError
 from keras_invariance.report.progress import EpochProgress
 from keras_invariance.report.progress import StepTimer
+from keras_invariance.report.training import BaseModels
+from keras_invariance.report.training import build_method
+from keras_invariance.report.training import compile_model
 from keras_invariance.tuning import term_values
 
 
@@ -70,36 +77,14 @@ def _jsonable(value):
     return repr(value)
 
 
-class _Bases:
-    """Fresh copies of the base model, all with the same initial weights."""
-
-    def __init__(self, config, x, num_classes):
-        self.config = config
-        self.x = x
-        self.num_classes = num_classes
-        if config.model is None:
-            self.source = "the report CNN"
-        else:
-            self.source = f"--model {config.model}"
-
-    def make(self):
-        if self.config.model is None:
-            keras.utils.set_random_seed(self.config.seed)
-            return data_lib.default_model(self.x.shape[1:], self.num_classes)
-        return data_lib.load_user_model(self.config.model)
-
-
-def _train(method, bases, x, y, config, title, stream):
-    keras.utils.set_random_seed(config.seed)
-    model = method.build(bases.make(), config)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+def _train(method, bases, x, y, config, seed, title, stream, weights=None,
+           show_weights=True):
+    model = compile_model(build_method(method, bases, config, seed, weights), config)
     built = term_values(model)
     if stream is not None:
-        stream.write(f"{title}  {method.call}\n    weights: {format_weights(built)}\n")
+        stream.write(f"{title}  {method.call}\n")
+        if show_weights:
+            stream.write(f"    weights: {format_weights(built)}\n")
         stream.flush()
     timer = StepTimer()
     start = time.perf_counter()
@@ -114,8 +99,26 @@ def _train(method, bases, x, y, config, title, stream):
     return model, built, used, timer.median_step(), seconds, history.history
 
 
+def _warm_up(bases, x, y, config):
+    """One short plain fit before anything is timed.
+
+    The first training of a process pays one-off costs (thread pools,
+    allocator growth) that would otherwise inflate the first method's
+    step time, and with it every ratio to plain.
+    """
+    model = compile_model(methods_lib.METHODS["plain"].build(bases.make(), config), config)
+    rows = min(len(x), 8 * config.batch_size)
+    model.fit(x[:rows], y[:rows], batch_size=config.batch_size, epochs=1, verbose=0)
+
+
 def run_report(config, stream=sys.stdout):
     """Trains and evaluates every method of `config`; writes the outputs.
+
+    Each method is trained once per seed (`config.seeds`, from
+    `config.seed` on) and every run is evaluated on the same test inputs,
+    noise draws and attack starts, so the spread over seeds is the
+    training's. With `config.tune`, each method's weights are first chosen
+    on a validation split (`keras_invariance.report.tune`).
 
     Example (a smoke run, about a minute on 2 CPU cores):
 
@@ -149,62 +152,117 @@ def run_report(config, stream=sys.stdout):
             config.methods, images=x.ndim == 4, explicit=config.methods_explicit)
     except ValueError as error:
         raise ReportError(f"--methods: {error}") from None
-    bases = _Bases(config, x, num_classes)
+    bases = BaseModels(config, x, num_classes)
     data_lib.check_model_fits(bases.make(), x, num_classes, bases.source)
     evaluator = evaluate_lib.Evaluator(bases.make(), x_test, y_test, config)
     description = _describe(config, x, x_test, bases.source)
+    seeds = [config.seed + i for i in range(config.seeds)]
     if stream is not None:
-        stream.write(f"{description}; {len(methods)} methods × {config.epochs} epochs\n")
+        if config.quick:
+            stream.write(writer.SMOKE_BANNER + "\n")
+        stream.write(f"{description}; {len(methods)} methods × {config.epochs} epochs × "
+                     f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''}\n")
 
-    entries, plain_step = [], None
-    for i, method in enumerate(methods, start=1):
-        title = f"[{i}/{len(methods)}] {method.name}"
-        model, built, used, step, seconds, history = _train(
-            method, bases, x, y, config, title, stream)
-        if method.key == "plain":
-            plain_step = step
-        evaluation_start = time.perf_counter()
-        result = evaluator.evaluate(model.base_model)
-        evaluation_seconds = time.perf_counter() - evaluation_start
-        result["evaluation_seconds"]["total"] = evaluation_seconds
-        result["metrics"]["step_time_ms"] = 1000.0 * step
+    tuned = None
+    if config.tune is not None:
+        from keras_invariance.report import tune as tune_lib
+
+        tuned = tune_lib.tune_weights(methods, bases, x, y, config, stream)
+    _warm_up(bases, x, y, config)
+    runs = {m.key: [] for m in methods}
+    total = len(methods) * len(seeds)
+    for s, seed in enumerate(seeds):
+        for i, method in enumerate(methods, start=1):
+            count = s * len(methods) + i
+            title = f"[{count}/{total}] {method.name}"
+            if len(seeds) > 1:
+                title += f" (seed {seed})"
+            weights = tuned[method.key]["weights"] if tuned else None
+            runs[method.key].append(_run(
+                method, bases, x, y, config, seed, title, evaluator, stream, weights,
+                show_weights=s == 0))
+    _step_ratios(runs, bases, x, y, config, stream)
+    entries = []
+    for method in methods:
+        first = runs[method.key][0]
         entry = {"key": method.key, "method": method.name, "family": method.family,
-                 "call": method.call,
-                 "configuration": _configuration(model, method, built, used),
-                 "train_seconds": seconds,
-                 "history": {k: [float(v) for v in vs] for k, vs in history.items()},
-                 **result}
-        bad = evaluate_lib.non_finite(entry)
-        if bad and stream is not None:
-            stream.write(f"    warning: non-finite values in {', '.join(bad)}\n")
+                 "call": method.call, "configuration": first["configuration"],
+                 "seeds": seeds,
+                 "train_seconds": sum(r["train_seconds"] for r in runs[method.key]),
+                 **aggregate.aggregate_runs(runs[method.key]),
+                 "runs": runs[method.key]}
+        if tuned:
+            entry["tuning"] = tuned[method.key]
         entries.append(entry)
-        if stream is not None:
-            m = result["metrics"]
-            stream.write(
-                f"    clean {100 * m['clean_accuracy']:.1f}%  "
-                f"train {seconds:.1f} s ({1000 * step:.1f} ms/step)  "
-                f"evaluation {evaluation_seconds:.1f} s\n")
-            stream.flush()
-        del model
-    if plain_step is None:
-        plain_step = _reference_step(bases, x, y, config, stream)
-    for entry in entries:
-        step = entry["metrics"]["step_time_ms"] / 1000.0
-        entry["metrics"]["step_time_ratio"] = step / plain_step if plain_step else float("nan")
 
     results = {
         "title": "keras-invariance robustness report",
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "smoke_run": bool(config.quick),
+        "notice": writer.SMOKE_BANNER if config.quick else None,
         "config": _jsonable(vars(config)),
         "data": {"description": description, "dataset": config.dataset,
                  "input_shape": list(x.shape[1:]), "num_classes": num_classes,
                  "train_examples": int(len(x)), "test_examples": int(len(x_test)),
                  "model": bases.source},
-        "reference_step_ms": 1000.0 * plain_step,
+        "statistics": {
+            "seeds": seeds,
+            "interval": f"{100 * stats.CONFIDENCE:g} % Student-t confidence interval of "
+                        "the mean over training seeds (± half-width)",
+            "test": f"paired t-test over seeds (Welch's when runs do not pair up), "
+                    f"two-sided, α = {stats.ALPHA:g}",
+        },
+        "reference_step_ms": runs[methods[0].key][0]["reference_step_ms"],
         "methods": entries,
         "versions": _versions(),
     }
+    results["best"] = {
+        key: aggregate.column_best(entries, key)
+        for _, _, key, kind in writer.columns(results) if kind == "acc"}
+    results["summary"] = summary_lib.summarize(results)
     return _write(results, config, started, stream)
+
+
+def _run(method, bases, x, y, config, seed, title, evaluator, stream, weights,
+         show_weights):
+    """One seed of one method: train, evaluate, and the run's record."""
+    model, built, used, step, seconds, history = _train(
+        method, bases, x, y, config, seed, title, stream, weights, show_weights)
+    evaluation_start = time.perf_counter()
+    result = evaluator.evaluate(model.base_model)
+    evaluation_seconds = time.perf_counter() - evaluation_start
+    result["evaluation_seconds"]["total"] = evaluation_seconds
+    result["metrics"]["step_time_ms"] = 1000.0 * step
+    run = {"seed": seed, "configuration": _configuration(model, method, built, used),
+           "train_seconds": seconds,
+           "history": {k: [float(v) for v in vs] for k, vs in history.items()},
+           **result}
+    bad = evaluate_lib.non_finite(run)
+    if bad and stream is not None:
+        stream.write(f"    warning: non-finite values in {', '.join(bad)}\n")
+    if stream is not None:
+        m = result["metrics"]
+        stream.write(
+            f"    clean {100 * m['clean_accuracy']:.1f}%  "
+            f"train {seconds:.1f} s ({1000 * step:.1f} ms/step)  "
+            f"evaluation {evaluation_seconds:.1f} s\n")
+        stream.flush()
+    return run
+
+
+def _step_ratios(runs, bases, x, y, config, stream):
+    """Each run's step time over plain's of the same seed (or a reference)."""
+    plain = runs.get("plain")
+    reference = None
+    if plain is None:
+        reference = _reference_step(bases, x, y, config, stream)
+    for key, method_runs in runs.items():
+        for i, run in enumerate(method_runs):
+            base = (plain[i]["metrics"]["step_time_ms"] / 1000.0 if plain is not None
+                    else reference)
+            run["reference_step_ms"] = 1000.0 * base
+            step = run["metrics"]["step_time_ms"] / 1000.0
+            run["metrics"]["step_time_ratio"] = step / base if base else float("nan")
 
 
 def _write(results, config, started, stream):
@@ -216,11 +274,11 @@ def _write(results, config, started, stream):
     results["figures"] = figures
     results["wall_seconds"] = time.perf_counter() - started
     paths = [writer.write_json(results, config.output_dir),
-             writer.write_html(results, config.output_dir, figures)]
+             page.write_html(results, config.output_dir, figures)]
     if stream is not None:
+        stream.write("\n" + summary_lib.format_summary(results) + "\n")
         stream.write("\n" + writer.format_table(results) + "\n")
-        stream.write("accuracies in %; ‖J‖_F and Δlogit: logit Jacobian norm and L2 "
-                     f"distance under σ={config.noise:g}; step ×: step time / plain's\n")
+        stream.write(writer.table_legend(results) + "\n")
         stream.write(f"wall time {results['wall_seconds']:.1f} s\n")
         stream.write(f"wrote {paths[0]}, {paths[1]} and {len(figures)} figures\n")
         stream.flush()
@@ -233,11 +291,8 @@ def _reference_step(bases, x, y, config, stream):
     if stream is not None:
         stream.write("timing plain training for the step-time ratios\n")
     timer = StepTimer()
-    keras.utils.set_random_seed(config.seed)
-    model = methods_lib.METHODS["plain"].build(bases.make(), config)
-    model.compile(keras.optimizers.Adam(config.learning_rate),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model = compile_model(
+        methods_lib.METHODS["plain"].build(bases.make(), config), config)
     model.fit(x, y, batch_size=config.batch_size, epochs=min(2, config.epochs),
               verbose=0, callbacks=[timer])
     return timer.median_step()
@@ -246,7 +301,10 @@ def _reference_step(bases, x, y, config, stream):
 def _describe(config, x, x_test, source):
     if config.dataset == "digits":
         data = "scikit-learn digits"
-        if x.ndim == 4:
+        if x.ndim == 4 and x.shape[1] >= data_lib.DIGITS_SCALE * 8:
+            data += (f" (8×8, upscaled {data_lib.DIGITS_SCALE}× and zero-padded to "
+                     f"{x.shape[1]}×{x.shape[2]})")
+        elif x.ndim == 4:
             data += f" (8×8, zero-padded to {x.shape[1]}×{x.shape[2]})"
     else:
         data = f"TFDS {config.dataset}"

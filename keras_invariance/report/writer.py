@@ -1,12 +1,8 @@
-"""The report's outputs: the text table, `results.json` and `report.html`.
+"""The report's outputs: the text table, `results.json`, the output directory.
 
-`report.html` is one self-contained page: inline CSS, the table, each
-method's configuration and weights, and the figures as `<img>` tags
-referencing the PNGs next to it (relative paths), so it opens from the
-output directory with no network access.
+`report.html` is written by `keras_invariance.report.page`.
 """
 
-import html
 import json
 import os
 import tempfile
@@ -15,8 +11,12 @@ from keras_invariance.report.data import ReportError
 
 RESULTS = "results.json"
 PAGE = "report.html"
+#: What a `--quick` run says in its table, page and JSON.
+SMOKE_BANNER = ("SMOKE RUN (--quick): numbers are not meaningful; a few epochs on a "
+                "few hundred examples check that every method runs")
 #: Every figure the report draws: file name → (title, what it shows).
 FIGURES = {
+    "pareto.png": "Cost vs robustness per threat: the Pareto front (mean ± 95 % CI)",
     "accuracy_vs_noise.png": "Accuracy under Gaussian noise (Invariant BP, Fig. 3)",
     "accuracy_vs_fgsm.png": "Accuracy under FGSM, ℓ∞ (Invariant BP, Fig. 2)",
     "accuracy_vs_pgd.png": "Accuracy under PGD, ℓ∞",
@@ -88,18 +88,52 @@ def columns(results):
     return cols
 
 
-def _cell(value, kind):
+def format_value(value, kind, interval=None):
+    """One number of the table, with its interval: `96.2±0.8` (accuracies in %).
+
+    Example:
+
+    >>> format_value(0.9621, "acc", 0.0083), format_value(1.234, "ratio")
+    ('96.2±0.8', '1.23')
+
+    Args:
+        value: The mean (`None` for a missing value).
+        kind: `"acc"` (a fraction shown in %), `"ratio"` or `"num"`.
+        interval: The interval's half-width, or `None`.
+
+    Returns:
+        A string (`"–"` for a missing value).
+    """
     if value is None:
         return "–"
     if kind == "acc":
-        return f"{100 * value:.1f}"
+        text = f"{100 * value:.1f}"
+        return text if interval is None else f"{text}±{100 * interval:.1f}"
     if kind == "ratio":
-        return f"{value:.2f}"
-    return f"{value:.3g}"
+        text = f"{value:.2f}"
+        return text if interval is None else f"{text}±{interval:.2f}"
+    text = f"{value:.3g}"
+    return text if interval is None else f"{text}±{interval:.2g}"
+
+
+def cell(entry, key, kind):
+    """A method's cell for a column key (mean ± interval)."""
+    intervals = entry.get("intervals", {})
+    return format_value(entry["metrics"].get(key), kind, intervals.get(key))
+
+
+def is_bold(results, entry, key):
+    """Whether `entry` is a column's best and significantly above the next."""
+    best = results.get("best", {}).get(key)
+    return bool(best and best["significant"] and best["best"] == entry.get("key"))
 
 
 def format_table(results):
     """The results as a fixed-width text table (accuracies in %).
+
+    A cell is mean±half-width of the 95 % interval over seeds; `*` marks a
+    column's best when the paired t-test over seeds says it beats the
+    runner-up.
 
     Example:
 
@@ -111,12 +145,13 @@ def format_table(results):
     plain    90.0      2       1    1.00
 
     Returns:
-        A string of lines: a group row, a header row, a rule, one row per
-        method.
+        A string of lines: the smoke-run banner if any, a group row, a
+        header row, a rule, one row per method.
     """
     cols = columns(results)
     width = max([len("method")] + [len(m["method"]) for m in results["methods"]])
-    cells = [[_cell(m["metrics"].get(key), kind) for _, _, key, kind in cols]
+    cells = [[cell(m, key, kind) + ("*" if is_bold(results, m, key) else "")
+              for _, _, key, kind in cols]
              for m in results["methods"]]
     sizes = [max([len(label)] + [len(row[i]) for row in cells])
              for i, (_, label, _, _) in enumerate(cols)]
@@ -132,10 +167,32 @@ def format_table(results):
     header = "method".ljust(width) + "".join(
         f"  {label:>{size}}" for (_, label, _, _), size in zip(cols, sizes))
     lines = [" " * width + groups.rstrip(), header, "-" * len(header)]
+    if results.get("smoke_run"):
+        lines.insert(0, f"*** {SMOKE_BANNER} ***")
     for method, row in zip(results["methods"], cells):
         lines.append(method["method"].ljust(width) + "".join(
-            f"  {cell:>{size}}" for cell, size in zip(row, sizes)))
+            f"  {c:>{size}}" for c, size in zip(row, sizes)))
     return "\n".join(lines)
+
+
+def table_legend(results):
+    """What the table's numbers mean, in two lines.
+
+    Example:
+
+    >>> table_legend({"config": {"noise": 0.3}, "statistics": {"seeds": [0]}})[:14]
+    'accuracies in '
+    """
+    seeds = results.get("statistics", {}).get("seeds", [None])
+    noise = results["config"]["noise"]
+    if len(seeds) > 1:
+        spread = (f"mean±half-width of the 95 % Student-t interval over {len(seeds)} "
+                  "training seeds (step ×: median over seeds); * = best of its column and "
+                  "better than the next (paired t-test over seeds, p < 0.05)")
+    else:
+        spread = "one seed: no intervals, no test (pass --seeds 3 or more)"
+    return ("accuracies in %; ‖J‖_F and Δlogit: logit Jacobian norm and L2 distance "
+            f"under σ={noise:g}; step ×: step time / plain's\n{spread}")
 
 
 def write_json(results, output_dir):
@@ -143,102 +200,4 @@ def write_json(results, output_dir):
     path = os.path.join(output_dir, RESULTS)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1, ensure_ascii=False)
-    return path
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
-       color: #222; padding: 0 1em; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
-th, td { padding: 0.25em 0.55em; text-align: right; border-bottom: 1px solid #ddd; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-tr:hover td { background: #fafaf0; } .best { font-weight: bold; color: #05621e; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; }
-figure img { max-width: 560px; border: 1px solid #ddd; }
-figcaption { font-size: 0.85em; color: #555; max-width: 560px; }
-table.config td, table.config th { text-align: left; vertical-align: top; }
-code { background: #f3f3f3; padding: 0 0.2em; } .small { font-size: 0.85em; color: #555; }
-"""
-
-
-def write_html(results, output_dir, figures):
-    """Writes `report.html` (table, configurations, figures); returns its path.
-
-    Args:
-        results: The results dict (as written to `results.json`).
-        output_dir: The output directory.
-        figures: File names of the PNGs written there (relative `<img>`
-            sources).
-    """
-    e = html.escape
-    cols = columns(results)
-    best = {}
-    for _, _, key, kind in cols:
-        values = [m["metrics"].get(key) for m in results["methods"]]
-        values = [v for v in values if v is not None]
-        if kind == "acc" and values:
-            best[key] = max(values)
-    head_groups, previous = [], None
-    for group, *_ in cols:
-        if group == previous and head_groups:
-            head_groups[-1][1] += 1
-        else:
-            head_groups.append([group, 1])
-        previous = group
-    rows = []
-    for m in results["methods"]:
-        cells = []
-        for _, _, key, kind in cols:
-            value = m["metrics"].get(key)
-            cls = ' class="best"' if value is not None and best.get(key) == value else ""
-            cells.append(f"<td{cls}>{_cell(value, kind)}</td>")
-        rows.append(f"<tr><td>{e(m['method'])}</td>{''.join(cells)}</tr>")
-    config_rows = []
-    for m in results["methods"]:
-        weights = ", ".join(f"{e(k)}={v:g}" for k, v in m["configuration"]["weights"].items())
-        config_rows.append(
-            f"<tr><td>{e(m['method'])}</td><td>{e(m['family'])}</td>"
-            f"<td><code>{e(m['call'])}</code></td><td>{weights}</td>"
-            f"<td>{m['metrics'].get('step_time_ms', 0):.1f}</td>"
-            f"<td>{m['train_seconds']:.1f}</td></tr>")
-    c = results["config"]
-    data = results["data"]
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>keras-invariance robustness report</title><style>{_STYLE}</style></head>
-<body>
-<h1>Robustness report</h1>
-<p>{e(data['description'])}. {len(results['methods'])} methods, {c['epochs']} epochs each,
-batch {c['batch_size']}, Adam {c['learning_rate']:g}, seed {c['seed']}.
-Accuracies in % on {data['test_examples']} test examples; the best of each column is bold.
-Noise σ and attack ε are in pixels (inputs in [0, 1]); FGSM and PGD ({c['pgd_steps']} steps)
-are ℓ∞ and clipped to [0, 1]; spatial attacks search ±{c['translation']:g} px and
-±{c['rotation']:g}° (random: one draw, worst-of-{c['worst_of']}: every one of
-{c['worst_of']} draws must be right, grid: all {c['grid'][0]}×{c['grid'][1]}×{c['grid'][2]}
-transforms). Diagnostics on {c['diagnostics_size']} test examples, Gaussian σ = {c['noise']:g}:
-logit Jacobian norm ‖J‖<sub>F</sub> and logit L2 distance. <i>step ×</i> is each method's median
-training-step time over plain training's, in this process. Wall time {results['wall_seconds']:.0f} s.</p>
-<table>
-<tr><th></th>{''.join(f'<th colspan="{n}">{e(g)}</th>' for g, n in head_groups)}</tr>
-<tr><th>method</th>{''.join(f'<th>{e(label)}</th>' for _, label, _, _ in cols)}</tr>
-{''.join(rows)}
-</table>
-<h2>Figures</h2>
-{''.join(f'<figure><img src="{e(name)}" alt="{e(FIGURES[name])}"><figcaption>{e(FIGURES[name])}</figcaption></figure>' for name in figures)}
-{'' if figures else '<p>No figures: matplotlib is not installed (<code>pip install "keras-invariance[plots]"</code>).</p>'}
-<h2>Configurations and the weights actually used</h2>
-<p class="small">Every method is a public preset with its default weights; the values below are read
-from the trained model's variables. IRL rows train with Gaussian noise σ = {c['noise']:g}.</p>
-<table class="config"><tr><th>method</th><th>paper family</th><th>call</th><th>weights</th><th>ms/step</th><th>train s</th></tr>
-{''.join(config_rows)}
-</table>
-<p class="small">Everything on this page is in <code>results.json</code>
-(one object per method: configuration, metrics, curves, diagnostics, training history).
-keras-invariance {e(results['versions']['keras_invariance'])}, Keras {e(results['versions']['keras'])},
-TensorFlow {e(results['versions']['tensorflow'])}.</p>
-</body></html>
-"""
-    path = os.path.join(output_dir, PAGE)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
     return path
