@@ -41,6 +41,11 @@ def _flat_rows(t):
     t = ops.cast(t, "float32")
     if len(t.shape) == 1:
         return ops.expand_dims(t, -1)
+    features = t.shape[1:]
+    if features.is_fully_defined():
+        # A static width even when the batch dimension is unknown (a
+        # partial last batch, `second_order.unknown_batch`): terms read it.
+        return ops.reshape(t, (-1, features.num_elements()))
     return ops.reshape(t, (ops.shape(t)[0], -1))
 
 
