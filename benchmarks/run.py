@@ -137,15 +137,22 @@ def _method_markdown(registry, payload, title):
         rows = []
         for name, entry in summary.items():
             goal = registry[name]["goal"]
+            if isinstance(goal, tuple):
+                goal = goal[setting == "xla"]
             rows.append([name, registry[name]["label"], f"{entry['ms']:.1f}",
-                         protocol.fmt_ratio(entry), protocol.goal_mark(entry["ratio"], goal)])
+                         protocol.fmt_ratio(entry), protocol.fmt_cpu(entry),
+                         protocol.goal_mark(entry["ratio"], goal)])
         for num, den, goal in _methods.RELATIVE_GOALS:
             if num in summary and den in summary:
                 ratio = summary[num]["ms"] / summary[den]["ms"]
-                rows.append([f"{num} / {den}", "", "", f"{ratio:.2f}",
+                cpu = ""
+                if "cpu_ms" in summary[num]:
+                    cpu = f"{summary[num]['cpu_ms'] / summary[den]['cpu_ms']:.2f}"
+                rows.append([f"{num} / {den}", "", "", f"{ratio:.2f}", cpu,
                              protocol.goal_mark(ratio, goal)])
         out.append(protocol.markdown_table(
-            ["method", "what", "ms/step", "× plain [round range]", "goal"], rows))
+            ["method", "what", "ms/step", "× plain [round range]", "CPU × plain", "goal"],
+            rows))
         out.append("")
     return "\n".join(out)
 
@@ -189,15 +196,19 @@ def floors_markdown(payload):
                 continue
             package = summary.get(name)
             gap = "" if package is None else f"{package['ratio'] / floor['ratio']:.2f}"
+            cpu_gap = ""
+            if package is not None and "cpu_ratio" in package:
+                cpu_gap = f"{package['cpu_ratio'] / floor['cpu_ratio']:.2f}"
             rows.append([name, "" if package is None else protocol.fmt_ratio(package),
-                         protocol.fmt_ratio(floor), gap])
+                         protocol.fmt_ratio(floor), gap, cpu_gap])
         linear = summary.get("floor_tangent_bp_linearised")
         if linear is not None and "tangent_bp" in summary:
             rows.append(["tangent_bp (hand-linearised floor)",
                          protocol.fmt_ratio(summary["tangent_bp"]), protocol.fmt_ratio(linear),
-                         f"{summary['tangent_bp']['ratio'] / linear['ratio']:.2f}"])
+                         f"{summary['tangent_bp']['ratio'] / linear['ratio']:.2f}", ""])
         out.append(protocol.markdown_table(
-            ["method", "package × plain", "floor × plain", "gap (package / floor)"], rows))
+            ["method", "package × plain", "floor × plain", "gap (package / floor)",
+             "CPU-time gap"], rows))
         out.append("")
     return "\n".join(out)
 

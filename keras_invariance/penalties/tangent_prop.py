@@ -366,10 +366,7 @@ class TangentProp(_TangentPenalty):
     def _extra_pass_jvps(self, context, x, tangents, count):
         """(B·T, outputs...) from one extra pass over x repeated T times."""
         shape = ops.shape(x)
-        # b-major: row b·T + t.
-        rows = second_order.inputs_for(
-            context.model, ops.repeat(x, count, axis=0)
-        )
+        rows = ops.repeat(x, count, axis=0)  # b-major: row b·T + t
         directions = ops.reshape(
             ops.cast(tangents, x.dtype), (-1, shape[1], shape[2], shape[3])
         )
@@ -381,6 +378,7 @@ class TangentProp(_TangentPenalty):
 
         if self._use_double_vjp(context):
             # J·t = ∂/∂u ⟨(uᵀJ), t⟩: two reverse passes, no forward mode.
+            rows = second_order.inputs_for(context.model, rows)
             with tf.GradientTape(watch_accessed_variables=False) as outer:
                 with tf.GradientTape(watch_accessed_variables=False) as inner:
                     inner.watch(rows)
