@@ -12,6 +12,12 @@
   median divided by the median of plain `fit()` of the same Keras model in
   the same run. The spread is the range of the per-round ratios (each
   round's median over the same round's plain median).
+* The process's CPU time per step (all its threads, `time.process_time`) is
+  recorded beside the wall time, with its own ratio to plain: on a machine
+  shared with other jobs the wall time of a step grows with their load, its
+  CPU time much less, so the CPU ratio is the steadier estimate of the work
+  a method adds (it differs from the wall ratio where a method keeps fewer
+  cores busy than plain).
 * Memory: the TensorFlow allocator's peak (`tf.config.experimental.
   get_memory_info`, which reports CPU allocations too) during a few training
   steps after warm-up, in a fresh subprocess per method, so that nothing is
@@ -38,11 +44,17 @@ class StepTimer(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.epochs = [[]]
+        self.cpu = []
 
     @property
     def times(self):
         """All step times, in seconds."""
         return [t for epoch in self.epochs for t in epoch]
+
+    @property
+    def cpu_times(self):
+        """The process's CPU seconds of every step (all threads)."""
+        return list(self.cpu)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.epochs[-1]:
@@ -50,12 +62,14 @@ class StepTimer(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         self._start = time.perf_counter()
+        self._start_cpu = time.process_time()
 
     def on_train_batch_end(self, batch, logs=None):
         # `logs` values may be tensors until read: force the step to finish.
         if logs:
             float(next(iter(logs.values())))
         self.epochs[-1].append(time.perf_counter() - self._start)
+        self.cpu.append(time.process_time() - self._start_cpu)
 
 
 def machine():
@@ -91,18 +105,28 @@ def fit_steps(model, x, y, batch_size, steps, timer=None):
     )
 
 
+class Times(dict):
+    """{name: [[wall s per step] per round]}, with `.cpu` in the same shape."""
+
+    def __init__(self, names):
+        super().__init__({name: [] for name in names})
+        self.cpu = {name: [] for name in names}
+
+
 def round_robin(models, x, y, batch_size, steps, rounds, log=None):
     """Times every model in turns; returns {name: [[step s, ...] per round]}.
 
     `models` maps names to compiled, warmed-up models; each round runs
-    `steps` steps of each (one `fit()` call), in the given order.
+    `steps` steps of each (one `fit()` call), in the given order. The result
+    (a `Times`) also holds the CPU seconds of the same steps in `.cpu`.
     """
-    times = {name: [] for name in models}
+    times = Times(models)
     for r in range(rounds):
         for name, model in models.items():
             timer = StepTimer()
             fit_steps(model, x, y, batch_size, steps + 1, timer)
             times[name].append(timer.times[1:])
+            times.cpu[name].append(timer.cpu_times[1:])
             if log:
                 log(f"  round {r + 1}/{rounds} {name}: "
                     f"{1e3 * statistics.median(timer.times):.2f} ms")
@@ -110,10 +134,17 @@ def round_robin(models, x, y, batch_size, steps, rounds, log=None):
 
 
 def summarize(times, reference="plain"):
-    """Median step (ms), ratio to `reference` and the per-round ratio range."""
+    """Median step (ms), ratio to `reference` and the per-round ratio range.
+
+    With CPU times (`times.cpu`, from `round_robin`) each entry also has
+    `cpu_ms` and `cpu_ratio`, the same statistics of the CPU time.
+    """
     ref_all = [t for round_ in times[reference] for t in round_]
     ref_median = statistics.median(ref_all)
     ref_rounds = [statistics.median(r) for r in times[reference]]
+    cpu = getattr(times, "cpu", None)
+    if cpu:
+        cpu_ref = statistics.median([t for r in cpu[reference] for t in r])
     out = {}
     for name, rounds in times.items():
         flat = [t for round_ in rounds for t in round_]
@@ -128,6 +159,10 @@ def summarize(times, reference="plain"):
             "ratio_max": max(per_round),
             "steps": len(flat),
         }
+        if cpu:
+            cpu_median = statistics.median([t for r in cpu[name] for t in r])
+            out[name]["cpu_ms"] = 1e3 * cpu_median
+            out[name]["cpu_ratio"] = cpu_median / max(cpu_ref, 1e-9)
     return out
 
 
@@ -203,6 +238,11 @@ def markdown_table(header, rows):
 def fmt_ratio(entry):
     """`1.52 [1.40–1.61]`: the ratio and its per-round range."""
     return f"{entry['ratio']:.2f} [{entry['ratio_min']:.2f}–{entry['ratio_max']:.2f}]"
+
+
+def fmt_cpu(entry):
+    """The CPU-time ratio to plain, or "" when it was not measured."""
+    return f"{entry['cpu_ratio']:.2f}" if "cpu_ratio" in entry else ""
 
 
 def goal_mark(ratio, goal):

@@ -26,6 +26,9 @@ Suites:
 * `overhead`: where a plain step's time goes in Keras 3: a bare
   `tf.function` loop, `fit()`, `fit(steps_per_execution=…)` and
   `ki.InvariantModel(base, alpha=1)`.
+* `kernels`: no timing: the convolution FLOPs of each method's traced train
+  step as a ratio to plain (`_kernels.py`), the floor of its time ratio on
+  a convolutional model whatever the machine's load (`--model cnn|spatial`).
 
 Every suite prints a markdown table, and writes it with `--markdown` and the
 raw numbers (and the machine) with `--json`. `--quick` runs tiny models for
@@ -49,12 +52,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import _floors  # noqa: E402
+import _kernels  # noqa: E402
 import _methods  # noqa: E402
 import _models  # noqa: E402
 import _protocol as protocol  # noqa: E402
 import keras_invariance as ki  # noqa: E402
 
-SUITES = ("mlp", "cnn", "spatial", "scaling", "memory", "floors", "overhead")
+SUITES = ("mlp", "cnn", "spatial", "scaling", "memory", "floors", "overhead", "kernels")
 #: Methods that TF 2.21 recompiles at every XLA step (see `TangentProp`).
 NO_XLA = {"tangent_bp_forward"}
 
@@ -137,15 +141,22 @@ def _method_markdown(registry, payload, title):
         rows = []
         for name, entry in summary.items():
             goal = registry[name]["goal"]
+            if isinstance(goal, tuple):
+                goal = goal[setting == "xla"]
             rows.append([name, registry[name]["label"], f"{entry['ms']:.1f}",
-                         protocol.fmt_ratio(entry), protocol.goal_mark(entry["ratio"], goal)])
+                         protocol.fmt_ratio(entry), protocol.fmt_cpu(entry),
+                         protocol.goal_mark(entry["ratio"], goal)])
         for num, den, goal in _methods.RELATIVE_GOALS:
             if num in summary and den in summary:
                 ratio = summary[num]["ms"] / summary[den]["ms"]
-                rows.append([f"{num} / {den}", "", "", f"{ratio:.2f}",
+                cpu = ""
+                if "cpu_ms" in summary[num]:
+                    cpu = f"{summary[num]['cpu_ms'] / summary[den]['cpu_ms']:.2f}"
+                rows.append([f"{num} / {den}", "", "", f"{ratio:.2f}", cpu,
                              protocol.goal_mark(ratio, goal)])
         out.append(protocol.markdown_table(
-            ["method", "what", "ms/step", "× plain [round range]", "goal"], rows))
+            ["method", "what", "ms/step", "× plain [round range]", "CPU × plain", "goal"],
+            rows))
         out.append("")
     return "\n".join(out)
 
@@ -189,15 +200,19 @@ def floors_markdown(payload):
                 continue
             package = summary.get(name)
             gap = "" if package is None else f"{package['ratio'] / floor['ratio']:.2f}"
+            cpu_gap = ""
+            if package is not None and "cpu_ratio" in package:
+                cpu_gap = f"{package['cpu_ratio'] / floor['cpu_ratio']:.2f}"
             rows.append([name, "" if package is None else protocol.fmt_ratio(package),
-                         protocol.fmt_ratio(floor), gap])
+                         protocol.fmt_ratio(floor), gap, cpu_gap])
         linear = summary.get("floor_tangent_bp_linearised")
         if linear is not None and "tangent_bp" in summary:
             rows.append(["tangent_bp (hand-linearised floor)",
                          protocol.fmt_ratio(summary["tangent_bp"]), protocol.fmt_ratio(linear),
-                         f"{summary['tangent_bp']['ratio'] / linear['ratio']:.2f}"])
+                         f"{summary['tangent_bp']['ratio'] / linear['ratio']:.2f}", ""])
         out.append(protocol.markdown_table(
-            ["method", "package × plain", "floor × plain", "gap (package / floor)"], rows))
+            ["method", "package × plain", "floor × plain", "gap (package / floor)",
+             "CPU-time gap"], rows))
         out.append("")
     return "\n".join(out)
 
@@ -369,6 +384,44 @@ def memory_markdown(payload):
     return "\n".join(out)
 
 
+# ----------------------------------------------------------------- kernels
+
+
+def kernels_suite(args):
+    model_kind = args.model or "cnn"
+    make_base, x, y, batch, _ = _workload(model_kind, args.quick)
+    registry = {"cnn": _methods.CNN, "cnn_nobn": _methods.CNN, "mlp": _methods.MLP,
+                "spatial": _methods.SPATIAL}[model_kind]
+    names = [n for n in (args.methods or registry) if n in registry]
+    if "plain" not in names:
+        names.insert(0, "plain")
+    summary = {}
+    for name in names:
+        model = _compile(registry[name]["build"](make_base()), False)
+        protocol.fit_steps(model, x, y, batch, 1)
+        summary[name] = _kernels.step_kernels(model, x, y, batch)
+        keras.backend.clear_session()
+    plain = summary["plain"]
+    for entry in summary.values():
+        entry["conv_ratio"] = entry["conv_flops"] / plain["conv_flops"]
+    return {"batch_size": batch, "model": model_kind, "results": {"graph": summary}}
+
+
+def kernels_markdown(payload):
+    registry = {"cnn": _methods.CNN, "cnn_nobn": _methods.CNN, "mlp": _methods.MLP,
+                "spatial": _methods.SPATIAL}[payload["model"]]
+    rows = []
+    for name, e in payload["results"]["graph"].items():
+        nested = f" (+{e['unmatched']} unmatched)" if e["unmatched"] else ""
+        rows.append([name, registry[name]["label"], f"{e['conv_kernels']}{nested}",
+                     f"{e['conv_flops'] / 1e9:.2f}", f"{e['conv_ratio']:.2f}"])
+    return (f"**Convolution work per step** ({payload['model']}, batch "
+            f"{payload['batch_size']}, traced TensorFlow graph)\n\n"
+            + protocol.markdown_table(
+                ["method", "what", "conv kernels", "conv GFLOP", "conv FLOPs × plain"], rows)
+            + "\n")
+
+
 # ---------------------------------------------------------------- overhead
 
 
@@ -459,7 +512,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=None, help="round-robin rounds")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per round")
     parser.add_argument("--model", choices=("cnn", "cnn_nobn", "mlp", "spatial"), default=None,
-                        help="model of the scaling / memory / floors / overhead suites")
+                        help="model of the scaling / memory / floors / overhead / kernels suites")
     parser.add_argument("--methods", nargs="*", default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--markdown", default=None)
@@ -491,6 +544,9 @@ def main(argv=None):
     elif args.suite == "memory":
         payload = memory_suite(args)
         markdown = memory_markdown(payload)
+    elif args.suite == "kernels":
+        payload = kernels_suite(args)
+        markdown = kernels_markdown(payload)
     else:
         payload = overhead_suite(args)
         markdown = overhead_markdown(payload)

@@ -20,6 +20,7 @@ from keras import tree
 
 from keras_invariance import distances as distances_lib
 from keras_invariance import outputs as outputs_lib
+from keras_invariance import second_order
 from keras_invariance import structures
 from keras_invariance import taps as taps_lib
 from keras_invariance import validation
@@ -366,6 +367,21 @@ class StepContext:
         if structures.is_single(self.x) and not structures.is_sparse(self.x):
             return source
         return structures.replace_float_inputs(self.x, list(source))
+
+    def open_input_tape(self):
+        """Opens `input_tape` (entered, watching the inputs) for the clean pass.
+
+        For a model with batch or feature means the inputs' batch dimension
+        is first made unknown to the graph (`keras_invariance.second_order`):
+        its third derivatives then run 3× faster without XLA. The caller
+        exits the tape after the clean pass.
+        """
+        self.x = second_order.inputs_for(self.model, self.x)
+        self.input_tape = tf.GradientTape(
+            persistent=True, watch_accessed_variables=False
+        )
+        self.input_tape.__enter__()
+        self.input_tape.watch(self.gradient_source)
 
     def input_gradient(self, loss):
         """∇x of `loss` through the clean pass, itself differentiable.

@@ -383,11 +383,7 @@ class InvariantModel(keras.Model):
             p.requires_input_gradient for p in self.penalties
         )
         if needs_input_tape:
-            ctx.input_tape = tf.GradientTape(
-                persistent=True, watch_accessed_variables=False
-            )
-            ctx.input_tape.__enter__()
-            ctx.input_tape.watch(ctx.gradient_source)
+            ctx.open_input_tape()
         batch = ctx.batch_size
         if perturbed and self._passes == "concat" and not deferred:
             joint = tree.map_structure(

@@ -211,7 +211,9 @@ def double_vjp(tape, outputs, source, tangent):
         inner = 0.0
         for v_part, t_part in zip(leaves(v), leaves(tangent)):
             inner += ops.sum(ops.cast(v_part, "float32") * ops.cast(t_part, "float32"))
-    return transpose.gradient(inner, u)
+    # A constant seed: the default one, ones_like(inner), would keep the
+    # vjp Jᵀu itself (a backward pass whose values are never used) alive.
+    return transpose.gradient(inner, u, output_gradients=tf.constant(1.0))
 
 
 def effective_xi(xi, x, compute_dtype):

@@ -5,7 +5,9 @@ numbers are only checked to be well formed).
 """
 
 import json
+import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -57,3 +59,30 @@ def test_peer_script_documents_its_environment():
     """The NSL peer needs its own venv: the script says exactly how to make it."""
     text = (BENCHMARKS / "peer_nsl.py").read_text()
     assert "tensorflow==2.15.1" in text and "neural-structured-learning==1.4.0" in text
+
+
+def test_device_check_runs_quick_on_cpu(tmp_path):
+    """The accelerator check, on the CPU in --quick mode (a subset: the full
+    quick run trains all 15 presets in 3 modes). Its own process: it sets up
+    logical devices and mixed precision globally."""
+    out = tmp_path / "device_check.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "device_check.py"), "--quick", "--json", str(out),
+         "--presets", "irl", "prediction_ibp", "--methods", "plain", "loss_ibp"],
+        capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["ok"] and not report["gpu"] and report["quick"]
+    assert set(report["presets"]) == {"float32", "mixed_float16", "xla"}
+    for mode in report["presets"].values():
+        assert set(mode) == {"irl", "prediction_ibp"}
+        assert all(r["ok"] and r["weights_moved"] > 0 for r in mode.values())
+    assert report["presets"]["mixed_float16"]["prediction_ibp"]["logs"]["prediction_ibp"] >= 0
+    strategy = report["strategy"]
+    assert strategy["ok"] and len(strategy["devices"]) == 2
+    assert strategy["irl_gaussian_noise"]["max_abs_difference"] <= 1e-5
+    for setting in ("no_xla", "xla"):
+        summary = report["timing"]["results"][setting]
+        assert summary["plain"]["ratio"] == 1.0 and summary["plain"]["ms"] > 0

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import keras_invariance as ki
 from keras_invariance.penalties import LossIBPPenalty
+from keras_invariance import second_order
 from keras_invariance.penalties import PredictionIBPPenalty
 from tests.derivative_checks import compiled
 from tests.derivative_checks import data
@@ -70,7 +71,7 @@ def test_loss_ibp_weight_gradient_matches_finite_differences():
 # ---------------------------------------------------------- Prediction IBP
 
 
-@pytest.mark.parametrize("jvp", ["forward", "double_vjp"])
+@pytest.mark.parametrize("jvp", ["forward", "double_vjp", "auto"])
 @pytest.mark.parametrize("order", [1, 2])
 def test_prediction_ibp_equals_explicit_jacobian_times_gradient(order, jvp):
     base = tiny_mlp()
@@ -126,6 +127,96 @@ def test_prediction_ibp_trains_weights_through_the_jvp():
             assert g is None
         else:
             assert g is not None and float(tf.reduce_sum(tf.abs(g))) > 0, path
+
+
+# ------------------------------------- graphs of BatchNorm / mean networks
+
+
+def batch_norm_cnn(seed=0):
+    """conv → BatchNorm → ReLU → global average pooling → dense: every mean
+    that makes TensorFlow tile (keras_invariance.second_order)."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6, 6, 2))
+    h = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    h = keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn")(h))
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
+
+
+def traced_objective(penalty, x, y, static_batch=False, monkeypatch=None):
+    """(penalty value, weight gradients, clean-pass batch dimension), traced."""
+    if static_batch:
+        monkeypatch.setattr(second_order, "inputs_for", lambda model, s: s)
+    base = batch_norm_cnn()
+    model = compiled(ki.InvariantModel(base, penalties=[penalty]))
+    seen = []
+    forward = model._forward
+    model._forward = lambda inputs, **kw: seen.append(inputs.shape[0]) or forward(inputs, **kw)
+
+    @tf.function
+    def run(x, y):
+        with tf.GradientTape() as tape:
+            total, terms = model.compute_objective(x, y)
+        return terms[penalty.name], tape.gradient(total, base.trainable_weights)
+
+    value, grads = run(tf.constant(x), tf.constant(y))
+    if static_batch:
+        monkeypatch.undo()
+    return float(value), [None if g is None else g.numpy() for g in grads], seen
+
+
+def image_data(rows=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(rows, 6, 6, 2)).astype("float32"),
+            rng.integers(0, 3, rows).astype("int32"))
+
+
+@pytest.mark.parametrize("penalty", [
+    lambda: PredictionIBPPenalty(order=1),
+    lambda: PredictionIBPPenalty(order=2, softmax=True, normalize=False),
+    lambda: LossIBPPenalty(order=1),
+])
+def test_hidden_batch_graph_gives_the_static_graphs_value_and_gradient(penalty, monkeypatch):
+    """The fast graph (batch dimension hidden, BroadcastTo instead of rank-8
+    Tile) computes what the former static-shape double vjp computed."""
+    x, y = image_data()
+    new_value, new_grads, new_seen = traced_objective(penalty(), x, y)
+    old_value, old_grads, old_seen = traced_objective(
+        penalty(), x, y, static_batch=True, monkeypatch=monkeypatch
+    )
+    assert new_seen[0] is None and old_seen[0] == len(x)  # both paths ran
+    np.testing.assert_allclose(new_value, old_value, rtol=1e-5)
+    assert len(new_grads) == 6
+    for new, old in zip(new_grads, old_grads):
+        assert (new is None) == (old is None)
+        if new is not None:
+            np.testing.assert_allclose(new, old, rtol=1e-4, atol=1e-6)
+
+
+def test_prediction_ibp_on_batch_norm_equals_forward_mode_of_the_batch():
+    """With BatchNorm the rows interact: J_p·g is the jvp of the whole
+    training-mode batch along g (every row moves, the statistics follow)."""
+    x, y = image_data()
+    value, grads, _ = traced_objective(PredictionIBPPenalty(order=2, normalize=False), x, y)
+    base = batch_norm_cnn()
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        with tf.GradientTape(watch_accessed_variables=False) as inner:
+            inner.watch(xt)
+            rows = keras.losses.sparse_categorical_crossentropy(
+                y, base(xt, training=True), from_logits=True)
+            summed = tf.reduce_sum(rows)
+        g = tf.stop_gradient(inner.gradient(summed, xt))
+        with tf.autodiff.ForwardAccumulator(xt, g) as accumulator:
+            out = base(xt, training=True)
+        reference = tf.reduce_mean(tf.reduce_sum(tf.square(accumulator.jvp(out)), -1))
+        total = tf.reduce_mean(rows) + reference
+    np.testing.assert_allclose(value, float(reference), rtol=1e-4)
+    weights = base.trainable_weights
+    for w, a, b in zip(weights, grads, tape.gradient(total, weights)):
+        a = np.zeros(w.shape) if a is None else a
+        b = np.zeros(w.shape) if b is None else b.numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 # ------------------------------------------------------ noise regularization

@@ -26,10 +26,10 @@ import tensorflow as tf
 from keras import ops
 from keras import tree
 
-from keras_invariance import batchnorm
 from keras_invariance import numerics
 from keras_invariance import scales
 from keras_invariance import random_ops
+from keras_invariance import second_order
 from keras_invariance import spatial as spatial_lib
 from keras_invariance import validation
 from keras_invariance.api_export import keras_invariance_export
@@ -178,12 +178,12 @@ class TangentProp(_TangentPenalty):
     it compiles once under XLA. BatchNorm in the clean pass normalizes with
     the batch statistics, so the jvp of tangent t includes their change when
     every row moves along its own tangent t. This is `"double_vjp"`, and
-    `"auto"` (default) except for one case: without XLA, a model with
-    BatchNormalization layers takes the B·T-row forward-mode pass below,
-    because TensorFlow runs the second derivatives of Keras' (unfused)
-    batch statistics as many small graph ops, which made the shared pass
-    twice as slow on a small ResNet (28× vs 14× plain; on a 16×16 CNN
-    without BatchNorm the shared pass is 4.0× vs 7.0×).
+    `"auto"` (default) on every model: measured on the benchmarks' models it
+    is the fastest exact form with and without XLA (BatchNorm ResNet-8, no
+    XLA: 5.9× plain against 14× for the B·T-row forward mode; 16×16 CNN
+    4.0× against 7.0×), once a BatchNorm model's third derivatives run
+    without TensorFlow's slow rank-8 tiles (`keras_invariance.second_order`;
+    before that fix the shared pass cost 28×).
 
     Without the engine's pass (`training=False`, which differentiates the
     inference-mode network, or `directional_derivatives` called on other
@@ -338,14 +338,7 @@ class TangentProp(_TangentPenalty):
             outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
         return outputs
 
-    def bind(self, model, subclassed):
-        super().bind(model, subclassed)
-        self._has_batch_norm = bool(batchnorm.moving_statistics(model))
-
     def _shares_clean_pass(self, context, x):
-        if self.jvp_method == "auto" and getattr(self, "_has_batch_norm", False):
-            if not getattr(context.model, "jit_compile", False):
-                return False
         return (
             self.requires_input_gradient
             and x is context.x
@@ -386,6 +379,7 @@ class TangentProp(_TangentPenalty):
 
         if self._use_double_vjp(context):
             # J·t = ∂/∂u ⟨(uᵀJ), t⟩: two reverse passes, no forward mode.
+            rows = second_order.inputs_for(context.model, rows)
             with tf.GradientTape(watch_accessed_variables=False) as outer:
                 with tf.GradientTape(watch_accessed_variables=False) as inner:
                     inner.watch(rows)
