@@ -415,20 +415,34 @@ def add_rows(x, delta):
 
 
 
-def global_mean(values):
+def global_mean(values, axis=None):
     """The mean of `values` over the global batch: every replica's rows.
 
     Outside a `tf.distribute` replica context (or on one device) it is
     `mean(values)`; on N replicas it sums the values and the row counts over
-    the replicas, so uneven last batches average as one device would.
+    the replicas, so uneven last batches average as one device would. The
+    cross-replica sum is differentiable (its gradient is the sum of the
+    replicas' gradients), so a statistic built on it can stay in the
+    gradient. `axis=0` averages rows `(n, d)` into the global mean row.
 
     Example:
 
     >>> float(global_mean(np.array([1.0, 2.0, 6.0])))
     3.0
+    >>> global_mean(np.array([[1.0, 2.0], [3.0, 6.0]]), axis=0).numpy().tolist()
+    [2.0, 4.0]
     """
+    if axis == 0:
+        rows = ops.cast(values, "float32")
+        total = ops.sum(rows, axis=0)
+        count = ops.cast(ops.shape(rows)[0], "float32")
+        return _all_reduce_mean(total, count)
     values = ops.cast(ops.reshape(values, (-1,)), "float32")
     total, count = ops.sum(values), ops.cast(ops.shape(values)[0], "float32")
+    return _all_reduce_mean(total, count)
+
+
+def _all_reduce_mean(total, count):
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         total, count = context.all_reduce(

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.science
 FAMILIES = ("tokens_pool", "attention_ln", "cnn_gn")
 
 
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_results(request):
     return request.param, mf.study(request.param, EPOCHS, seed=0)

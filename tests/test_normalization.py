@@ -91,14 +91,15 @@ def test_output_relative_terms_do_not_depend_on_the_output_scale(make):
 
 
 def test_normalized_jacobian_of_a_linear_map_is_its_relative_gain():
-    """For f(x) = Wx: ‖W‖²_F·(E‖x‖²/d)/E‖Wx‖² over the batch, by hand."""
+    """For f(x) = Wx: ‖W‖²_F·(E‖x‖²/d)/E‖Wx − W x̄‖² over the batch, by hand."""
     keras.utils.set_random_seed(3)
     inputs = keras.Input((4,))
     layer = keras.layers.Dense(3, use_bias=False)
     base = keras.Model(inputs, layer(inputs))
     x, y = data()
     (w,) = layer.get_weights()
-    expected = (w**2).sum() * (x**2).mean() / ((x @ w) ** 2).sum(axis=1).mean()
+    f = x @ w
+    expected = (w**2).sum() * (x**2).mean() / ((f - f.mean(0)) ** 2).sum(axis=1).mean()
     np.testing.assert_allclose(
         term(ki.JacobianPenalty(num_projections=None), base, x, y), expected, rtol=1e-5
     )

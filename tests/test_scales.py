@@ -21,6 +21,30 @@ def test_statistics_match_numpy():
         float(scales.batch_power(x, 1)), np.mean(np.sum(np.abs(flat), 1)), rtol=1e-6
     )
     np.testing.assert_allclose(float(scales.input_rms(x)), np.sqrt(np.mean(x**2)), rtol=1e-6)
+    centred = flat - flat.mean(0)
+    np.testing.assert_allclose(
+        float(scales.batch_spread(x)), np.mean(np.sum(centred**2, 1)), rtol=1e-5
+    )
+
+
+def test_the_spread_is_in_the_gradient_and_the_energy_is_not():
+    """d/dt E‖t − t̄‖² = 2(t − t̄)/n (the centring's own term sums to 0)."""
+    t = tf.constant(np.random.default_rng(3).normal(size=(5, 3)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(t)
+        spread, energy = scales.batch_spread(t), scales.batch_energy(t)
+    expected = 2.0 * (t.numpy() - t.numpy().mean(0)) / 5
+    np.testing.assert_allclose(tape.gradient(spread, t).numpy(), expected, rtol=1e-5, atol=1e-7)
+    assert tape.gradient(energy, t) is None
+
+
+def test_a_collapsed_output_has_no_spread():
+    """Outputs that ignore x (every row the bias) are the trivial minimiser
+    the spread rules out: it is zero (floored), so noise over signal is
+    large, where the energy ‖b‖² would call them healthy."""
+    collapsed = np.tile(np.array([[2.0, -1.0, 0.5]], "float32"), (4, 1))
+    assert float(scales.batch_spread(collapsed)) == np.float32(scales.FLOOR)
+    assert float(scales.batch_energy(collapsed)) == 5.25
 
 
 def test_statistics_keep_their_units_when_the_batch_size_is_dynamic():
@@ -51,10 +75,14 @@ def test_two_replicas_divide_by_what_one_device_does():
     values = strategy.run(scales.batch_energy, args=(next(iter(dataset)),))
     for value in strategy.experimental_local_results(values):
         np.testing.assert_allclose(float(value), np.mean(x**2), rtol=1e-6)
+    # The spread centres on the global mean row (3), not on each half's.
+    spreads = strategy.run(scales.batch_spread, args=(next(iter(dataset)),))
+    for value in strategy.experimental_local_results(spreads):
+        np.testing.assert_allclose(float(value), np.mean((x - 3.0) ** 2), rtol=1e-6)
 
 
 def test_the_normalized_jacobian_of_a_linear_map_is_its_closed_form():
-    """f(x) = Wx: ‖J‖²_F = ‖W‖²_F, so R = ‖W‖²_F·(E‖x‖²/d)/E‖Wx‖²."""
+    """f(x) = Wx: ‖J‖²_F = ‖W‖²_F, so R = ‖W‖²_F·(E‖x‖²/d)/E‖Wx − W x̄‖²."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(16, 5)).astype("float32")
     base = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, use_bias=False)])
@@ -62,7 +90,8 @@ def test_the_normalized_jacobian_of_a_linear_map_is_its_closed_form():
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     value = float(model.compute_objective(x, np.zeros(16, "int32"))[1]["jacobian"])
     w = base.layers[0].kernel.numpy()
-    expected = np.sum(w**2) * np.mean(x**2) / np.mean(np.sum((x @ w) ** 2, 1))
+    f = x @ w
+    expected = np.sum(w**2) * np.mean(x**2) / np.mean(np.sum((f - f.mean(0)) ** 2, 1))
     np.testing.assert_allclose(value, expected, rtol=1e-5)
 
 
@@ -74,5 +103,5 @@ def test_a_one_output_model_is_penalized_on_its_batch_scale():
     model = ki.JacobianRegularized(base, num_projections=None)
     model.compile("sgd", "mse")
     value = float(model.compute_objective(x, np.zeros((3, 1), "float32"))[1]["jacobian"])
-    # ‖J‖² = 4; E x² = (2 + 1e-8)/3; E f² = 4·E x²: R = 1 (not ~1e8 for row 3).
-    np.testing.assert_allclose(value, 1.0, rtol=1e-5)
+    # ‖J‖² = 4 and f = 2x: R = E x²/Var x ≈ 1 (not ~1e8 for row 3).
+    np.testing.assert_allclose(value, np.mean(x**2) / np.var(x), rtol=1e-5)

@@ -90,8 +90,10 @@ class ActivationDistance(Penalty):
             model risk; outputs only).
         weight: γ ≥ 0, the weight of L_dist in the objective.
         layer_weight: γ_ℓ for layers given without their own weight.
-        normalize: Divide the L2 part by the first step's clean energy
-            (default) or use the raw distance (the paper's).
+        normalize: Divide the L2 part by the clean activations' energy on
+            the same step, over the global batch and held constant
+            (default, `keras_invariance.scales`), or use the raw distance
+            (the paper's).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"irl_distance"`, the metric name in `fit()` logs.
 

@@ -31,10 +31,10 @@ class JacobianPenalty(LayerwiseSquaredL2):
       E[v vᵀ] = I gives E‖vᵀJ‖² = tr(J Jᵀ) = ‖J‖²_F. Costs n backward passes.
 
     Scale (`normalize=True`, default): ‖J‖²_F is multiplied by
-    (E‖x‖²/d_x)/E‖a‖² over the batch (held constant,
-    `keras_invariance.scales`), making it a dimensionless relative
-    sensitivity (1 for a linear map with isotropic inputs), so `weight`
-    means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
+    (E‖x‖²/d_x)/E‖a − ā‖² over the batch (the input RMS held constant,
+    the outputs' spread kept in the gradient, `keras_invariance.scales`),
+    making it a dimensionless relative sensitivity (1 for a linear map with
+    isotropic, centred inputs), so `weight` means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
 
     The exact form reads row i's Jacobian row as ∂Σ_j a_k(x_j)/∂x_i, which
     assumes independent rows; BatchNorm in training mode couples them
@@ -152,14 +152,17 @@ class JacobianPenalty(LayerwiseSquaredL2):
 
     @staticmethod
     def _scale(source, a):
-        """(E‖x‖²/d_x)/E‖a‖² over the batch, constant (`keras_invariance.scales`).
+        """(E‖x‖²/d_x)/E‖a − ā‖² over the batch (`keras_invariance.scales`).
 
         ‖J‖²_F times it is a relative sensitivity: for a linear map and
-        isotropic inputs it is 1, the relative output change under noise of
-        the inputs' own scale, so it does not grow with width, input size or
-        magnitude.
+        isotropic, centred inputs it is 1, the output change under noise of
+        the inputs' own scale relative to the outputs' spread between
+        examples, so it does not grow with width, input size or magnitude.
+        The input RMS is a constant; the spread stays in the gradient
+        (`scales.batch_spread`: held constant, the term was lowered by
+        shrinking every output towards the bias).
         """
-        return scales.input_rms(source) ** 2 / scales.batch_energy(a)
+        return scales.input_rms(source) ** 2 / scales.batch_spread(a)
 
     def _squared_frobenius(self, tape, a, source, name):
         size = 1

@@ -20,11 +20,15 @@ class NoiseRegularization(LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 
     Scale (`normalize=True`, default): ε is in units of the batch's input
-    RMS s (Δx ~ N(0, (ε·s)²I)), and each layer's distance is divided by the
-    clean activations' batch energy E‖h‖² (both held constant,
-    `keras_invariance.scales`), so R is dimensionless and `weight` and ε
-    mean the same on any model and input range: R is the relative change of
-    the outputs under noise of a fixed fraction of the inputs' own size.
+    RMS s (Δx ~ N(0, (ε·s)²I), s held constant), and each layer's distance
+    is divided by the clean activations' batch spread E‖h − h̄‖²
+    (`keras_invariance.scales.batch_spread`), so R is dimensionless and
+    `weight` and ε mean the same on any model and input range: R is noise
+    over signal, the outputs' change under noise of a fixed fraction of the
+    inputs' own size relative to how much they vary between examples. The
+    spread stays in the gradient: held constant, the term was lowered
+    fastest by outputs that stop depending on x, and collapsed two of the
+    defaults study's seven families to chance.
     `normalize=False` is the paper's raw ‖h − h̃‖² with ε in input units.
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
@@ -179,6 +183,12 @@ class NoiseRegularization(LayerwiseSquaredL2):
             )
             total += self.layer_weights[n] * ops.mean(d)
         return total
+
+    def l2_scale(self, clean):
+        """E‖h − h̄‖² over the global batch, in the gradient, or `None`."""
+        if not self._normalizes():
+            return None
+        return scales.batch_spread(clean)
 
     def _epsilon(self, x):
         """ε in input units: ε·RMS(x) on the normalized scale (a constant).

@@ -26,7 +26,7 @@ def with_penalty(penalty, penalties):
 def NoiseRegularized(
     *args,
     stddev=0.2,
-    weight=2.0,
+    weight=1.0,
     layers="logits",
     adversarial=False,
     power_iterations=1,
@@ -88,7 +88,7 @@ def NoiseRegularized(
 
 def JacobianRegularized(
     *args,
-    weight=0.1,
+    weight=0.05,
     layers="logits",
     num_projections=1,
     alpha=1.0,
