@@ -62,6 +62,56 @@ def nonfinite_flags(x, terms, total, x_perturbed=None):
     return names, 1.0 - tf.cast(tf.stack(ok), tf.float32)
 
 
+#: Flags one step can carry: the inputs, the perturbed inputs, each term,
+#: the loss (a fixed size, so the store is built before the step is traced).
+MAX_FLAGS = 64
+
+
+def flag_store(strategy):
+    """The variable holding every flag raised since the host last read it.
+
+    Keras runs `steps_per_execution` steps in one call and returns only the
+    last step's logs, so a flag raised by an earlier step of the call has to
+    outlive its step. The flags are made global before they are stored
+    (`accumulate`), so every replica holds the same value.
+    """
+    with strategy.scope():
+        return tf.Variable(
+            tf.zeros([MAX_FLAGS]), trainable=False, name="nonfinite_flags",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+
+
+def accumulate(store, flags):
+    """OR-s this step's flags, from every replica, into `store`.
+
+    Returns the flags raised so far in this call (a float32 vector as long as
+    `flags`): the step's gradients are held when any is up, so the steps of
+    an execution after a non-finite one leave the weights as they were.
+
+    Example:
+
+    >>> store = flag_store(tf.distribute.get_strategy())
+    >>> _ = accumulate(store, tf.constant([0.0, 1.0]))
+    >>> accumulate(store, tf.constant([0.0, 0.0])).numpy().tolist()
+    [0.0, 1.0]
+    """
+    count = flags.shape[0]
+    if count > MAX_FLAGS:
+        raise ValueError(
+            f"The non-finite check follows at most {MAX_FLAGS} quantities per "
+            f"step and this model has {count} (inputs, terms and loss); turn "
+            "it off with `InvariantModel(..., check_finite=False)`."
+        )
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        # A NaN on one replica stops every replica's update, not just its own.
+        flags = context.all_reduce(tf.distribute.ReduceOp.SUM, flags)
+    raised = tf.maximum(store[:count], tf.cast(flags > 0, tf.float32))
+    store.assign(tf.pad(raised, [[0, MAX_FLAGS - count]]))
+    return raised
+
+
 def hold_gradients(gradients, flags):
     """Zero gradients when any flag is up, so the weights are not poisoned."""
     bad = tf.reduce_any(flags > 0)
@@ -71,7 +121,7 @@ def hold_gradients(gradients, flags):
     ]
 
 
-def guarded(train_function, names_of, step_of):
+def guarded(train_function, names_of, step_of, reset=None, span_of=lambda: 1):
     """Wraps Keras' train function: raises `NonFiniteError` on a flagged step.
 
     Example:
@@ -87,6 +137,9 @@ def guarded(train_function, names_of, step_of):
         train_function: What `make_train_function` built.
         names_of: Returns the flag names (fixed when the step was traced).
         step_of: Returns the optimizer's step counter.
+        reset: Called before raising (clears the `flag_store`, so a caught
+            error does not follow the next `fit()`).
+        span_of: Returns the steps one call runs (`steps_per_execution`).
 
     Returns:
         The wrapped function.
@@ -98,13 +151,16 @@ def guarded(train_function, names_of, step_of):
         if flags is not None:
             flags = np.asarray(flags).reshape(-1)
             if flags.any():
-                raise NonFiniteError(_message(names_of()[int(np.argmax(flags > 0))], step_of()))
+                if reset is not None:
+                    reset()
+                raise NonFiniteError(_message(
+                    names_of()[int(np.argmax(flags > 0))], step_of(), span_of()))
         return logs
 
     return run
 
 
-def _message(name, step):
+def _message(name, step, span=1):
     where = {
         "inputs": "The inputs contain NaN or infinity",
         "perturbed inputs": "The perturbation produced NaN or infinity",
@@ -120,8 +176,13 @@ def _message(name, step):
         else "Lower the learning rate or this term's weight, or check its "
         "perturbation (ε, σ) for this data's scale."
     )
+    at = (
+        f"at training step {step}; fit() stopped and this step's gradients were"
+        if span == 1
+        else f"in one of the {span} training steps up to step {step} "
+        "(steps_per_execution); fit() stopped and from that step on no gradients were"
+    )
     return (
-        f"{where} at training step {step}; fit() stopped and this step's "
-        f"gradients were not applied. {hint} (Turn the check off with "
+        f"{where} {at} not applied. {hint} (Turn the check off with "
         "`InvariantModel(..., check_finite=False)`.)"
     )

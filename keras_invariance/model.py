@@ -48,6 +48,7 @@ class _Untracked:
         self.tap_reader = None
         self.terms = None
         self.finite_names = []
+        self.finite_store = None  # finite_guard.flag_store, built with fit()
         self.output_spec = None
         self.output_losses = {}
 
@@ -467,7 +468,7 @@ class InvariantModel(keras.Model):
         first = next(t for t in tree.flatten(x) if t is not None)
         positions, global_rows = replica_row_positions(ops.shape(first)[0])
         optimizer = getattr(self, "optimizer", None)  # None before compile()
-        step = 0 if optimizer is None else optimizer.iterations
+        step = 0 if optimizer is None else random_ops.batch_counter(optimizer)
         return random_ops.step_key(step, positions, global_rows)
 
     def train_step(self, data):
@@ -530,6 +531,7 @@ class InvariantModel(keras.Model):
         gradients = tape.gradient(total, trainable_weights) if trainable_weights else []
         if self.check_finite:
             names, flags = finite_guard.nonfinite_flags(x, terms, total, ctx.x_perturbed)
+            flags = finite_guard.accumulate(self._untracked.finite_store, flags)
             self._untracked.finite_names = names
             gradients = finite_guard.hold_gradients(gradients, flags)
         if trainable_weights:
@@ -554,12 +556,17 @@ class InvariantModel(keras.Model):
         if self.train_function is not None and not force:
             return self.train_function
         self._bind_outputs(getattr(self, "loss", None))
+        if self.check_finite and self._untracked.finite_store is None:
+            self._untracked.finite_store = finite_guard.flag_store(self.distribute_strategy)
         super().make_train_function(force=force)
         if self.check_finite:
+            store = self._untracked.finite_store
             self.train_function = finite_guard.guarded(
                 self.train_function,
                 lambda: self._untracked.finite_names,
                 lambda: int(keras.ops.convert_to_numpy(self.optimizer.iterations)),
+                reset=lambda: store.assign(keras.ops.zeros_like(store)),
+                span_of=lambda: int(self.steps_per_execution),
             )
         self.train_function = clean_pass.follow_alpha(self, self.train_function)
         return self.train_function

@@ -5,7 +5,8 @@ Jacobian and tangent projections, random transforms) goes through `normal`
 and `uniform` here, with a layer's `keras.random.SeedGenerator` as `seed`.
 
 During a training step the engine installs a `StepKey` (`step_key`): the
-step counter (`optimizer.iterations`) and the position of each of this
+batch counter (`batch_counter`: `optimizer.iterations`, or the per-batch
+counter under gradient accumulation) and the position of each of this
 replica's rows in the global batch. A draw whose leading dimension is a
 whole number m of batches (m·B rows: K perturbed copies, k candidates …) is
 then a pure function of (the generator's seed, the step, the call's order
@@ -88,6 +89,26 @@ def step_key(step, positions, global_rows):
         yield _ACTIVE.key
     finally:
         _ACTIVE.key = previous
+
+
+def batch_counter(optimizer):
+    """The optimizer's counter of training batches, the step draws are keyed to.
+
+    `optimizer.iterations` counts weight updates: with
+    `gradient_accumulation_steps=k` it advances once per k batches, so keyed
+    to it every batch of a window drew the same noise. Keras' raw counter
+    (`_iterations`) advances per batch; without accumulation the two agree,
+    and so do the draws.
+
+    Example:
+
+    >>> import keras
+    >>> int(batch_counter(keras.optimizers.SGD(gradient_accumulation_steps=2)))
+    0
+    """
+    if getattr(optimizer, "gradient_accumulation_steps", None):
+        return optimizer._iterations
+    return optimizer.iterations
 
 
 def active_key():

@@ -209,7 +209,7 @@ class IRLHyperModel(keras_tuner.HyperModel):
     * `alpha` α ~ Float[0, 1] (step 0.1), weight of the clean loss;
     * `beta` β ~ Float[0, 1] (step 0.1), weight of the loss on noisy copies;
     * `gamma` γ ~ Float[γ₀/10, 30·γ₀] (log) around the IRL default
-      γ₀ = `keras_invariance.presets.irl.DEFAULT_WEIGHT` (calibrated scale),
+      γ₀ = `keras_invariance.presets.irl.DEFAULT_WEIGHT` (normalized scale),
       weight of the activation distance `irl_distance` (γ > 0 always: IRL
       batching is γ → 0);
     * `cosine_weight` λ ~ Float[0, 2] (step 0.25), the cosine weight of the

@@ -78,3 +78,29 @@ def test_a_perturbation_producing_inf_is_named():
     m.compile("sgd", SCCE)
     with pytest.raises(NonFiniteError, match="perturbation produced NaN or infinity at training step 1"):
         m.fit(x, y, batch_size=16, verbose=0)
+
+
+def test_every_step_of_an_execution_is_checked():
+    """Keras returns only the last step's logs of a steps_per_execution call:
+    a NaN in its first step used to train on silently."""
+    x, y = tiny_data(n=64)
+    x[3] = np.nan  # step 1 of the one 4-step call
+    m = model()
+    m.compile(keras.optimizers.SGD(0.1), SCCE, steps_per_execution=4)
+    initial = [w.copy() for w in m.get_weights()]
+    with pytest.raises(NonFiniteError, match="inputs contain NaN.*4 training steps up to step 4"):
+        m.fit(x, y, batch_size=16, shuffle=False, verbose=0)
+    # From the bad step on nothing is applied: the weights are the initial ones.
+    for before, after in zip(initial, m.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    # The flags were cleared: the clean rows train on without a stale error.
+    m.fit(x[16:], y[16:], batch_size=16, verbose=0)
+
+
+def test_under_jit_and_steps_per_execution_too():
+    x, y = tiny_data(n=64)
+    x[20] = np.inf  # step 2 of 4
+    m = model()
+    m.compile(keras.optimizers.SGD(0.1), SCCE, steps_per_execution=4, jit_compile=True)
+    with pytest.raises(NonFiniteError, match="inputs contain NaN or infinity in one of the 4"):
+        m.fit(x, y, batch_size=16, shuffle=False, verbose=0)

@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras import ops
 from keras import tree
 
+from keras_invariance import batchnorm
 from keras_invariance import numerics
 from keras_invariance import scales
 from keras_invariance import random_ops
@@ -178,12 +179,16 @@ class TangentProp(_TangentPenalty):
     it compiles once under XLA. BatchNorm in the clean pass normalizes with
     the batch statistics, so the jvp of tangent t includes their change when
     every row moves along its own tangent t. This is `"double_vjp"`, and
-    `"auto"` (default) on every model: measured on the benchmarks' models it
-    is the fastest exact form with and without XLA (BatchNorm ResNet-8, no
-    XLA: 5.9× plain against 14× for the B·T-row forward mode; 16×16 CNN
-    4.0× against 7.0×), once a BatchNorm model's third derivatives run
-    without TensorFlow's slow rank-8 tiles (`keras_invariance.second_order`;
-    before that fix the shared pass cost 28×).
+    `"auto"` (default) except for one case: without XLA, a model with
+    BatchNormalization layers takes the B·T-row forward-mode pass below.
+    The shared pass is the faster one there too (BatchNorm ResNet-8, no XLA:
+    5.9× plain against 14×, once its third derivatives run without
+    TensorFlow's slow rank-8 tiles, `keras_invariance.second_order`), but a
+    BatchNorm CNN trained through it ended with moving statistics that do
+    not match its training-mode network: the defaults study's BatchNorm CNN
+    reached 98.0 % test accuracy in training mode and 87.3 % in inference
+    mode, against 98.2 % and 96.7 % through the forward-mode pass. Choose
+    `jvp_method="double_vjp"` to take the shared pass anyway.
 
     Without the engine's pass (`training=False`, which differentiates the
     inference-mode network, or `directional_derivatives` called on other
@@ -338,7 +343,14 @@ class TangentProp(_TangentPenalty):
             outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
         return outputs
 
+    def bind(self, model, subclassed):
+        super().bind(model, subclassed)
+        self._has_batch_norm = bool(batchnorm.moving_statistics(model))
+
     def _shares_clean_pass(self, context, x):
+        if self.jvp_method == "auto" and getattr(self, "_has_batch_norm", False):
+            if not getattr(context.model, "jit_compile", False):
+                return False
         return (
             self.requires_input_gradient
             and x is context.x
