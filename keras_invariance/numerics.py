@@ -207,13 +207,17 @@ def double_vjp(tape, outputs, source, tangent):
     u = tf.zeros_like(outputs)
     with tf.GradientTape(watch_accessed_variables=False) as transpose:
         transpose.watch(u)
-        v = tape.gradient(outputs, source, output_gradients=u)
+        # A source the outputs do not depend on (a mask input, an unused
+        # feature) contributes J·t = 0, not an error.
+        v = tape.gradient(outputs, source, output_gradients=u,
+                          unconnected_gradients=tf.UnconnectedGradients.ZERO)
         inner = 0.0
         for v_part, t_part in zip(leaves(v), leaves(tangent)):
             inner += ops.sum(ops.cast(v_part, "float32") * ops.cast(t_part, "float32"))
     # A constant seed: the default one, ones_like(inner), would keep the
     # vjp Jᵀu itself (a backward pass whose values are never used) alive.
-    return transpose.gradient(inner, u, output_gradients=tf.constant(1.0))
+    return transpose.gradient(inner, u, output_gradients=tf.constant(1.0),
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 def effective_xi(xi, x, compute_dtype):

@@ -113,3 +113,23 @@ def test_a_model_without_trainable_weights_fits_and_warns_like_keras():
         logs = model.fit(x[1], y, verbose=0).history
     assert any("trainable weights" in str(w.message) for w in caught)
     assert np.isfinite(logs["loss"][0]) and logs["irl_distance"][0] > 0
+
+
+def test_prediction_ibp_treats_an_input_without_gradient_as_constant():
+    """Its double vjp used to fail on the mask ("None ... to a Tensor"); the
+    mask's gradient is 0, so on the paper's raw scale the term equals the
+    same network's on the features alone."""
+    base = masked_model()
+    model = ki.PredictionIBP(base, paper_scale=True)
+    model.compile("sgd", SCCE)
+    x, y = data()
+    value = float(model.compute_objective(x, y)[1]["prediction_ibp"])
+    a = keras.Input((4,))
+    features_only = keras.Model(a, keras.layers.Dense(3)(a))
+    features_only.set_weights(base.get_layer("logits").get_weights())
+    reference = ki.PredictionIBP(features_only, paper_scale=True)
+    reference.compile("sgd", SCCE)
+    expected = float(reference.compute_objective(x[0], y)[1]["prediction_ibp"])
+    assert value > 0
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    assert np.isfinite(model.fit(x, y, verbose=0).history["prediction_ibp"][0])
