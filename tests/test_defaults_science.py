@@ -97,7 +97,7 @@ def family_results(request):
     return request.param, mf.study(request.param, EPOCHS, seed=0)
 
 
-def check_no_preset_collapses(family_results):
+def test_no_preset_collapses(family_results):
     family, results = family_results
     plain = results["plain"]["clean"]
     failures = {}
@@ -109,7 +109,7 @@ def check_no_preset_collapses(family_results):
     assert not failures, f"{family}: plain {plain:.4f}, below it by > margin: {failures}"
 
 
-def check_each_term_moves_its_target(family_results):
+def test_each_term_moves_its_target(family_results):
     family, results = family_results
     weak = {
         name: round(result["target_ratio"], 3)
@@ -121,7 +121,7 @@ def check_each_term_moves_its_target(family_results):
     assert not weak, f"{family}: penalized terms above their bound × plain's: {weak}"
 
 
-def check_the_terms_are_not_inert(family_results):
+def test_the_terms_are_not_inert(family_results):
     """Robust presets change what they target: noisy accuracy is not below
     plain's (half a point allows for the noise draws of the evaluation)."""
     family, results = family_results
@@ -129,15 +129,3 @@ def check_the_terms_are_not_inert(family_results):
     for name in ("irl_batching", "irl_loss"):
         assert results[name]["noisy"] >= plain_noisy - 0.005, (
             family, name, results[name], plain_noisy)
-
-
-def test_no_preset_collapses(family_results):
-    check_no_preset_collapses(family_results)
-
-
-def test_each_term_moves_its_target(family_results):
-    check_each_term_moves_its_target(family_results)
-
-
-def test_the_terms_are_not_inert(family_results):
-    check_the_terms_are_not_inert(family_results)

@@ -7,28 +7,16 @@ import pytest
 
 from recipes import model_families as mf
 from tests.test_defaults_science import EPOCHS
-from tests.test_defaults_science import check_each_term_moves_its_target
-from tests.test_defaults_science import check_no_preset_collapses
-from tests.test_defaults_science import check_the_terms_are_not_inert
+# The same checks, collected here again with this module's families.
+from tests.test_defaults_science import test_each_term_moves_its_target  # noqa: F401
+from tests.test_defaults_science import test_no_preset_collapses  # noqa: F401
+from tests.test_defaults_science import test_the_terms_are_not_inert  # noqa: F401
 
 pytestmark = pytest.mark.science
 
 FAMILIES = ("tokens_pool", "attention_ln", "cnn_gn")
 
 
-
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_results(request):
     return request.param, mf.study(request.param, EPOCHS, seed=0)
-
-
-def test_no_preset_collapses(family_results):
-    check_no_preset_collapses(family_results)
-
-
-def test_each_term_moves_its_target(family_results):
-    check_each_term_moves_its_target(family_results)
-
-
-def test_the_terms_are_not_inert(family_results):
-    check_the_terms_are_not_inert(family_results)
