@@ -105,3 +105,13 @@ def test_a_one_output_model_is_penalized_on_its_batch_scale():
     value = float(model.compute_objective(x, np.zeros((3, 1), "float32"))[1]["jacobian"])
     # ‖J‖² = 4 and f = 2x: R = E x²/Var x ≈ 1 (not ~1e8 for row 3).
     np.testing.assert_allclose(value, np.mean(x**2) / np.var(x), rtol=1e-5)
+
+
+def test_each_term_divides_by_its_own_statistic():
+    """IRL keeps the energy (held constant); noise regularization the spread."""
+    clean = tf.constant(np.random.default_rng(4).normal(size=(6, 3)).astype("float32") + 2.0)
+    irl = ki.ActivationDistance(distance="squared_l2")
+    noise = ki.NoiseRegularization()
+    np.testing.assert_allclose(float(irl.l2_scale(clean)), float(scales.batch_energy(clean)))
+    np.testing.assert_allclose(float(noise.l2_scale(clean)), float(scales.batch_spread(clean)))
+    assert float(noise.l2_scale(clean)) < float(irl.l2_scale(clean))

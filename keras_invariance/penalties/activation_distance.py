@@ -184,16 +184,19 @@ class ActivationDistance(Penalty):
             and not getattr(self.distance, "relative", False)
         )
 
-    def l2_scale(self, clean):
-        """E‖a_ℓ‖² of the clean activations over the global batch, or `None`.
+    #: The batch statistic the L2 part is divided by (`keras_invariance.scales`).
+    scale_statistic = staticmethod(scales.batch_energy)
 
-        Held constant in the gradient. Averaged over every replica's rows
-        (`keras_invariance.scales`), so N replicas divide by the number one
-        device would.
+    def l2_scale(self, clean):
+        """`scale_statistic` of the clean activations, or `None`.
+
+        By default E‖a_ℓ‖², held constant in the gradient. Averaged over
+        every replica's rows (`keras_invariance.scales`), so N replicas
+        divide by the number one device would.
         """
         if not self._normalizes():
             return None
-        return scales.batch_energy(clean)
+        return self.scale_statistic(clean)
 
     def load_own_variables(self, store):
         # Models saved by 0.2 also hold a first-step energy after each

@@ -90,6 +90,9 @@ class NoiseRegularization(LayerwiseSquaredL2):
 
     default_name = "noise_regularization"
 
+    #: E‖h − h̄‖², kept in the gradient (see the class docstring).
+    scale_statistic = staticmethod(scales.batch_spread)
+
     def __init__(
         self,
         stddev=0.2,
@@ -183,12 +186,6 @@ class NoiseRegularization(LayerwiseSquaredL2):
             )
             total += self.layer_weights[n] * ops.mean(d)
         return total
-
-    def l2_scale(self, clean):
-        """E‖h − h̄‖² over the global batch, in the gradient, or `None`."""
-        if not self._normalizes():
-            return None
-        return scales.batch_spread(clean)
 
     def _epsilon(self, x):
         """ε in input units: ε·RMS(x) on the normalized scale (a constant).
