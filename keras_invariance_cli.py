@@ -4,11 +4,11 @@
 seconds), and Python imports the package before any of its modules. This
 module therefore stands beside the package: it holds the argument parser,
 so `--help`, `--version` and usage errors answer at once, and a valid
-command then imports `keras_invariance.cli`, which runs it.
+command then imports `keras_invariance.integrations.cli`, which runs it.
 
 The defaults shown in the help are written here as text; `tests/test_cli.py`
-checks them against `keras_invariance.report.config` and
-`keras_invariance.tuning`, so they cannot drift apart.
+checks them against `keras_invariance.integrations.report.config` and
+`keras_invariance.integrations.tuning`, so they cannot drift apart.
 """
 
 import argparse
@@ -42,7 +42,7 @@ REPORT_DEFAULTS = {
     "max_clean_drop": 0.02,
 }
 
-#: The `tune` subcommand's objectives (`keras_invariance.tuning.OBJECTIVES`).
+#: The `tune` subcommand's objectives (`keras_invariance.integrations.tuning.OBJECTIVES`).
 TUNE_OBJECTIVES = (
     "adversarial_loss", "clean_loss", "fast_tangent_prop", "irl_distance", "jacobian",
     "loss", "loss_ibp", "noise_regularization", "output_divergence", "perturbed_loss",
@@ -213,7 +213,7 @@ def _add_tune_options(tune):
     add("--objective", default="val_noisy_accuracy", choices=TUNE_OBJECTIVES,
         metavar="OBJECTIVE",
         help="what the search optimizes: val_noisy_accuracy, val_accuracy, val_loss or a "
-             "training term (see keras_invariance.tuning.OBJECTIVES)")
+             "training term (see keras_invariance.integrations.tuning.OBJECTIVES)")
     add("--directory", default=None,
         help="where Keras Tuner writes its trials (default: a new temp dir)")
     tune.set_defaults(command_name="tune")
@@ -266,8 +266,7 @@ def main(argv=None):
         The exit status 0 (bad input exits with 2).
     """
     args = build_parser().parse_args(argv)
-    from keras_invariance import cli
-
+    from keras_invariance.integrations import cli
     cli.execute(args)
     return 0
 

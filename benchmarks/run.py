@@ -48,14 +48,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # benchmark helpers beside this file.
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
 import _floors  # noqa: E402
 import _kernels  # noqa: E402
 import _methods  # noqa: E402
 import _models  # noqa: E402
 import _protocol as protocol  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
 import keras_invariance as ki  # noqa: E402
 
 SUITES = ("mlp", "cnn", "spatial", "scaling", "memory", "floors", "overhead", "kernels")

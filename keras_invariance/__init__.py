@@ -10,19 +10,14 @@ See ARCHITECTURE.md for the tree and how a training step flows.
 """
 
 from keras_invariance import audio
-from keras_invariance import callbacks
 from keras_invariance import datasets
 from keras_invariance import distances
-from keras_invariance import distribution
 from keras_invariance import evaluation
-from keras_invariance import hyperparameters
 from keras_invariance import pairs
 from keras_invariance import penalties
 from keras_invariance import perturbations
 from keras_invariance import presets
 from keras_invariance import spatial
-from keras_invariance import tuning
-
 from keras_invariance.audio import LogMelSpectrogram
 from keras_invariance.datasets.semi_supervised import semi_supervised_dataset
 from keras_invariance.distances import CosineDistance
@@ -32,7 +27,11 @@ from keras_invariance.distances import KLDivergence
 from keras_invariance.distances import L1Distance
 from keras_invariance.distances import L2Cosine
 from keras_invariance.distances import SquaredL2
-from keras_invariance.model import InvariantModel
+from keras_invariance.engine import distribution
+from keras_invariance.engine.model import InvariantModel
+from keras_invariance.graph.taps import Tap
+from keras_invariance.integrations import callbacks
+from keras_invariance.integrations import tuning
 from keras_invariance.pairs import ExtendedLayer
 from keras_invariance.pairs import InvariantAutoencoder
 from keras_invariance.pairs import build_extended_network
@@ -73,6 +72,7 @@ from keras_invariance.perturbations import WorstOfKSpatial
 from keras_invariance.presets import IRL
 from keras_invariance.presets import IRL_PRESETS
 from keras_invariance.presets import SPATIAL_MODES
+from keras_invariance.presets import VAT
 from keras_invariance.presets import AdversarialTraining
 from keras_invariance.presets import FastTangentBP
 from keras_invariance.presets import JacobianRegularized
@@ -82,12 +82,11 @@ from keras_invariance.presets import PredictionIBP
 from keras_invariance.presets import RegularizedAdversarialTraining
 from keras_invariance.presets import SpatialInvariance
 from keras_invariance.presets import TangentBP
-from keras_invariance.presets import VAT
 from keras_invariance.spatial import apply_spatial_params
 from keras_invariance.spatial import sample_spatial_params
 from keras_invariance.spatial import spatial_grid
 from keras_invariance.spatial import tangent_vectors
 from keras_invariance.spatial import transform_images
-from keras_invariance.taps import Tap
+from keras_invariance.utils import hyperparameters
 
 __version__ = "0.2.0"

@@ -11,7 +11,7 @@ One place for what `irl_cifar.py`, `ibp_adversarial.py` and
 * the two network builders (a pre-activation wide ResNet with named blocks,
   and the Invariant BP paper's small CNN);
 * the shared train-and-evaluate loop (the `Method` / `Column` lists of
-  `keras_invariance.cli`), and the results table + `results.json`. The
+  `keras_invariance.integrations.cli`), and the results table + `results.json`. The
   metrics themselves come from `keras_invariance.evaluation`.
 
 All images are float32 in [0, 1]; per-dataset normalization is a layer inside
@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_invariance import cli  # noqa: E402
 from keras_invariance.datasets import digits as digits_lib  # noqa: E402
+from keras_invariance.integrations import cli  # noqa: E402
 
 #: Re-exported so that recipes build their rows and columns exactly like the
 #: `keras-invariance digits` job does.

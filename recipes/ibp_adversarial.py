@@ -39,12 +39,11 @@ import time
 if __package__ in (None, ""):  # run as a script: make `recipes` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipes import _common  # noqa: E402
-
 import keras  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
 from keras_invariance import evaluation  # noqa: E402
+from recipes import _common  # noqa: E402
 
 RECIPE = "ibp_adversarial"
 

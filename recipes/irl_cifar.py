@@ -7,7 +7,7 @@ lighting 0.1), out-of-domain noise (hue/saturation ±0.5) and FGSM at
 ε = 0.2 and 0.8 (on the mean/std-normalized images).
 
 Rows, (α, β, γ) as in the paper (the row names and presets are those of
-`keras_invariance.cli.METHODS`, the `keras-invariance digits` job):
+`keras_invariance.integrations.cli.METHODS`, the `keras-invariance digits` job):
 
     plain              (1, 0, 0)      no noise (the "std." row)
     data augmentation  (0, 1, 0)      × noise in. and out.
@@ -48,13 +48,12 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `recipes` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipes import _common  # noqa: E402
-
 import keras  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
 from keras_invariance import evaluation  # noqa: E402
-from keras_invariance import cli  # noqa: E402
+from keras_invariance.integrations import cli  # noqa: E402
+from recipes import _common  # noqa: E402
 
 RECIPE = "irl_cifar"
 

@@ -70,11 +70,10 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `recipes` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipes import _common  # noqa: E402
-
 import keras  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
+from recipes import _common  # noqa: E402
 
 RECIPE = "irl_language_model"
 DATASETS = ["ptb", "wikitext2", "text", "tiny_shakespeare", "lm1b", "embedded"]

@@ -63,15 +63,14 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make `recipes` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recipes import _common  # noqa: E402
-
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_invariance as ki  # noqa: E402
 from keras_invariance import audio  # noqa: E402
-from keras_invariance import cli  # noqa: E402
 from keras_invariance.datasets import synthetic_speech  # noqa: E402
+from keras_invariance.integrations import cli  # noqa: E402
+from recipes import _common  # noqa: E402
 
 RECIPE = "irl_speech"
 SAMPLE_RATE = 16000

@@ -46,10 +46,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from keras_invariance.datasets import invariance_pairs as ip  # noqa: E402
 from keras_invariance.pairs import InvariantAutoencoder  # noqa: E402
 from keras_invariance.pairs import build_extended_network  # noqa: E402
 from keras_invariance.pairs import build_mlp  # noqa: E402
-from keras_invariance.datasets import invariance_pairs as ip  # noqa: E402
 
 ACTIVATIONS = ("selu", "relu", "sigmoid", "tanh")
 

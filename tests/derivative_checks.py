@@ -5,9 +5,9 @@ loss and embedding-layer terms.
 """
 
 import keras
+from keras import ops
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

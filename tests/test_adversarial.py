@@ -1,10 +1,10 @@
 """FGSM / PGD searches and the adversarial-training presets."""
 
 import keras
+from keras import ops
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import ops
 
 import keras_invariance as ki
 from keras_invariance import presets as dm

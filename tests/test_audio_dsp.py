@@ -12,13 +12,12 @@ import os
 import sys
 import types
 
+import keras
 import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
 import tensorflow as tf
-
-import keras
 
 from keras_invariance import audio
 from keras_invariance.audio import bank as bank_lib

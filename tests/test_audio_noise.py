@@ -1,10 +1,9 @@
 """Tests for the waveform noise (additive noise at an SNR, volume)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 
 from keras_invariance.perturbations.audio_noise import AdditiveNoise
 from keras_invariance.perturbations.audio_noise import VolumeNoise

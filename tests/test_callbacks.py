@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 
 import keras_invariance as ki
-from keras_invariance import callbacks
 from keras_invariance import evaluation
-from keras_invariance import tuning
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.integrations import callbacks
+from keras_invariance.integrations import tuning
+from keras_invariance.utils.hyperparameters import value_of
 from tests.engine_checks import SCCE
 from tests.engine_checks import tiny_data
 from tests.engine_checks import tiny_mlp

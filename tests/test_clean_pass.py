@@ -1,6 +1,6 @@
 """Fast AT's clean pass runs off the weight tape, and the step is unchanged.
 
-`keras_invariance.clean_pass`: with α = 0, a perturbation that reads the
+`keras_invariance.engine.clean_pass`: with α = 0, a perturbation that reads the
 clean pass (FGSM reusing ∇x L) and no penalty, the clean pass is not
 recorded for the weight gradient. The update must still be exactly the
 gradient of β·L(x*), and raising α later must bring the clean term back.

@@ -12,12 +12,12 @@ import sys
 import keras
 import pytest
 
+from keras_invariance.integrations import cli
+from keras_invariance.integrations import tuning
+from keras_invariance.integrations.report import config as config_lib
+from keras_invariance.integrations.report import data as data_lib
+from keras_invariance.integrations.report import methods as methods_lib
 import keras_invariance_cli
-from keras_invariance import cli
-from keras_invariance import tuning
-from keras_invariance.report import config as config_lib
-from keras_invariance.report import data as data_lib
-from keras_invariance.report import methods as methods_lib
 
 
 def test_digits_is_an_alias_of_report(tmp_path, capsys):

@@ -7,6 +7,7 @@ import pytest
 
 from recipes import model_families as mf
 from tests.test_defaults_science import EPOCHS
+
 # The same checks, collected here again with this module's families.
 from tests.test_defaults_science import test_each_term_moves_its_target  # noqa: F401
 from tests.test_defaults_science import test_no_preset_collapses  # noqa: F401

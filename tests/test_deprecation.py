@@ -4,7 +4,7 @@ import keras
 import pytest
 
 import keras_invariance as ki
-from keras_invariance import deprecation
+from keras_invariance.utils import deprecation
 
 
 def mlp():

@@ -178,7 +178,7 @@ def test_bernoulli_jensen_shannon_sums_the_units():
     expected = (0.5 * kl(p, m) + 0.5 * kl(q, m)).sum(-1)
     d = ki.JensenShannonDivergence(distribution="bernoulli")
     np.testing.assert_allclose(d.distance(u, v), expected, rtol=1e-5)
-    from keras_invariance import outputs
+    from keras_invariance.graph import outputs
     on_outputs = distances.for_outputs(d, outputs.OutputSpec("bernoulli"), "test")
     np.testing.assert_allclose(on_outputs(u, v), expected, rtol=1e-5)
 

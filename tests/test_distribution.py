@@ -10,11 +10,11 @@ and for their distribution.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from scipy import stats
+import tensorflow as tf
 
 import keras_invariance as ki
-from keras_invariance import random_ops
+from keras_invariance.ops import random_ops
 from tests.engine_checks import SCCE
 from tests.engine_checks import check_distribution_equivalence
 
@@ -153,7 +153,7 @@ def test_uneven_split_draws_what_one_device_draws():
     (Keras averages the loss per replica, so weights after an uneven batch
     differ from one device even without noise; the draws do not.)
     """
-    from keras_invariance import distribution
+    from keras_invariance.engine import distribution
     from tests.engine_checks import mirrored_strategy
 
     x = np.arange(9 * 3, dtype="float32").reshape(9, 3)
@@ -177,7 +177,7 @@ def test_uneven_split_draws_what_one_device_draws():
 
 
 def test_keyed_draws_stay_finite_at_the_extremes_of_the_hash():
-    from keras_invariance.random_ops import _unit_interval
+    from keras_invariance.ops.random_ops import _unit_interval
 
     extremes = tf.constant([0, 1, 2**32 - 1, 2**32 - 2, 2**31], tf.uint64)
     u = _unit_interval(tf.cast(extremes, tf.uint32)).numpy()

@@ -16,7 +16,6 @@ from keras_invariance.perturbations.adversarial import PGD
 from tests.derivative_checks import compiled
 from tests.derivative_checks import token_model
 
-
 TOKEN_TERMS = {
     "jacobian": lambda **kw: JacobianPenalty(**kw),
     "loss_ibp": lambda **kw: LossIBPPenalty(**kw),

@@ -1,9 +1,8 @@
 """Tests for `ExtendedLayer` (Zhang & Arodz, §4)."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 import tensorflow as tf
 
 from keras_invariance.pairs import ExtendedLayer

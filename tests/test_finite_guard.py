@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance.finite_guard import NonFiniteError
+from keras_invariance.engine.finite_guard import NonFiniteError
 from tests.engine_checks import SCCE
 from tests.engine_checks import tiny_data
 from tests.engine_checks import tiny_mlp

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 import keras_invariance as ki
-from keras_invariance import random_ops
+from keras_invariance.ops import random_ops
 from tests.engine_checks import SCCE
 from tests.engine_checks import tiny_data
 from tests.engine_checks import tiny_mlp

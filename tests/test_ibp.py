@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import keras_invariance as ki
+from keras_invariance.ops import second_order
 from keras_invariance.penalties import LossIBPPenalty
-from keras_invariance import second_order
 from keras_invariance.penalties import PredictionIBPPenalty
 from tests.derivative_checks import compiled
 from tests.derivative_checks import data
@@ -134,7 +134,7 @@ def test_prediction_ibp_trains_weights_through_the_jvp():
 
 def batch_norm_cnn(seed=0):
     """conv → BatchNorm → ReLU → global average pooling → dense: every mean
-    that makes TensorFlow tile (keras_invariance.second_order)."""
+    that makes TensorFlow tile (keras_invariance.ops.second_order)."""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((6, 6, 2))
     h = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)

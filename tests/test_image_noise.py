@@ -1,10 +1,9 @@
 """Tests for the photometric image noise (IRL in-domain / out-of-domain)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 
 from keras_invariance.perturbations import image_noise
 from keras_invariance.perturbations.image_noise import InDomainImageNoise

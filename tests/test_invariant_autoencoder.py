@@ -3,16 +3,15 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 import tensorflow as tf
 
+from keras_invariance.datasets import invariance_pairs as ip
 from keras_invariance.pairs import InvariantAutoencoder
 from keras_invariance.pairs import build_extended_network
 from keras_invariance.pairs import build_mlp
-from keras_invariance.datasets import invariance_pairs as ip
 from tests.engine_checks import mirrored_strategy
 
 

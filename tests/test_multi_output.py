@@ -16,8 +16,8 @@ import tensorflow as tf
 
 import keras_invariance as ki
 from keras_invariance import distances
-from keras_invariance import output_losses
-from keras_invariance import outputs as outputs_lib
+from keras_invariance.engine import output_losses
+from keras_invariance.graph import outputs as outputs_lib
 
 SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 LOSSES = {"price": "mse", "kind": SCCE}

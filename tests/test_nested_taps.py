@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance import taps as taps_lib
+from keras_invariance.graph import taps as taps_lib
 
 SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import keras_invariance as ki
-from keras_invariance import outputs
+from keras_invariance.graph import outputs
 
 SCCE_LOGITS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 SCCE_PROBS = keras.losses.SparseCategoricalCrossentropy(from_logits=False)

@@ -46,7 +46,7 @@ def _check(results, out_dir, methods, capsys):
 
 def test_irl_cifar_rows():
     # The default rows: plain, then the three noisy rows of the main job
-    # (`keras_invariance.cli.METHODS`) per noise. Trained below for one noise
+    # (`keras_invariance.integrations.cli.METHODS`) per noise. Trained below for one noise
     # only, to keep the smoke tests short.
     args = irl_cifar.parse_args(["--dataset", "digits"])
     assert [m.name for m in irl_cifar.irl_methods(args)] == [

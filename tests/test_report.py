@@ -9,13 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_invariance import cli
-from keras_invariance import tuning
-from keras_invariance.report import METHODS
-from keras_invariance.report import ReportConfig
-from keras_invariance.report import data as data_lib
-from keras_invariance.report import methods as methods_lib
-from keras_invariance.report import writer
+from keras_invariance.integrations import cli
+from keras_invariance.integrations import tuning
+from keras_invariance.integrations.report import METHODS
+from keras_invariance.integrations.report import ReportConfig
+from keras_invariance.integrations.report import data as data_lib
+from keras_invariance.integrations.report import methods as methods_lib
+from keras_invariance.integrations.report import writer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -328,7 +328,7 @@ def test_fair_mode_tunes_every_method_with_the_same_budget(tmp_path, capsys):
 
 
 def test_a_trial_below_the_clean_constraint_scores_below_every_other():
-    from keras_invariance.report import tune
+    from keras_invariance.integrations.report import tune
 
     class Scorer:
         def __init__(self, clean, robust):
@@ -375,7 +375,7 @@ def test_upscaled_digits_commute_with_integer_shifts():
 def test_the_grid_column_separates_plain_from_spatial_augmentation():
     from keras_invariance import spatial
     from keras_invariance.evaluation import spatial as spatial_eval
-    from keras_invariance.report import training
+    from keras_invariance.integrations.report import training
 
     config = ReportConfig(epochs=10, seeds=1).resolved()
     (x, y), (xt, yt) = data_lib.load_data("digits")

@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pytest
 
-from keras_invariance.report import aggregate
-from keras_invariance.report import page
-from keras_invariance.report import stats
-from keras_invariance.report import summary
-from keras_invariance.report import writer
+from keras_invariance.integrations.report import aggregate
+from keras_invariance.integrations.report import page
+from keras_invariance.integrations.report import stats
+from keras_invariance.integrations.report import summary
+from keras_invariance.integrations.report import writer
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -5,8 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 import keras_invariance as ki
-from keras_invariance import numerics
-from keras_invariance import scales
+from keras_invariance.ops import numerics
+from keras_invariance.ops import scales
 from tests.engine_checks import mirrored_strategy
 
 

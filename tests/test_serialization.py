@@ -16,7 +16,7 @@ import pytest
 
 import keras_invariance
 import keras_invariance as ki
-from keras_invariance import hyperparameters
+from keras_invariance.utils import hyperparameters
 from tests.engine_checks import tiny_mlp
 
 
@@ -27,8 +27,8 @@ def double(x):
 
 def _examples():
     """Non-default instances of every registered class."""
-    from keras_invariance.perturbations import spatial as spatial_perturbations
     from keras_invariance.penalties import tangent_prop
+    from keras_invariance.perturbations import spatial as spatial_perturbations
 
     encoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     decoder = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])

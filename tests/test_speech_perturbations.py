@@ -9,16 +9,15 @@ save/load round trip, and against bad input.
 
 import shutil
 
+import keras
+from keras import ops
 import numpy as np
 import pytest
 import scipy.signal
 import tensorflow as tf
 
-import keras
-from keras import ops
-
 import keras_invariance as ki
-from keras_invariance import random_ops
+from keras_invariance.ops import random_ops
 from tests.engine_checks import SCCE
 from tests.engine_checks import check_distribution_equivalence
 from tests.engine_checks import check_save_load

@@ -1,10 +1,10 @@
 """TangentProp and FastTangentProp: explicit Jacobians, invariance, training."""
 
 import keras
+from keras import ops
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import ops
 
 import keras_invariance as ki
 from keras_invariance import spatial
@@ -150,7 +150,7 @@ def test_auto_without_xla_takes_forward_mode_for_batch_norm_models():
 
 def test_the_shared_pass_of_batch_norm_models_is_exact():
     """BatchNorm, `jvp_method="double_vjp"`: one forward pass (traced, with
-    the batch dimension hidden, see keras_invariance.second_order), and each
+    the batch dimension hidden, see keras_invariance.ops.second_order), and each
     tangent's jvp is that of the whole training-mode batch moving along
     tangent t (the batch statistics follow): forward mode tangent by
     tangent, value and weight gradient."""

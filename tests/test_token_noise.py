@@ -1,10 +1,9 @@
 """Tests for the token noise of the IRL language modeling experiments."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import keras
 
 from keras_invariance.perturbations.token_noise import BlankNoise
 from keras_invariance.perturbations.token_noise import UnigramNoise

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance import callbacks
 from keras_invariance import evaluation
-from keras_invariance import tuning
 from keras_invariance.datasets import digits
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.integrations import callbacks
+from keras_invariance.integrations import tuning
+from keras_invariance.utils.hyperparameters import value_of
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,14 @@
 runs on unlabeled rows, keeps the search out of BatchNorm and the update."""
 
 import keras
+from keras import ops
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import ops
 
 import keras_invariance as ki
 from keras_invariance import presets as dm
-from keras_invariance import numerics
+from keras_invariance.ops import numerics
 from keras_invariance.penalties.vat import VATPenalty
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -15,8 +15,8 @@ features. This layer is strictly per example: `log(mel power + floor)`.
 import keras
 import tensorflow as tf
 
-from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.audio import waveforms
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export

@@ -1,5 +1,8 @@
 """Datasets of keras-invariance."""
 
+from keras_invariance.datasets.digits import digits_classifier
+from keras_invariance.datasets.digits import load_digits
+from keras_invariance.datasets.digits import to_images
 from keras_invariance.datasets.invariance_pairs import dft_modulus
 from keras_invariance.datasets.invariance_pairs import dft_targets
 from keras_invariance.datasets.invariance_pairs import invariant_features
@@ -9,9 +12,6 @@ from keras_invariance.datasets.invariance_pairs import make_supervised_dataset
 from keras_invariance.datasets.invariance_pairs import random_cycle
 from keras_invariance.datasets.invariance_pairs import transform
 from keras_invariance.datasets.invariance_pairs import uniform_features
-from keras_invariance.datasets.digits import digits_classifier
-from keras_invariance.datasets.digits import load_digits
-from keras_invariance.datasets.digits import to_images
 from keras_invariance.datasets.semi_supervised import semi_supervised_dataset
 from keras_invariance.datasets.synthetic_speech import KEYWORDS
 from keras_invariance.datasets.synthetic_speech import synthetic_keywords

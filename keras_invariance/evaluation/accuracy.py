@@ -5,9 +5,9 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
-from keras_invariance import validation
-from keras_invariance.context import inference_scores
+from keras_invariance.engine.context import inference_scores
 from keras_invariance.evaluation import common
+from keras_invariance.utils import validation
 
 # One compiled inference pass per model: `predict()` sets up a data adapter
 # and callbacks on every call (~0.1 s), which dominates a curve of small

@@ -20,10 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_invariance.context import StepContext
-from keras_invariance.context import inference_scores
-from keras_invariance import outputs as outputs_lib
+from keras_invariance.engine.context import StepContext
+from keras_invariance.engine.context import inference_scores
 from keras_invariance.evaluation import common
+from keras_invariance.graph import outputs as outputs_lib
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
 

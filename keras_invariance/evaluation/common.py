@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_invariance import validation
+from keras_invariance.utils import validation
 
 
 def sparse_labels(y):

@@ -23,9 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_invariance import distances
-from keras_invariance import taps as taps_lib
-from keras_invariance import validation
 from keras_invariance.evaluation import common
+from keras_invariance.graph import taps as taps_lib
+from keras_invariance.utils import validation
 
 
 def _plain(model):

@@ -30,11 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_invariance import spatial
-from keras_invariance.context import StepContext
-from keras_invariance.context import inference_scores
+from keras_invariance.engine.context import StepContext
+from keras_invariance.engine.context import inference_scores
 from keras_invariance.evaluation import common
 from keras_invariance.perturbations.spatial import SpatialPGD
-
 
 # Traced steps per model, so that evaluating the same model again (say, in
 # a callback every epoch) does not retrace. Weak keys let models be freed.

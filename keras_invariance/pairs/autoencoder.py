@@ -14,13 +14,13 @@ import copy
 import keras
 from keras import ops
 
-from keras_invariance import numerics
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import check_non_negative
-from keras_invariance.hyperparameters import check_positive
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import numerics
 from keras_invariance.pairs.networks import check_sizes
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import check_non_negative
+from keras_invariance.utils.hyperparameters import check_positive
+from keras_invariance.utils.hyperparameters import value_of
 
 MODES = ("pairs", "target")
 

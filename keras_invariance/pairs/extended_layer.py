@@ -10,7 +10,7 @@ directly, next to a skip connection.
 import keras
 from keras import ops
 
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export

@@ -3,13 +3,13 @@
 from keras import ops
 
 from keras_invariance import distances as distances_lib
-from keras_invariance import scales
-from keras_invariance import taps as taps_lib
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import check_non_negative
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.graph import taps as taps_lib
+from keras_invariance.ops import scales
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import check_non_negative
+from keras_invariance.utils.hyperparameters import value_of
 
 
 def _variable_keys(store):
@@ -92,7 +92,7 @@ class ActivationDistance(Penalty):
         layer_weight: γ_ℓ for layers given without their own weight.
         normalize: Divide the L2 part by the clean activations' energy on
             the same step, over the global batch and held constant
-            (default, `keras_invariance.scales`), or use the raw distance
+            (default, `keras_invariance.ops.scales`), or use the raw distance
             (the paper's).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"irl_distance"`, the metric name in `fit()` logs.
@@ -184,14 +184,14 @@ class ActivationDistance(Penalty):
             and not getattr(self.distance, "relative", False)
         )
 
-    #: The batch statistic the L2 part is divided by (`keras_invariance.scales`).
+    #: The batch statistic the L2 part is divided by (`keras_invariance.ops.scales`).
     scale_statistic = staticmethod(scales.batch_energy)
 
     def l2_scale(self, clean):
         """`scale_statistic` of the clean activations, or `None`.
 
         By default E‖a_ℓ‖², held constant in the gradient. Averaged over
-        every replica's rows (`keras_invariance.scales`), so N replicas
+        every replica's rows (`keras_invariance.ops.scales`), so N replicas
         divide by the number one device would.
         """
         if not self._normalizes():
@@ -253,7 +253,7 @@ class OutputDivergence(ActivationDistance):
     `distance="cross_entropy"`). A special case of `ActivationDistance`
     tapping only the logits (their view: a softmax model and the same model
     returning logits give the same KL; a sigmoid model its Bernoulli KL; a
-    KL on a regression fails at `compile()`, see `keras_invariance.outputs`).
+    KL on a regression fails at `compile()`, see `keras_invariance.graph.outputs`).
 
     Example:
 
@@ -266,10 +266,10 @@ class OutputDivergence(ActivationDistance):
         distance: `"kl"` (default, on softmax of logits), `"squared_l2"` (on
             logits, divided by their batch energy E‖z‖² unless
             `normalize=False`: scale-free like KL, see
-            `keras_invariance.scales`), `"cross_entropy"`, or a `Distance`.
+            `keras_invariance.ops.scales`), `"cross_entropy"`, or a `Distance`.
         weight: λ ≥ 0.
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (see `keras_invariance.outputs`).
+            reads the model (see `keras_invariance.graph.outputs`).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"output_divergence"`.
 
@@ -302,7 +302,7 @@ class LayerwiseSquaredL2(ActivationDistance):
     variables `gamma_<layer>`) with the distance fixed to squared L2, so
     `distance` is neither an argument nor part of the config. `normalize`
     divides each layer's term by its clean batch energy, as
-    `ActivationDistance` does (`keras_invariance.scales`).
+    `ActivationDistance` does (`keras_invariance.ops.scales`).
     `NoiseRegularization` and `JacobianPenalty` build on it.
 
     Example:

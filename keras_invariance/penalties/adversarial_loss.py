@@ -3,13 +3,13 @@
 import keras
 from keras import ops
 
-from keras_invariance import embedding as embedding_lib
-from keras_invariance import numerics
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.graph import embedding as embedding_lib
+from keras_invariance.ops import numerics
 from keras_invariance.penalties.base import Penalty
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import Search
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export

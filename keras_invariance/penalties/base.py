@@ -2,10 +2,10 @@
 
 import keras
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 
 @keras_invariance_export
@@ -41,7 +41,7 @@ class Penalty(keras.layers.Layer):
       resolved in `bind`.
     * `output_distances` (`()`): the distances between output distributions
       the term compares (a KL, a cross-entropy); the engine checks them
-      against what the model returns (`keras_invariance.outputs`) before
+      against what the model returns (`keras_invariance.graph.outputs`) before
       training, so a KL on a regression fails with a message.
 
     Example:

@@ -5,19 +5,19 @@ Both penalties share the engine's clean pass: they declare
 `context.input_tape` around the clean forward pass, and the penalties take
 gradients from that tape inside the weight-update tape (double backprop).
 Token models: pass `embedding_layer=` to differentiate at an Embedding
-layer's output instead (see `keras_invariance.embedding`).
+layer's output instead (see `keras_invariance.graph.embedding`).
 """
 
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
-from keras_invariance import embedding as embedding_lib
-from keras_invariance import numerics
-from keras_invariance import scales
-from keras_invariance import second_order
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.graph import embedding as embedding_lib
+from keras_invariance.ops import numerics
+from keras_invariance.ops import scales
+from keras_invariance.ops import second_order
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 #: How Prediction IBP computes its jvp J_p·g.
 JVP_MODES = ("auto", "double_vjp", "forward")
@@ -108,7 +108,7 @@ class LossIBPPenalty(InputGradientPenalty):
     ‖g‖_r^r exactly.
 
     Scale (`normalize=True`, default): ‖g_i‖_r^r·s^r with s the batch's
-    input RMS (`keras_invariance.scales`), i.e. the first-order loss
+    input RMS (`keras_invariance.ops.scales`), i.e. the first-order loss
     increase (r = 1) when every
     input moves by its own scale in the worst direction. It is in the
     units of the loss, whatever the inputs' range, so `weight` is the FGSM
@@ -176,21 +176,21 @@ class PredictionIBPPenalty(InputGradientPenalty):
       forward mode recompiles. What is chosen per model is the graph of
       the double vjp: for a model with batch or feature means (BatchNorm,
       LayerNorm, global average pooling) and no recurrent layer, the batch
-      dimension is hidden from TensorFlow (`keras_invariance.second_order`),
+      dimension is hidden from TensorFlow (`keras_invariance.ops.second_order`),
       which took the BatchNorm ResNet from 8.0× to 2.6–2.9×.
 
     As in Tangent BP (and the paper's third pass) the direction g is a
     constant by default (`stop_direction_gradient`).
 
     p is the model's logits view (its logits, or centred log p for a softmax model,
-    see `keras_invariance.outputs`: the paper omits the softmax derivative
+    see `keras_invariance.graph.outputs`: the paper omits the softmax derivative
     "for numerical stability"); set `softmax=True` to differentiate the
     probabilities. Rows are weighted by
     their sample weights (Σ_i w_i·R_i / B).
 
     Scale (`normalize=True`, default): J_p·g_i is multiplied by s²/RMS(p)
     (s the batch's input RMS, RMS(p) the batch's output RMS, constants:
-    `keras_invariance.scales`) and averaged over the
+    `keras_invariance.ops.scales`) and averaged over the
     outputs, which makes R the relative output change when the inputs move
     by their own scale along the loss gradient, in loss units; `weight`
     then transfers across input ranges, widths and output scales.

@@ -1,17 +1,17 @@
 """The Jacobian penalty ‖∂a_ℓ/∂x‖²_F, exact or by random projections."""
 
 import keras
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
-from keras_invariance import batchnorm
-from keras_invariance import embedding as embedding_lib
-from keras_invariance import numerics
-from keras_invariance import scales
-from keras_invariance import random_ops
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.graph import batchnorm
+from keras_invariance.graph import embedding as embedding_lib
+from keras_invariance.ops import numerics
+from keras_invariance.ops import random_ops
+from keras_invariance.ops import scales
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export
@@ -32,7 +32,7 @@ class JacobianPenalty(LayerwiseSquaredL2):
 
     Scale (`normalize=True`, default): ‖J‖²_F is multiplied by
     (E‖x‖²/d_x)/E‖a − ā‖² over the batch (the input RMS held constant,
-    the outputs' spread kept in the gradient, `keras_invariance.scales`),
+    the outputs' spread kept in the gradient, `keras_invariance.ops.scales`),
     making it a dimensionless relative sensitivity (1 for a linear map with
     isotropic, centred inputs), so `weight` means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
 
@@ -152,7 +152,7 @@ class JacobianPenalty(LayerwiseSquaredL2):
 
     @staticmethod
     def _scale(source, a):
-        """(E‖x‖²/d_x)/E‖a − ā‖² over the batch (`keras_invariance.scales`).
+        """(E‖x‖²/d_x)/E‖a − ā‖² over the batch (`keras_invariance.ops.scales`).
 
         ‖J‖²_F times it is a relative sensitivity: for a linear map and
         isotropic, centred inputs it is 1, the output change under noise of

@@ -1,18 +1,18 @@
 """Noise regularization: R = E‖f(x) − f(x + Δx)‖², random or adversarial Δx."""
 
 import keras
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
-from keras_invariance import embedding as embedding_lib
-from keras_invariance import numerics
-from keras_invariance import random_ops
-from keras_invariance import scales
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.graph import embedding as embedding_lib
+from keras_invariance.ops import numerics
+from keras_invariance.ops import random_ops
+from keras_invariance.ops import scales
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 
 @keras_invariance_export
@@ -22,7 +22,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
     Scale (`normalize=True`, default): ε is in units of the batch's input
     RMS s (Δx ~ N(0, (ε·s)²I), s held constant), and each layer's distance
     is divided by the clean activations' batch spread E‖h − h̄‖²
-    (`keras_invariance.scales.batch_spread`), so R is dimensionless and
+    (`keras_invariance.ops.scales.batch_spread`), so R is dimensionless and
     `weight` and ε mean the same on any model and input range: R is noise
     over signal, the outputs' change under noise of a fixed fraction of the
     inputs' own size relative to how much they vary between examples. The
@@ -194,7 +194,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
         standardized features, and embeddings, whose scale is learned and
         starts near 0.03: an absolute ε = 0.1 there is 3× the signal and
         collapsed a token model to chance), so the normalized scale counts ε
-        in the batch's own input RMS (`keras_invariance.scales`).
+        in the batch's own input RMS (`keras_invariance.ops.scales`).
         """
         if not self.normalize:
             return self.stddev

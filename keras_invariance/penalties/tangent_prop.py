@@ -22,19 +22,19 @@ Reference:
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 from keras import tree
+import tensorflow as tf
 
-from keras_invariance import batchnorm
-from keras_invariance import numerics
-from keras_invariance import scales
-from keras_invariance import random_ops
-from keras_invariance import second_order
 from keras_invariance import spatial as spatial_lib
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.graph import batchnorm
+from keras_invariance.ops import numerics
+from keras_invariance.ops import random_ops
+from keras_invariance.ops import scales
+from keras_invariance.ops import second_order
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 ORDERS = (1, 2)
 #: How J·t is computed: through the engine's clean pass when it can
@@ -164,7 +164,7 @@ class TangentProp(_TangentPenalty):
     constants.
 
     The outputs are differentiated as logits (the model's logits view, centred log p
-    for a softmax model, see `keras_invariance.outputs`: the paper omits the
+    for a softmax model, see `keras_invariance.graph.outputs`: the paper omits the
     softmax derivative "for numerical stability"); `softmax=True`
     differentiates the probabilities. The
     penalty uses no labels and averages over every row.
@@ -183,7 +183,7 @@ class TangentProp(_TangentPenalty):
     BatchNormalization layers takes the B·T-row forward-mode pass below.
     The shared pass is the faster one there too (BatchNorm ResNet-8, no XLA:
     5.9× plain against 14×, once its third derivatives run without
-    TensorFlow's slow rank-8 tiles, `keras_invariance.second_order`), but a
+    TensorFlow's slow rank-8 tiles, `keras_invariance.ops.second_order`), but a
     BatchNorm CNN trained through it ended with moving statistics that do
     not match its training-mode network: the defaults study's BatchNorm CNN
     reached 98.0 % test accuracy in training mode and 87.3 % in inference

@@ -1,19 +1,19 @@
 """Virtual adversarial training (VAT): KL(p(y|x) ‖ p(y|x + r_adv))."""
 
 import keras
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
 from keras_invariance import distances as distances_lib
-from keras_invariance import embedding as embedding_lib
-from keras_invariance import numerics
-from keras_invariance import random_ops
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance import deprecation
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.graph import embedding as embedding_lib
+from keras_invariance.ops import numerics
+from keras_invariance.ops import random_ops
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import deprecation
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 
 @keras_invariance_export
@@ -61,7 +61,7 @@ class VATPenalty(Penalty):
         power_iterations: Python int ≥ 1.
         weight: The VAT weight (α in the connections paper) ≥ 0.
         distance: What R measures and the search maximises. `None`
-            (default) fits the model's outputs (`keras_invariance.outputs`):
+            (default) fits the model's outputs (`keras_invariance.graph.outputs`):
             the KL of its class distribution (softmax or logits alike), the
             Bernoulli KL of a sigmoid or single-logit binary classifier, and
             ‖f(x) − f(x + r)‖² in the outputs' units for a regression (where
@@ -69,7 +69,7 @@ class VATPenalty(Penalty):
             Or `"kl"`, `"squared_l2"` (on the logits view), a `Distance`.
             (`divergence=` is its deprecated name.)
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (see `keras_invariance.outputs`).
+            reads the model (see `keras_invariance.graph.outputs`).
         search_training: `training` flag of the power-iteration passes.
         embedding_layer: For token models, perturb this Embedding layer's
             output (VAT for text) instead of the integer inputs.

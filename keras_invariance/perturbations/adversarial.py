@@ -34,21 +34,21 @@ and dropout is off). Loop counts are Python ints fixed at trace time.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
 from keras_invariance import distances as distances_lib
-from keras_invariance import numerics
-from keras_invariance import random_ops
-from keras_invariance import structures
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.graph import structures
+from keras_invariance.ops import numerics
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations import norm_balls
 from keras_invariance.perturbations import search_options
 from keras_invariance.perturbations.base import Perturbation
 from keras_invariance.perturbations.per_input import input_names
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 #: The norms of the searches' balls (`norm_balls.NORMS`).
 NORMS = norm_balls.NORMS
@@ -84,7 +84,7 @@ class Search(Perturbation):
             and perturbed outputs (`"kl"`, `"squared_l2"`, `"js"`, a
             `Distance`).
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (`keras_invariance.outputs`).
+            reads the model (`keras_invariance.graph.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to.
         target: `None` (untargeted), or the class each row moves towards:
@@ -332,7 +332,7 @@ class FGSM(Search):
         objective: `"loss"` (the compiled loss, default) or a divergence
             name (`"kl"`, `"squared_l2"`) or `Distance`.
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (`keras_invariance.outputs`).
+            reads the model (`keras_invariance.graph.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to (e.g. `(0, 1)`).
         reuse_clean_pass: Build x* from the clean training pass's ∇x L
@@ -464,7 +464,7 @@ class PGD(Search):
         objective: `"loss"` (default) or a divergence (`"kl"`,
             `"squared_l2"`, a `Distance`).
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (`keras_invariance.outputs`).
+            reads the model (`keras_invariance.graph.outputs`).
         training: `training` flag of the search passes (default `False`).
         value_range: Optional `(low, high)` to clip x̃ to after each step.
         target, feature_mask, objective_term: See `Search`.

@@ -14,12 +14,12 @@ impulse responses), `OverlappingSpeech`, `Telephony` and `NoiseBank`
 
 from keras import ops
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.audio import waveforms
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 #: Mixes any noise waveform you load at a chosen SNR (kept under this name).
 add_noise_at_snr = waveforms.mix_at_snr

@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_invariance import random_ops
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.ops import random_ops
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export
@@ -42,7 +42,7 @@ class Perturbation(keras.layers.Layer):
       noise and searches act on every float input).
     * `output_distances` (`()`): the distances between output distributions
       the term compares (a KL, a cross-entropy); the engine checks them
-      against what the model returns (`keras_invariance.outputs`) before
+      against what the model returns (`keras_invariance.graph.outputs`) before
       training, so a KL on a regression fails with a message.
 
     Example:

@@ -13,12 +13,12 @@ search is a search).
 import keras
 from keras import ops
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations import noise as noise_lib
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 
 def _members(perturbations, who):

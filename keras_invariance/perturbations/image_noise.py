@@ -15,16 +15,15 @@ layers): intensities are measured from `low`, the eigenvalues are rescaled by
 does.
 """
 
-import numpy as np
-
 import keras
 from keras import ops
+import numpy as np
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 # ITU-R 601 luma weights, as in MXNet's contrast and saturation augmenters.
 GRAY_COEFFICIENTS = (0.299, 0.587, 0.114)

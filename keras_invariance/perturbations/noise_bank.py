@@ -13,17 +13,17 @@ bank of clips (`NoiseBank`, `OverlappingSpeech`, `Reverberation`): it owns
 the bank's weights and its part of the config.
 """
 
+from keras import ops
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.audio import bank as bank_lib
 from keras_invariance.audio import waveforms
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 
 def _source_spec(source):

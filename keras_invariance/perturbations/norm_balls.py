@@ -3,7 +3,7 @@
 A search moves x̃ inside the ball ‖x̃ − x‖_p ≤ ε of one norm. Every function
 here works per example and, for a model with several float inputs, jointly
 over them (a list of tensors is one vector per row, as in
-`keras_invariance.numerics`):
+`keras_invariance.ops.numerics`):
 
 * `steepest_direction(g, norm)`: the s with ‖s‖_p = 1 maximizing ⟨g, s⟩ (the
   first-order gain of a step): sign(g) for ℓ∞, g/‖g‖₂ for ℓ2, and for ℓ1 all
@@ -24,8 +24,8 @@ import math
 
 from keras import ops
 
-from keras_invariance import numerics
-from keras_invariance import random_ops
+from keras_invariance.ops import numerics
+from keras_invariance.ops import random_ops
 
 #: The norms a search accepts, by name.
 NORMS = ("inf", "2", "1")
@@ -182,7 +182,7 @@ def _l1_threshold(rows, radius):
 def random_in_ball(parts, radius, norm, seed):
     """δ drawn uniformly in the ball of radius ε, shaped like `parts` (a list).
 
-    Draws go through `keras_invariance.random_ops` (keyed to the step and
+    Draws go through `keras_invariance.ops.random_ops` (keyed to the step and
     the example inside `fit()`).
 
     Example:

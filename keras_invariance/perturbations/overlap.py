@@ -6,12 +6,12 @@ utterance from the batch itself (no data needed) or from a bank of speech
 recordings (e.g. MUSAN's `speech` folder).
 """
 
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.noise_bank import NoiseBank
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export

@@ -4,9 +4,9 @@ import keras
 from keras import ops
 from keras import tree
 
-from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.perturbations import noise as noise_lib
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 
 def input_names(model):

@@ -11,17 +11,17 @@ level (the same RMS as the dry clip), so the perturbation changes the
 room, not the loudness.
 """
 
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
-from keras_invariance import random_ops
-from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.audio import convolution
 from keras_invariance.audio import rir as rir_lib
 from keras_invariance.audio import waveforms
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.noise_bank import BankPerturbation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 
 @keras_invariance_export

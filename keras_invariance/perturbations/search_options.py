@@ -21,11 +21,11 @@ in the package's searches (`FGSM`, `PGD`):
 """
 
 import keras
-import numpy as np
 from keras import ops
+import numpy as np
 
-from keras_invariance import random_ops
-from keras_invariance.output_structure import MultiOutputSpec
+from keras_invariance.graph.output_structure import MultiOutputSpec
+from keras_invariance.ops import random_ops
 
 #: Targeting rules read from the clean outputs.
 TARGET_RULES = ("least_likely", "second_most_likely", "random")

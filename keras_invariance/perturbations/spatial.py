@@ -35,19 +35,19 @@ Reference:
     "Exploring the Landscape of Spatial Robustness" (ICML 2019), Section 5.
 """
 
+from keras import ops
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
-from keras_invariance import deprecation
 from keras_invariance import distances as distances_lib
-from keras_invariance import random_ops
 from keras_invariance import spatial as spatial_lib
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils import deprecation
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import value_of
 
 #: Start offset, as a fraction of the box, of a divergence S-PGD without a
 #: random start: h(f(x), f(g(x, θ))) is minimal, with zero gradient, at θ = 0.
@@ -342,7 +342,7 @@ class WorstOfKSpatial(_SpatialSearch):
         scale: Optional `(low, high)` magnification range.
         training: `training` flag of the scoring pass (default `False`).
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (`keras_invariance.outputs`).
+            reads the model (`keras_invariance.graph.outputs`).
         **kwargs: `translation_unit`, `fill_mode`, `fill_value`, `seed` and
             Keras `Layer` arguments.
 
@@ -441,7 +441,7 @@ class SpatialPGD(_SpatialSearch):
         objective: `"loss"` (default), `"kl"` or `"l2"`.
         training: `training` flag of the search passes (default `False`).
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (`keras_invariance.outputs`).
+            reads the model (`keras_invariance.graph.outputs`).
         **kwargs: `translation_unit`, `fill_mode`, `fill_value`, `seed` and
             Keras `Layer` arguments.
 

@@ -10,13 +10,13 @@ filters), and optionally also what a telephone channel adds: the
 
 from keras import ops
 
-from keras_invariance.api_export import keras_invariance_export
 from keras_invariance.audio import companding
 from keras_invariance.audio import convolution
 from keras_invariance.audio import filters
 from keras_invariance.audio import resampling
 from keras_invariance.audio import waveforms
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils.api_export import keras_invariance_export
 
 #: Taps of the voice-band filter at the telephone rate (12.6 ms at 8 kHz).
 BAND_TAPS = 101

@@ -11,20 +11,19 @@ differentiate through it; use it for the data-augmentation and distance
 (IRL) terms, or perturb an embedding layer's output for gradient penalties.
 """
 
-import numpy as np
-
 import keras
 from keras import ops
 from keras import tree
+import numpy as np
 
-from keras_invariance import random_ops
-from keras_invariance import structures
-from keras_invariance import validation
-from keras_invariance.api_export import keras_invariance_export
-from keras_invariance.hyperparameters import add_hyperparameter
-from keras_invariance.hyperparameters import check_non_negative
-from keras_invariance.hyperparameters import value_of
+from keras_invariance.graph import structures
+from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils import validation
+from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.hyperparameters import add_hyperparameter
+from keras_invariance.utils.hyperparameters import check_non_negative
+from keras_invariance.utils.hyperparameters import value_of
 
 
 def _check_probability(value):

@@ -19,9 +19,9 @@ from keras_invariance.presets.invariant_backprop import PredictionIBP
 from keras_invariance.presets.invariant_backprop import TangentBP
 from keras_invariance.presets.irl import IRL
 from keras_invariance.presets.irl import IRL_PRESETS
+from keras_invariance.presets.noise_jacobian_vat import VAT
 from keras_invariance.presets.noise_jacobian_vat import JacobianRegularized
 from keras_invariance.presets.noise_jacobian_vat import NoiseRegularized
-from keras_invariance.presets.noise_jacobian_vat import VAT
 from keras_invariance.presets.regularized_augmentation import SPATIAL_MODES
 from keras_invariance.presets.regularized_augmentation import RegularizedAdversarialTraining
 from keras_invariance.presets.regularized_augmentation import SpatialInvariance

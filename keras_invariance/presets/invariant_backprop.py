@@ -10,9 +10,8 @@ Reference:
     transformation-invariant neural network" (2015).
 """
 
-from keras_invariance import deprecation
 from keras_invariance import spatial as spatial_lib
-from keras_invariance.model import InvariantModel
+from keras_invariance.engine.model import InvariantModel
 from keras_invariance.penalties.ibp import LossIBPPenalty
 from keras_invariance.penalties.ibp import PredictionIBPPenalty
 from keras_invariance.penalties.tangent_prop import FastTangentProp
@@ -20,6 +19,7 @@ from keras_invariance.penalties.tangent_prop import TangentProp
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
 from keras_invariance.presets.noise_jacobian_vat import with_penalty
+from keras_invariance.utils import deprecation
 
 #: The kinds of adversarial training (`attack=`).
 ADVERSARIAL_ATTACKS = ("fgsm", "fast", "pgd")

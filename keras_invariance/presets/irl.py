@@ -1,9 +1,9 @@
 """IRL presets: plain, data augmentation, IRL batching and IRL loss."""
 
-from keras_invariance import deprecation
-from keras_invariance.hyperparameters import check_non_negative
-from keras_invariance.model import InvariantModel
+from keras_invariance.engine.model import InvariantModel
 from keras_invariance.penalties.activation_distance import ActivationDistance
+from keras_invariance.utils import deprecation
+from keras_invariance.utils.hyperparameters import check_non_negative
 
 #: (α, β, γ) of the rows of IRL Tables 1–2, with the paper's literal γ = 1
 #: (Wide ResNet on CIFAR-10, a distance on MXNet's per-feature scale).
@@ -15,7 +15,7 @@ IRL_PRESETS = {
 }
 #: γ of the IRL loss on the default scale (each layer's L2 part divided by
 #: its clean activations' energy E‖a‖² on the same step, averaged over the
-#: global batch, `keras_invariance.scales`). Measured on seven model
+#: global batch, `keras_invariance.ops.scales`). Measured on seven model
 #: families (`recipes/default_weights.py`, 20 epochs, seed 0): with γ = 0.1
 #: the IRL distance on the test split falls to 0.52–0.64× plain's on the
 #: MLP, the BatchNorm CNN, the 1-D CNN and the bag-of-embeddings token
@@ -107,7 +107,7 @@ def IRL(
     alpha = default_alpha if alpha is None else alpha
     beta = default_beta if beta is None else beta
     # A weight given explicitly keeps its term even at 0, so that a schedule
-    # (`keras_invariance.callbacks.WeightSchedule`) can raise it later.
+    # (`keras_invariance.integrations.callbacks.WeightSchedule`) can raise it later.
     explicit = weight is not None and perturbation is not None
     if default_gamma and not paper_scale:
         default_gamma = DEFAULT_WEIGHT

@@ -6,7 +6,7 @@ and passes other keyword arguments (`perturbation`, `batching`, `name`, …)
 to `InvariantModel`.
 """
 
-from keras_invariance.model import InvariantModel
+from keras_invariance.engine.model import InvariantModel
 from keras_invariance.penalties.jacobian import JacobianPenalty
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
 from keras_invariance.penalties.vat import VATPenalty

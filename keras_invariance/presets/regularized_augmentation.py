@@ -12,9 +12,8 @@ Reference:
     (NeurIPS 2019): the update ∇ℓ(x) + ∇ℓ(x̃) + λ∇h(f(x), f(x̃)).
 """
 
-from keras_invariance import deprecation
 from keras_invariance import spatial as spatial_lib
-from keras_invariance.model import InvariantModel
+from keras_invariance.engine.model import InvariantModel
 from keras_invariance.penalties.activation_distance import OutputDivergence
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
@@ -22,6 +21,7 @@ from keras_invariance.perturbations.spatial import RandomSpatialTransform
 from keras_invariance.perturbations.spatial import SpatialPGD
 from keras_invariance.perturbations.spatial import WorstOfKSpatial
 from keras_invariance.presets.noise_jacobian_vat import with_penalty
+from keras_invariance.utils import deprecation
 
 #: mode → (how x̃ is chosen, divergence h or None). α = β = 1 except "std".
 SPATIAL_MODES = {
@@ -112,7 +112,7 @@ def SpatialInvariance(
         fill_mode: Warp boundary mode (`"constant"`, `"reflect"`, …).
         fill_value: Fill for `"constant"`.
         from_logits: Whether the model returns logits; `None` (default)
-            reads the model (`keras_invariance.outputs`).
+            reads the model (`keras_invariance.graph.outputs`).
         seed: Optional int seed of the perturbation.
         penalties: Further penalties to combine.
         **kwargs: Other `InvariantModel` arguments (`batching`, `name`, …).

@@ -10,8 +10,8 @@ Reference:
     transformation parameters".
 """
 
-import tensorflow as tf
 from keras import ops
+import tensorflow as tf
 
 
 def spatial_pgd_search(

@@ -37,7 +37,7 @@ import math
 
 import tensorflow as tf
 
-from keras_invariance import validation
+from keras_invariance.utils import validation
 
 FILL_MODES = ("constant", "reflect", "nearest", "wrap")
 
