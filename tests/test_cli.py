@@ -72,7 +72,7 @@ def test_tune_writes_trials_into_directory(tmp_path, capsys):
     tuner = cli.run(["tune", "--max-trials", "1", "--epochs", "1", "--train-size", "200",
                      "--directory", str(tmp_path)])
     out = capsys.readouterr().out
-    assert "best hyperparameters" in out and "gamma" in out
+    assert "best hyperparameters" in out and "weight" in out
     assert (tmp_path / "irl").is_dir()
     (trial,) = tuner.oracle.get_best_trials(1)
     assert 0.0 <= trial.score <= 1.0

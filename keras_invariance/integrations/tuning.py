@@ -80,7 +80,7 @@ def term_hyperparameters(model):
     Names: `"alpha"`, `"beta"`, `"perturbation.<variable>"` (e.g.
     `"perturbation.epsilon"`, `"perturbation.stddev"`) and
     `"<penalty name>.<variable>"` for every scalar float variable of each
-    penalty (its `weight` λ_j, per-layer `gamma_<layer>`, its distance's
+    penalty (its `weight` λ_j, per-layer `layer_weight_<layer>`, its distance's
     `cosine_weight`, VAT's `epsilon` …), in that order. The values are
     whatever the variables hold (the weights actually used, including any
     a schedule changed).
@@ -208,7 +208,7 @@ class IRLHyperModel(keras_tuner.HyperModel):
 
     * `alpha` α ~ Float[0, 1] (step 0.1), weight of the clean loss;
     * `beta` β ~ Float[0, 1] (step 0.1), weight of the loss on noisy copies;
-    * `gamma` γ ~ Float[γ₀/10, 30·γ₀] (log) around the IRL default
+    * `weight` γ ~ Float[γ₀/10, 30·γ₀] (log) around the IRL default
       γ₀ = `keras_invariance.presets.irl.DEFAULT_WEIGHT` (normalized scale),
       weight of the activation distance `irl_distance` (γ > 0 always: IRL
       batching is γ → 0);
@@ -241,7 +241,7 @@ class IRLHyperModel(keras_tuner.HyperModel):
     ...              validation_data=(x_val, y_val),
     ...              callbacks=[NoisyValidation(x_val, y_val, stddev=0.5)])
     >>> sorted(tuner.get_best_hyperparameters()[0].values)
-    ['alpha', 'beta', 'cosine_weight', 'gamma']
+    ['alpha', 'beta', 'cosine_weight', 'weight']
 
     Args:
         build_base: A function `hp -> keras.Model` (uncompiled, returning
@@ -295,7 +295,7 @@ class IRLHyperModel(keras_tuner.HyperModel):
             alpha=hp.Float("alpha", 0.0, 1.0, step=0.1, default=0.5),
             beta=hp.Float("beta", 0.0, 1.0, step=0.1, default=0.5),
             weight=hp.Float(
-                "gamma", IRL_DEFAULT_WEIGHT / 10, IRL_DEFAULT_WEIGHT * 30,
+                "weight", IRL_DEFAULT_WEIGHT / 10, IRL_DEFAULT_WEIGHT * 30,
                 sampling="log", default=IRL_DEFAULT_WEIGHT,
             ),
             distance=L2Cosine(

@@ -6,6 +6,8 @@ from keras_invariance import distances as distances_lib
 from keras_invariance.graph import taps as taps_lib
 from keras_invariance.ops import scales
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import deprecation
+from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import check_non_negative
@@ -43,7 +45,7 @@ class ActivationDistance(Penalty):
     Penalizes the distance between a tapped layer's activations on the clean
     input and on each of the K perturbed inputs, averaged over the batch and
     the K samples. The overall weight `weight` is IRL's γ; each tapped layer
-    has its own γ_ℓ, a non-trainable variable named `gamma_<layer>`.
+    has its own γ_ℓ, a non-trainable variable named `layer_weight_<layer>`.
 
     Layer selection (`layers`):
       * a layer name, or a list of names (γ_ℓ = `layer_weight` each);
@@ -58,7 +60,7 @@ class ActivationDistance(Penalty):
     The penalty uses no labels and averages over every row, so unlabeled
     rows (sample weight 0) still contribute: semi-supervised IRL.
 
-    Scale (`normalize=True`, default): each layer's squared-L2 part is
+    Scale (`scale="normalized"`, default): each layer's squared-L2 part is
     divided by that layer's mean clean energy E‖a_ℓ‖² over the global batch
     (every replica's rows), measured at every step and held constant in the
     gradient. The distance is then on the same scale for a layer of 10 or
@@ -67,7 +69,8 @@ class ActivationDistance(Penalty):
     logged `irl_distance` is the relative mismatch of *this* step, so it can
     be monitored); the gradient is the raw distance's divided by a constant,
     so it still pulls clean and perturbed activations together, which is
-    what makes IRL robust. `normalize=False` is the paper's raw ‖u−v‖².
+    what makes IRL robust. `scale="paper"` is the paper's raw ‖u−v‖²
+    (`keras_invariance.utils.vocabulary` lists every term's scales).
 
     Example:
 
@@ -90,10 +93,10 @@ class ActivationDistance(Penalty):
             model risk; outputs only).
         weight: γ ≥ 0, the weight of L_dist in the objective.
         layer_weight: γ_ℓ for layers given without their own weight.
-        normalize: Divide the L2 part by the clean activations' energy on
-            the same step, over the global batch and held constant
-            (default, `keras_invariance.ops.scales`), or use the raw distance
-            (the paper's).
+        scale: `"normalized"` (default): divide the L2 part by the clean
+            activations' energy on the same step, over the global batch and
+            held constant (`keras_invariance.ops.scales`); `"paper"`: the
+            raw distance. `normalize=` is its deprecated boolean spelling.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"irl_distance"`, the metric name in `fit()` logs.
 
@@ -117,12 +120,15 @@ class ActivationDistance(Penalty):
         distance="l2_cosine",
         weight=1.0,
         layer_weight=1.0,
-        normalize=True,
+        scale=vocabulary.NORMALIZED,
         **kwargs,
     ):
+        scale = vocabulary.scale_argument(
+            kwargs, scale, "ActivationDistance", who=type(self).__name__
+        )
         kwargs.setdefault("name", self.default_name)
         super().__init__(weight=weight, **kwargs)
-        self.normalize = bool(normalize)
+        self.scale = scale
         if isinstance(layers, dict):
             self.layers = {
                 name: check_non_negative(f"layers[{name!r}]", value)
@@ -167,7 +173,7 @@ class ActivationDistance(Penalty):
                     names.append(name)
                     # A nested path "backbone/block" names no variable.
                     self.layer_weights[name] = add_hyperparameter(
-                        self, f"gamma_{name}".replace(taps_lib.SEPARATOR, "."), gamma
+                        self, f"layer_weight_{name}".replace(taps_lib.SEPARATOR, "."), gamma
                     )
         if self.distance.on_outputs_only and names != [taps_lib.LOGITS]:
             raise ValueError(
@@ -179,7 +185,7 @@ class ActivationDistance(Penalty):
 
     def _normalizes(self):
         return (
-            self.normalize
+            self.scale == vocabulary.NORMALIZED
             and self.distance.has_l2
             and not getattr(self.distance, "relative", False)
         )
@@ -238,10 +244,17 @@ class ActivationDistance(Penalty):
                 "layers": layers,
                 "distance": distances_lib.serialize(self.distance),
                 "layer_weight": self.layer_weight,
-                "normalize": self.normalize,
+                "scale": self.scale,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved by 0.2.0 hold `normalize`.
+        return super().from_config(
+            deprecation.upgrade_config(config, "ActivationDistance")
+        )
 
 
 @keras_invariance_export
@@ -265,7 +278,7 @@ class OutputDivergence(ActivationDistance):
     Args:
         distance: `"kl"` (default, on softmax of logits), `"squared_l2"` (on
             logits, divided by their batch energy E‖z‖² unless
-            `normalize=False`: scale-free like KL, see
+            `scale="paper"`: scale-free like KL, see
             `keras_invariance.ops.scales`), `"cross_entropy"`, or a `Distance`.
         weight: λ ≥ 0.
         from_logits: Whether the model returns logits; `None` (default)
@@ -299,9 +312,9 @@ class LayerwiseSquaredL2(ActivationDistance):
     """Base of the penalties Σ_ℓ γ_ℓ·‖·‖² over tapped layers.
 
     Reuses `ActivationDistance`'s layer selection (`layers`, per-layer γ_ℓ
-    variables `gamma_<layer>`) with the distance fixed to squared L2, so
-    `distance` is neither an argument nor part of the config. `normalize`
-    divides each layer's term by its clean batch energy, as
+    variables `layer_weight_<layer>`) with the distance fixed to squared L2, so
+    `distance` is neither an argument nor part of the config.
+    `scale="normalized"` divides each layer's term by its clean batch energy, as
     `ActivationDistance` does (`keras_invariance.ops.scales`).
     `NoiseRegularization` and `JacobianPenalty` build on it.
 
@@ -314,21 +327,22 @@ class LayerwiseSquaredL2(ActivationDistance):
         layers: Tapped layers, as in `ActivationDistance` (default logits).
         weight: λ ≥ 0.
         layer_weight: γ_ℓ for layers given without their own weight.
-        normalize: Dimensionless (default) or the papers' raw scale.
+        scale: `"normalized"` (default, dimensionless) or `"paper"` (the
+            papers' raw scale).
         **kwargs: Keras `Layer` arguments.
     """
 
     requires_perturbation = False
 
     def __init__(self, layers="logits", weight=1.0, layer_weight=1.0,
-                 normalize=True, **kwargs):
+                 scale=vocabulary.NORMALIZED, **kwargs):
         kwargs.pop("distance", None)
         super().__init__(
             layers=layers,
             distance=distances_lib.SquaredL2(),
             weight=weight,
             layer_weight=layer_weight,
-            normalize=normalize,
+            scale=scale,
             **kwargs,
         )
 

@@ -16,7 +16,9 @@ from keras_invariance.ops import numerics
 from keras_invariance.ops import scales
 from keras_invariance.ops import second_order
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import deprecation
 from keras_invariance.utils import validation
+from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
 #: How Prediction IBP computes its jvp J_p·g.
@@ -36,8 +38,9 @@ class InputGradientPenalty(Penalty):
         order: r ∈ {1, 2}.
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
-        normalize: Measure input changes in units of the inputs' own scale
-            (default; see the subclasses) or in raw input units.
+        scale: `"normalized"` (default): measure input changes in units of
+            the inputs' own scale (see the subclasses); `"paper"`: in raw
+            input units. `normalize=` is its deprecated boolean spelling.
         **kwargs: Keras `Layer` arguments.
     """
 
@@ -45,13 +48,16 @@ class InputGradientPenalty(Penalty):
     label_free = False
     default_name = None
 
-    def __init__(self, weight=1.0, order=1, embedding_layer=None, normalize=True,
-                 **kwargs):
+    def __init__(self, weight=1.0, order=1, embedding_layer=None,
+                 scale=vocabulary.NORMALIZED, **kwargs):
+        scale = vocabulary.scale_argument(
+            kwargs, scale, "InputGradientPenalty", who=type(self).__name__
+        )
         kwargs.setdefault("name", self.default_name)
         super().__init__(weight=weight, **kwargs)
         self.order = numerics.check_order(order)
         self.embedding_layer = embedding_layer
-        self.normalize = bool(normalize)
+        self.scale = scale
         self._split = None
 
     @staticmethod
@@ -89,10 +95,17 @@ class InputGradientPenalty(Penalty):
             {
                 "order": self.order,
                 "embedding_layer": self.embedding_layer,
-                "normalize": self.normalize,
+                "scale": self.scale,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved by 0.2.0 hold `normalize`.
+        return super().from_config(
+            deprecation.upgrade_config(config, "InputGradientPenalty")
+        )
 
 
 @keras_invariance_export
@@ -107,13 +120,13 @@ class LossIBPPenalty(InputGradientPenalty):
     factor 1/r, absorbed here in the weight (the paper's β): this is
     ‖g‖_r^r exactly.
 
-    Scale (`normalize=True`, default): ‖g_i‖_r^r·s^r with s the batch's
+    Scale (`scale="normalized"`, default): ‖g_i‖_r^r·s^r with s the batch's
     input RMS (`keras_invariance.ops.scales`), i.e. the first-order loss
     increase (r = 1) when every
     input moves by its own scale in the worst direction. It is in the
     units of the loss, whatever the inputs' range, so `weight` is the FGSM
     radius as a fraction of the input scale, penalized to first order.
-    `normalize=False` is the paper's ‖g‖_r^r in raw input units (its
+    `scale="paper"` is the paper's ‖g‖_r^r in raw input units (its
     β = 0.03 on MNIST pixels in [0, 1]).
 
     Example:
@@ -126,7 +139,8 @@ class LossIBPPenalty(InputGradientPenalty):
         order: r, 1 (the paper's default) or 2.
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
-        normalize: Input-scale units (default) or raw (the paper's).
+        scale: `"normalized"` (default, input-scale units) or `"paper"`
+            (raw).
         **kwargs: Keras `Layer` arguments; `name` defaults to `"loss_ibp"`.
 
     Raises:
@@ -143,7 +157,7 @@ class LossIBPPenalty(InputGradientPenalty):
     def compute(self, context):
         g, source = self._input_gradient(context)
         values = numerics.power_norm(g, self.order)
-        if self.normalize:
+        if self.scale == vocabulary.NORMALIZED:
             values = values * self.input_scale(source) ** self.order
         return numerics.weighted_mean(values, context.sample_weight)
 
@@ -188,13 +202,13 @@ class PredictionIBPPenalty(InputGradientPenalty):
     probabilities. Rows are weighted by
     their sample weights (Σ_i w_i·R_i / B).
 
-    Scale (`normalize=True`, default): J_p·g_i is multiplied by s²/RMS(p)
+    Scale (`scale="normalized"`, default): J_p·g_i is multiplied by s²/RMS(p)
     (s the batch's input RMS, RMS(p) the batch's output RMS, constants:
     `keras_invariance.ops.scales`) and averaged over the
     outputs, which makes R the relative output change when the inputs move
     by their own scale along the loss gradient, in loss units; `weight`
     then transfers across input ranges, widths and output scales.
-    `normalize=False` is the paper's raw ‖J_p·g‖_r^r (its β = 1 on MNIST).
+    `scale="paper"` is the paper's raw ‖J_p·g‖_r^r (its β = 1 on MNIST).
 
     Example:
 
@@ -210,7 +224,8 @@ class PredictionIBPPenalty(InputGradientPenalty):
             `"forward"` (see above).
         embedding_layer: For token models, differentiate at this Embedding
             layer's output.
-        normalize: Relative, loss-unit scale (default) or raw (the paper's).
+        scale: `"normalized"` (default, relative, loss units) or `"paper"`
+            (raw).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"prediction_ibp"`.
 
@@ -232,12 +247,12 @@ class PredictionIBPPenalty(InputGradientPenalty):
         stop_direction_gradient=True,
         jvp="auto",
         embedding_layer=None,
-        normalize=True,
+        scale=vocabulary.NORMALIZED,
         **kwargs,
     ):
         super().__init__(
             weight=weight, order=order, embedding_layer=embedding_layer,
-            normalize=normalize, **kwargs,
+            scale=scale, **kwargs,
         )
         self.softmax = bool(softmax)
         self.stop_direction_gradient = bool(stop_direction_gradient)
@@ -288,7 +303,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
         else:
             directional = numerics.double_vjp(tape, outputs, source, g)
         values = numerics.power_norm(directional, self.order)
-        if self.normalize:
+        if self.scale == vocabulary.NORMALIZED:
             values = values * self._scale(source, outputs) ** self.order
         return numerics.weighted_mean(values, context.sample_weight)
 

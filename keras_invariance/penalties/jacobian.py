@@ -11,6 +11,7 @@ from keras_invariance.ops import random_ops
 from keras_invariance.ops import scales
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
 from keras_invariance.utils import validation
+from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
@@ -30,11 +31,12 @@ class JacobianPenalty(LayerwiseSquaredL2):
       v_j ~ N(0, I) over the layer's units, drawn per row. Unbiased, because
       E[v vᵀ] = I gives E‖vᵀJ‖² = tr(J Jᵀ) = ‖J‖²_F. Costs n backward passes.
 
-    Scale (`normalize=True`, default): ‖J‖²_F is multiplied by
+    Scale (`scale="normalized"`, default): ‖J‖²_F is multiplied by
     (E‖x‖²/d_x)/E‖a − ā‖² over the batch (the input RMS held constant,
     the outputs' spread kept in the gradient, `keras_invariance.ops.scales`),
     making it a dimensionless relative sensitivity (1 for a linear map with
-    isotropic, centred inputs), so `weight` means the same on any model. `normalize=False` is the raw ‖∂a/∂x‖²_F.
+    isotropic, centred inputs), so `weight` means the same on any model.
+    `scale="paper"` is the raw ‖∂a/∂x‖²_F.
 
     The exact form reads row i's Jacobian row as ∂Σ_j a_k(x_j)/∂x_i, which
     assumes independent rows; BatchNorm in training mode couples them
@@ -61,7 +63,8 @@ class JacobianPenalty(LayerwiseSquaredL2):
         embedding_layer: For token models, differentiate with respect to this
             Embedding layer's output instead of the integer inputs.
         seed: Optional int seed for the projections.
-        normalize: Relative sensitivity (default) or the raw norm.
+        scale: `"normalized"` (default, relative sensitivity) or `"paper"`
+            (the raw norm).
         **kwargs: Keras `Layer` arguments; `name` defaults to `"jacobian"`.
 
     Raises:
@@ -87,12 +90,12 @@ class JacobianPenalty(LayerwiseSquaredL2):
         max_exact_size=256,
         embedding_layer=None,
         seed=None,
-        normalize=True,
+        scale=vocabulary.NORMALIZED,
         **kwargs,
     ):
         super().__init__(
             layers=layers, weight=weight, layer_weight=layer_weight,
-            normalize=normalize, **kwargs,
+            scale=scale, **kwargs,
         )
         if num_projections is not None:
             num_projections = numerics.check_count(num_projections, "num_projections")
@@ -145,7 +148,7 @@ class JacobianPenalty(LayerwiseSquaredL2):
         total = 0.0
         for n in names:
             squared = self._squared_frobenius(tape, activations[n], source, n)
-            if self.normalize:
+            if self.scale == vocabulary.NORMALIZED:
                 squared = squared * self._scale(source, activations[n])
             total += self.layer_weights[n] * ops.mean(squared)
         return total

@@ -10,6 +10,7 @@ from keras_invariance.ops import random_ops
 from keras_invariance.ops import scales
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
 from keras_invariance.utils import validation
+from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
@@ -19,7 +20,7 @@ from keras_invariance.utils.hyperparameters import value_of
 class NoiseRegularization(LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 
-    Scale (`normalize=True`, default): ε is in units of the batch's input
+    Scale (`scale="normalized"`, default): ε is in units of the batch's input
     RMS s (Δx ~ N(0, (ε·s)²I), s held constant), and each layer's distance
     is divided by the clean activations' batch spread E‖h − h̄‖²
     (`keras_invariance.ops.scales.batch_spread`), so R is dimensionless and
@@ -29,17 +30,17 @@ class NoiseRegularization(LayerwiseSquaredL2):
     spread stays in the gradient: held constant, the term was lowered
     fastest by outputs that stop depending on x, and collapsed two of the
     defaults study's seven families to chance.
-    `normalize=False` is the paper's raw ‖h − h̃‖² with ε in input units.
+    `scale="paper"` is the paper's raw ‖h − h̃‖² with ε in input units.
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
     perturbation, e.g. FGSM) and runs one extra forward pass
     (`training=True`, like the clean pass) on x + Δx. It compares the outputs
     (`layers="logits"`, default) or any tapped layers, Σ_ℓ γ_ℓ‖a_ℓ − ã_ℓ‖²,
     averaged over the batch. Gradients flow through both passes (eq. 1).
-    `weight` is the paper's α of eq. 1 (not `InvariantModel`'s α, the weight
-    of the clean loss).
+    `weight` is λ, the paper's α of eq. 1 (not `InvariantModel`'s `alpha`,
+    the weight of the clean loss).
 
-    Unnormalized and for small ε, R ≈ ε²·‖J‖²_F (§3.2), a stochastic
+    On the paper scale and for small ε, R ≈ ε²·‖J‖²_F (§3.2), a stochastic
     Jacobian penalty.
 
     With `adversarial=True`, Δx maximizes ‖h − h̃‖² within ‖Δx‖₂ ≤ ε: the
@@ -53,7 +54,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
     Sharing the engine's perturbed pass instead: with
     `perturbation=GaussianNoise(ε)` and β = 0, `OutputDivergence("squared_l2")`
     (or `ActivationDistance(distance="squared_l2")`) is the same penalty
-    without this extra pass. For small ε and `normalize=False`,
+    without this extra pass. For small ε and `scale="paper"`,
     R ≈ ε²·‖J‖²_F.
 
     Example:
@@ -64,10 +65,10 @@ class NoiseRegularization(LayerwiseSquaredL2):
     Args:
         stddev: ε ≥ 0, the noise standard deviation (random) or the radius
             ‖Δx‖₂ ≤ ε (adversarial), in units of the input RMS when
-            `normalize` (default), else in input units. A non-trainable
+            `scale="normalized"` (default), else in input units. A non-trainable
             variable.
         layers: Tapped layers, as in `ActivationDistance` (default logits).
-        weight: The paper's α ≥ 0, the penalty's weight.
+        weight: λ ≥ 0, the penalty's weight (the paper's α of eq. 1).
         adversarial: Whether Δx is the adversarial direction.
         xi: `None` (default): exact Gauss–Newton products in the power
             iteration (`numerics.power_iteration`); or ξ > 0, VAT's
@@ -78,7 +79,8 @@ class NoiseRegularization(LayerwiseSquaredL2):
         embedding_layer: For token models, add Δx to this Embedding layer's
             output (tapped layers must come after it).
         seed: Optional int seed for Δx.
-        normalize: Relative distances (default) or the paper's raw scale.
+        scale: `"normalized"` (default, relative distances) or `"paper"`
+            (the paper's raw scale).
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"noise_regularization"` (the metric name).
 
@@ -105,12 +107,12 @@ class NoiseRegularization(LayerwiseSquaredL2):
         layer_weight=1.0,
         embedding_layer=None,
         seed=None,
-        normalize=True,
+        scale=vocabulary.NORMALIZED,
         **kwargs,
     ):
         super().__init__(
             layers=layers, weight=weight, layer_weight=layer_weight,
-            normalize=normalize, **kwargs,
+            scale=scale, **kwargs,
         )
         self.embedding_layer = embedding_layer
         self.stddev = add_hyperparameter(self, "stddev", stddev)
@@ -196,7 +198,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
         collapsed a token model to chance), so the normalized scale counts ε
         in the batch's own input RMS (`keras_invariance.ops.scales`).
         """
-        if not self.normalize:
+        if self.scale != vocabulary.NORMALIZED:
             return self.stddev
         return self.stddev * scales.input_rms(x)
 

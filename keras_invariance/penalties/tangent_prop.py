@@ -33,7 +33,9 @@ from keras_invariance.ops import random_ops
 from keras_invariance.ops import scales
 from keras_invariance.ops import second_order
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import deprecation
 from keras_invariance.utils import validation
+from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
 ORDERS = (1, 2)
@@ -238,10 +240,11 @@ class TangentProp(_TangentPenalty):
         jvp_method: `"auto"` (default), `"double_vjp"` or `"forward"`
             (ForwardAccumulator over B·T rows), see above.
         fill_mode: Boundary handling of smoothing and image differences.
-        normalize: Divide R by the batch mean of the outputs' ‖p‖_r^r (held
-            constant; default), making R the relative change of the
-            prediction at the edge of each transform's range, comparable
-            across models; `False` is the paper's raw scale.
+        scale: `"normalized"` (default): divide R by the batch mean of the
+            outputs' ‖p‖_r^r (held constant), making R the relative change
+            of the prediction at the edge of each transform's range,
+            comparable across models; `"paper"`: the paper's raw scale.
+            `normalize=` is its deprecated boolean spelling.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"tangent_prop"` (the metric name).
 
@@ -270,9 +273,12 @@ class TangentProp(_TangentPenalty):
         seed=None,
         jvp_method="auto",
         fill_mode="constant",
-        normalize=True,
+        scale=vocabulary.NORMALIZED,
         **kwargs,
     ):
+        scale = vocabulary.scale_argument(
+            kwargs, scale, "TangentProp", who=type(self).__name__
+        )
         if jvp_method not in JVP_METHODS:
             raise ValueError(
                 f"`jvp_method` must be one of {JVP_METHODS}; received "
@@ -287,7 +293,7 @@ class TangentProp(_TangentPenalty):
             **kwargs,
         )
         self.jvp_method = jvp_method
-        self.normalize = bool(normalize)
+        self.scale = scale
         self.softmax = bool(softmax)
         self.training = bool(training)
         # The engine's clean pass (training=True) is the linearisation every
@@ -420,7 +426,7 @@ class TangentProp(_TangentPenalty):
         per_example = ops.sum(
             ops.reshape(_power(jvp, self.order), (ops.shape(jvp)[0], -1)), axis=-1
         )
-        if self.normalize:
+        if self.scale == vocabulary.NORMALIZED:
             # Relative to the outputs' own size (held constant): the first-
             # order relative change of the prediction at the range's edge.
             # Per batch, not per row: a row's ‖p‖ can be near 0 (one output
@@ -440,10 +446,15 @@ class TangentProp(_TangentPenalty):
                 "num_projections": self.num_projections,
                 "seed": self.seed,
                 "jvp_method": self.jvp_method,
-                "normalize": self.normalize,
+                "scale": self.scale,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved by 0.2.0 hold `normalize`.
+        return super().from_config(deprecation.upgrade_config(config, "TangentProp"))
 
 
 @keras_invariance_export

@@ -59,7 +59,7 @@ class VATPenalty(Penalty):
             reference's finite-difference radius (its value: 1e-6), a
             variable.
         power_iterations: Python int ≥ 1.
-        weight: The VAT weight (α in the connections paper) ≥ 0.
+        weight: λ ≥ 0, the VAT weight (the connections paper's α).
         distance: What R measures and the search maximises. `None`
             (default) fits the model's outputs (`keras_invariance.graph.outputs`):
             the KL of its class distribution (softmax or logits alike), the

@@ -20,11 +20,12 @@ from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
 from keras_invariance.presets.noise_jacobian_vat import with_penalty
 from keras_invariance.utils import deprecation
+from keras_invariance.utils import vocabulary
 
 #: The kinds of adversarial training (`attack=`).
 ADVERSARIAL_ATTACKS = ("fgsm", "fast", "pgd")
 #: The paper's best weights on MNIST (Table 1), on its raw scale
-#: (`paper_scale=True`): Loss IBP β, Prediction IBP β, TBP β, fast TBP β.
+#: (`scale="paper"`): Loss IBP β, Prediction IBP β, TBP β, fast TBP β.
 PAPER_WEIGHTS = {
     "loss_ibp": 0.03,
     "prediction_ibp": 1.0,
@@ -41,10 +42,10 @@ DEFAULT_WEIGHTS = {
 }
 
 
-def _weight(weight, key, paper_scale):
+def _weight(weight, key, scale):
     if weight is not None:
         return weight
-    return (PAPER_WEIGHTS if paper_scale else DEFAULT_WEIGHTS)[key]
+    return (PAPER_WEIGHTS if scale == vocabulary.PAPER else DEFAULT_WEIGHTS)[key]
 
 
 def LossIBP(
@@ -53,7 +54,7 @@ def LossIBP(
     order=1,
     embedding_layer=None,
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
     """Loss IBP: L(x) + β·‖∇x L‖_r^r (eq. 7), r = 1 by default.
@@ -71,12 +72,14 @@ def LossIBP(
         weight: The paper's β, the penalty's weight. Default 0.03 on the
             normalized scale (the first-order loss increase when the inputs
             move by their own scale; `LossIBPPenalty`), the paper's best on
-            MNIST (on raw pixels) with `paper_scale=True`. `beta=` is its
+            MNIST (on raw pixels) with `scale="paper"`. `beta=` is its
             deprecated name.
         order: r ∈ {1, 2}.
         embedding_layer: For token models.
         penalties: Further penalties.
-        paper_scale: The paper's raw scale and its MNIST weight (Table 1).
+        scale: `"normalized"` (default) or `"paper"`: the paper's raw scale
+            and its MNIST weight (Table 1). `paper_scale=True` is its
+            deprecated spelling.
         **kwargs: Other `InvariantModel` arguments.
 
     Returns:
@@ -86,11 +89,12 @@ def LossIBP(
         Demyanov et al. (2015), eq. 6–8, Table 1.
     """
     weight = deprecation.renamed(kwargs, "beta", "weight", weight, "LossIBP")
+    scale = vocabulary.scale_argument(kwargs, scale, "LossIBP", old="paper_scale")
     penalty = LossIBPPenalty(
-        weight=_weight(weight, "loss_ibp", paper_scale),
+        weight=_weight(weight, "loss_ibp", scale),
         order=order,
         embedding_layer=embedding_layer,
-        normalize=not paper_scale,
+        scale=scale,
     )
     return InvariantModel(
         *args, alpha=1.0, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -104,7 +108,7 @@ def PredictionIBP(
     softmax=False,
     embedding_layer=None,
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
     """Prediction IBP: L(x) + β·‖∇x p · ∇x Lᵀ‖_r^r (eq. 9).
@@ -122,7 +126,7 @@ def PredictionIBP(
         weight: The paper's β, the penalty's weight. Default 0.1 on the
             normalized scale (`PredictionIBPPenalty`): measured, 1.0 costs
             a 1-D CNN 16 points of clean accuracy and 0.1 keeps every
-            family within 2 points of plain training. With `paper_scale=True`
+            family within 2 points of plain training. With `scale="paper"`
             the paper's raw ‖J_p·g‖ and its MNIST best, 1.0 (which underfits
             8×8 digits: clean error 10.4% against 1.8%). `beta=` is its
             deprecated name.
@@ -130,7 +134,9 @@ def PredictionIBP(
         softmax: Differentiate the softmax (the paper does not).
         embedding_layer: For token models.
         penalties: Further penalties.
-        paper_scale: The paper's raw scale and its MNIST weight (Table 1).
+        scale: `"normalized"` (default) or `"paper"`: the paper's raw scale
+            and its MNIST weight (Table 1). `paper_scale=True` is its
+            deprecated spelling.
         **kwargs: Other `InvariantModel` arguments.
 
     Returns:
@@ -140,12 +146,13 @@ def PredictionIBP(
         Demyanov et al. (2015), eq. 9, Table 1.
     """
     weight = deprecation.renamed(kwargs, "beta", "weight", weight, "PredictionIBP")
+    scale = vocabulary.scale_argument(kwargs, scale, "PredictionIBP", old="paper_scale")
     penalty = PredictionIBPPenalty(
-        weight=_weight(weight, "prediction_ibp", paper_scale),
+        weight=_weight(weight, "prediction_ibp", scale),
         order=order,
         softmax=softmax,
         embedding_layer=embedding_layer,
-        normalize=not paper_scale,
+        scale=scale,
     )
     return InvariantModel(
         *args, alpha=1.0, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -272,7 +279,7 @@ def TangentBP(
     softmax=False,
     num_projections=None,
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
     """Tangent BP (Tangent Prop): L(x) + β·Σ_t mean_b ‖J_f(x)·t‖².
@@ -298,13 +305,15 @@ def TangentBP(
         sigma: Gaussian smoothing of the tangents (0.9).
         weight: β, the penalty weight; `DEFAULT_WEIGHTS["tangent_bp"]` on
             the normalized scale (R relative to the outputs' size), the
-            paper's MNIST best 0.01 on its raw scale with `paper_scale`.
+            paper's MNIST best 0.01 on its raw scale with `scale="paper"`.
         order: 2 (‖·‖²) or 1 (the paper's L1).
         softmax: Differentiate softmax outputs instead of logits.
         num_projections: Optional random tangent combinations (cheaper,
             unbiased for order 2), see `TangentProp`.
         penalties: Further penalties.
-        paper_scale: The paper's raw scale and its MNIST weight (Table 1).
+        scale: `"normalized"` (default) or `"paper"`: the paper's raw scale
+            and its MNIST weight (Table 1). `paper_scale=True` is its
+            deprecated spelling.
         **kwargs: Other `InvariantModel` arguments.
 
     Returns:
@@ -313,14 +322,15 @@ def TangentBP(
     Reference:
         Demyanov et al. (2015), §2.1, eq. 3, §5.
     """
+    scale = vocabulary.scale_argument(kwargs, scale, "TangentBP", old="paper_scale")
     penalty = TangentProp(
         transforms=transforms,
         sigma=sigma,
-        weight=_weight(weight, "tangent_bp", paper_scale),
+        weight=_weight(weight, "tangent_bp", scale),
         order=order,
         softmax=softmax,
         num_projections=num_projections,
-        normalize=not paper_scale,
+        scale=scale,
     )
     return InvariantModel(
         *args, alpha=1.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -334,7 +344,7 @@ def FastTangentBP(
     weight=None,
     order=2,
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
     """Fast Tangent BP: L(x) + β·Σ_t mean_b (∇x ℓ_b · t_bt)².
@@ -356,10 +366,12 @@ def FastTangentBP(
         transforms: Tangent names and/or Keras preprocessing layers.
         sigma: Gaussian smoothing (0.9).
         weight: β; `DEFAULT_WEIGHTS["fast_tangent_bp"]` (R is in squared
-            loss units), the paper's MNIST best 0.0003 with `paper_scale`.
+            loss units), the paper's MNIST best 0.0003 with `scale="paper"`.
         order: 2 or 1.
         penalties: Further penalties.
-        paper_scale: The paper's raw scale and its MNIST weight (Table 1).
+        scale: `"normalized"` (default) or `"paper"`: the paper's raw scale
+            and its MNIST weight (Table 1). `paper_scale=True` is its
+            deprecated spelling.
         **kwargs: Other `InvariantModel` arguments.
 
     Returns:
@@ -368,10 +380,11 @@ def FastTangentBP(
     Reference:
         Demyanov et al. (2015), §4.1, eq. 10.
     """
+    scale = vocabulary.scale_argument(kwargs, scale, "FastTangentBP", old="paper_scale")
     penalty = FastTangentProp(
         transforms=transforms,
         sigma=sigma,
-        weight=_weight(weight, "fast_tangent_bp", paper_scale),
+        weight=_weight(weight, "fast_tangent_bp", scale),
         order=order,
     )
     return InvariantModel(

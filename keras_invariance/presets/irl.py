@@ -3,6 +3,7 @@
 from keras_invariance.engine.model import InvariantModel
 from keras_invariance.penalties.activation_distance import ActivationDistance
 from keras_invariance.utils import deprecation
+from keras_invariance.utils import vocabulary
 from keras_invariance.utils.hyperparameters import check_non_negative
 
 #: (α, β, γ) of the rows of IRL Tables 1–2, with the paper's literal γ = 1
@@ -35,7 +36,7 @@ def IRL(
     layers="logits",
     distance="l2_cosine",
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
     """Invariant Representation Learning: α·L(x) + β·L_noise + γ·L_dist.
@@ -50,9 +51,9 @@ def IRL(
     explicitly keeps the distance term even at 0 (for a schedule to raise).
 
     Scale: by default each layer's ‖u−v‖² is divided by that layer's clean
-    energy on the same step (`ActivationDistance(normalize=True)`), so γ
-    means the same on any model and width; γ defaults to `DEFAULT_WEIGHT`,
-    measured on seven model families. With `paper_scale=True` the distance
+    energy on the same step (`ActivationDistance(scale="normalized")`), so
+    γ means the same on any model and width; γ defaults to `DEFAULT_WEIGHT`,
+    measured on seven model families. With `scale="paper"` the distance
     is the paper's raw ‖u−v‖² − λ·cos (written λ(1 − cos): same gradients)
     and γ defaults to the paper's 1 (Wide ResNet on CIFAR-10, Table 1) — on
     a distance summed over features that γ dominates the loss of small
@@ -82,9 +83,11 @@ def IRL(
             its deprecated name).
         layers: The tapped layers (see `ActivationDistance`).
         distance: d (see `ActivationDistance`); the paper's ‖u−v‖² − λ·cos
-            by default (its L2 part calibrated unless `paper_scale`).
+            by default (its L2 part normalized unless `scale="paper"`).
         penalties: Further penalties to combine (e.g. VAT, Jacobian).
-        paper_scale: The paper's literal distance scale and γ = 1.
+        scale: `"normalized"` (default) or `"paper"`: the paper's literal
+            distance scale and γ = 1 (`paper_scale=True` is its deprecated
+            spelling; `keras_invariance.utils.vocabulary`).
         **kwargs: Other `InvariantModel` arguments (`num_samples`,
             `batching`, `global_augmentation`, `name`, …).
 
@@ -99,6 +102,7 @@ def IRL(
         Networks" (2018), eq. 1–2, Tables 1–2.
     """
     weight = deprecation.renamed(kwargs, "gamma", "weight", weight, "IRL")
+    scale = vocabulary.scale_argument(kwargs, scale, "IRL", old="paper_scale")
     if preset not in IRL_PRESETS:
         raise ValueError(
             f"Unknown IRL preset {preset!r}; use one of {sorted(IRL_PRESETS)}."
@@ -109,7 +113,7 @@ def IRL(
     # A weight given explicitly keeps its term even at 0, so that a schedule
     # (`keras_invariance.integrations.callbacks.WeightSchedule`) can raise it later.
     explicit = weight is not None and perturbation is not None
-    if default_gamma and not paper_scale:
+    if default_gamma and scale == vocabulary.NORMALIZED:
         default_gamma = DEFAULT_WEIGHT
     weight = check_non_negative(
         "weight", default_gamma if weight is None else weight
@@ -118,8 +122,7 @@ def IRL(
     if weight != 0 or explicit:
         all_penalties.append(
             ActivationDistance(
-                layers=layers, distance=distance, weight=weight,
-                normalize=not paper_scale,
+                layers=layers, distance=distance, weight=weight, scale=scale,
             )
         )
     all_penalties += list(penalties or [])

@@ -10,6 +10,7 @@ from keras_invariance.engine.model import InvariantModel
 from keras_invariance.penalties.jacobian import JacobianPenalty
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
 from keras_invariance.penalties.vat import VATPenalty
+from keras_invariance.utils import vocabulary
 
 
 def with_penalty(penalty, penalties):
@@ -34,10 +35,10 @@ def NoiseRegularized(
     alpha=1.0,
     embedding_layer=None,
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
-    """Noise regularization: L(x) + α·E‖f(x) − f(x + Δx)‖².
+    """Noise regularization: L(x) + λ·E‖f(x) − f(x + Δx)‖² (the paper's α).
 
     Example:
 
@@ -50,8 +51,8 @@ def NoiseRegularized(
     Args:
         *args: A model to wrap or `(inputs, outputs)`.
         stddev: ε (noise std, or the adversarial radius).
-        weight: The penalty's weight (the paper's α of eq. 1; not the clean
-            loss weight `alpha`).
+        weight: λ, the penalty's weight (the paper's α of eq. 1; not the
+            clean loss weight `alpha`).
         layers: Tapped layers (default the outputs).
         adversarial: Use the adversarial Δx (power iteration).
         power_iterations: For the adversarial Δx.
@@ -59,8 +60,9 @@ def NoiseRegularized(
             finite-difference radius (VAT's reference: 1e-6).
         alpha: Weight of the clean loss (`InvariantModel`'s α).
         embedding_layer: For token models, add Δx at this layer's output.
-        paper_scale: The raw ‖f(x) − f(x + Δx)‖² instead of the relative one
-            (`NoiseRegularization(normalize=False)`).
+        scale: `"normalized"` (default, relative) or `"paper"`: the raw
+            ‖f(x) − f(x + Δx)‖² (`NoiseRegularization(scale="paper")`).
+            `paper_scale=True` is its deprecated spelling.
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
 
@@ -71,6 +73,9 @@ def NoiseRegularized(
         Connections between noise regularization, Jacobian penalties and
         VAT, eq. 1.
     """
+    scale = vocabulary.scale_argument(
+        kwargs, scale, "NoiseRegularized", old="paper_scale"
+    )
     penalty = NoiseRegularization(
         stddev=stddev,
         layers=layers,
@@ -79,7 +84,7 @@ def NoiseRegularized(
         power_iterations=power_iterations,
         xi=xi,
         embedding_layer=embedding_layer,
-        normalize=not paper_scale,
+        scale=scale,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -94,7 +99,7 @@ def JacobianRegularized(
     alpha=1.0,
     embedding_layer=None,
     penalties=None,
-    paper_scale=False,
+    scale=vocabulary.NORMALIZED,
     **kwargs,
 ):
     """Jacobian regularization: L(x) + λ·‖∂f/∂x‖²_F (exact or projected).
@@ -115,8 +120,9 @@ def JacobianRegularized(
         alpha: Weight of the clean loss.
         embedding_layer: For token models, differentiate at this layer's
             output.
-        paper_scale: The raw ‖∂f/∂x‖²_F instead of the relative sensitivity
-            (`JacobianPenalty(normalize=False)`).
+        scale: `"normalized"` (default, relative sensitivity) or
+            `"paper"`: the raw ‖∂f/∂x‖²_F (`JacobianPenalty(scale="paper")`).
+            `paper_scale=True` is its deprecated spelling.
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
 
@@ -127,12 +133,15 @@ def JacobianRegularized(
         Connections between noise regularization, Jacobian penalties and
         VAT, eq. 2.
     """
+    scale = vocabulary.scale_argument(
+        kwargs, scale, "JacobianRegularized", old="paper_scale"
+    )
     penalty = JacobianPenalty(
         layers=layers,
         num_projections=num_projections,
         weight=weight,
         embedding_layer=embedding_layer,
-        normalize=not paper_scale,
+        scale=scale,
     )
     return InvariantModel(
         *args, alpha=alpha, beta=0.0, penalties=with_penalty(penalty, penalties), **kwargs
@@ -150,7 +159,7 @@ def VAT(
     penalties=None,
     **kwargs,
 ):
-    """Virtual adversarial training: L(x) + α·KL(p(y|x) ‖ p(y|x + r_adv)).
+    """Virtual adversarial training: L(x) + λ·KL(p(y|x) ‖ p(y|x + r_adv)).
 
     For semi-supervised training give unlabeled rows sample weight 0.
 

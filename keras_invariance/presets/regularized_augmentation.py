@@ -1,6 +1,6 @@
 """Presets of Yang et al.: standard or adversarial augmentation, regularized.
 
-`SpatialInvariance(model, mode=...)` gives one column of the table of Yang
+`SpatialInvariance(model, preset=...)` gives one column of the table of Yang
 et al. (std, D.A., D.A. + KL, A.T., A.T. + KL, A.T. + L2) for small
 translations and rotations; `RegularizedAdversarialTraining` the same
 regularized update for ℓp adversaries (A.T. + KL / + L2, TRADES). Each
@@ -23,7 +23,8 @@ from keras_invariance.perturbations.spatial import WorstOfKSpatial
 from keras_invariance.presets.noise_jacobian_vat import with_penalty
 from keras_invariance.utils import deprecation
 
-#: mode → (how x̃ is chosen, divergence h or None). α = β = 1 except "std".
+#: preset → (how x̃ is chosen, divergence h or None). α = β = 1 except
+#: "std". (The name predates `preset=`, once `mode=`.)
 SPATIAL_MODES = {
     "std": (None, None),
     "da": ("random", None),
@@ -40,7 +41,7 @@ DISTANCES = {"kl": "kl", "l2": "squared_l2", "squared_l2": "squared_l2"}
 
 def SpatialInvariance(
     *args,
-    mode="da_kl",
+    preset="da_kl",
     weight=None,
     translation=3.0,
     rotation=30.0,
@@ -63,7 +64,7 @@ def SpatialInvariance(
 
     One call per column of Yang et al.'s table:
 
-    | mode | x̃ | objective |
+    | preset | x̃ | objective |
     |---|---|---|
     | `"std"` | none | L(x) |
     | `"da"` | uniform in the box (D.A.) | L(x) + L(x̃) |
@@ -85,7 +86,7 @@ def SpatialInvariance(
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((16, 16, 1)),
     ...                          keras.layers.Flatten(), keras.layers.Dense(10)])
-    >>> model = ki.SpatialInvariance(base, mode="at_kl", k=10)
+    >>> model = ki.SpatialInvariance(base, preset="at_kl", k=10)
     >>> type(model.perturbation).__name__, model.perturbation.objective
     ('WorstOfKSpatial', 'kl')
     >>> [p.name for p in model.penalties]
@@ -93,7 +94,8 @@ def SpatialInvariance(
 
     Args:
         *args: A model to wrap or `(inputs, outputs)`.
-        mode: One of `SPATIAL_MODES` (default `"da_kl"`).
+        preset: One of `SPATIAL_MODES` (default `"da_kl"`), as `IRL`'s
+            `preset=`. `mode=` is its deprecated name.
         weight: λ ≥ 0, the weight of h (a non-trainable variable; default
             1). `lam=` is its deprecated name.
         translation: Box limit of |dx|, |dy| in pixels (number or pair).
@@ -121,7 +123,7 @@ def SpatialInvariance(
         An `InvariantModel`.
 
     Raises:
-        ValueError: For an unknown mode or attack.
+        ValueError: For an unknown preset or attack.
 
     Reference:
         Yang et al. (2019), the update rule and the table (std, D.A.,
@@ -131,15 +133,18 @@ def SpatialInvariance(
     objective = deprecation.renamed(
         kwargs, "rank_by", "objective", objective, "SpatialInvariance"
     )
-    if mode not in SPATIAL_MODES:
+    preset = deprecation.renamed(
+        kwargs, "mode", "preset", preset, "SpatialInvariance", default="da_kl"
+    )
+    if preset not in SPATIAL_MODES:
         raise ValueError(
-            f"Unknown spatial mode {mode!r}; use one of {sorted(SPATIAL_MODES)}."
+            f"Unknown spatial preset {preset!r}; use one of {sorted(SPATIAL_MODES)}."
         )
     if attack not in SPATIAL_ATTACKS:
         raise ValueError(
             f"`attack` must be one of {SPATIAL_ATTACKS}; received {attack!r}."
         )
-    choice, divergence = SPATIAL_MODES[mode]
+    choice, divergence = SPATIAL_MODES[preset]
     if layers is not None:
         box = spatial_lib.box_from_layers(layers)
     else:

@@ -1,19 +1,79 @@
 """Renamed keyword arguments keep working for one release, with a warning.
 
-The 0.2 reorganisation gave every concept one name across the presets:
-`weight=` for a term's weight (λ; the paper's own symbol is in each
-docstring), `beta` only for the perturbed-loss weight, `objective=` for what
-a search maximises, `attack=` for the kind of search and `distance=` for
-what a penalty measures. The old names still work until 0.3.
+The 0.2 reorganisation gave every concept one name across the presets
+(`keras_invariance.utils.vocabulary` lists them): `weight=` for a term's
+weight (λ; the paper's own symbol is in each docstring), `beta` only for the
+perturbed-loss weight, `scale=` for the normalized or the paper's scale,
+`preset=` for a row of a paper's table, `objective=` for what a search
+maximises, `attack=` for the kind of search and `distance=` for what a
+penalty measures.
+
+Every old spelling is one row of `SHIMS` (callable, old name, new name,
+removal version) and goes through `renamed`, which refuses a row that is not
+there; `tests/test_deprecation.py` fails once `keras_invariance.__version__`
+reaches a row's removal version, so the shims get deleted on time.
 """
 
+import collections
 import warnings
 
 #: The release in which the old keyword names stop working.
 REMOVAL = "0.3"
 
+#: One deprecated spelling: `owner(old=...)` is now `owner(new=...)`;
+#: `convert` maps an old value to the new argument's (identity if `None`).
+Shim = collections.namedtuple(
+    "Shim", ["owner", "old", "new", "removal", "convert"], defaults=[REMOVAL, None]
+)
 
-def renamed(kwargs, old, new, value, who):
+
+def _scale_from_normalize(normalize):
+    return "normalized" if normalize else "paper"
+
+
+def _scale_from_paper_scale(paper_scale):
+    return "paper" if paper_scale else "normalized"
+
+
+#: Every deprecated keyword, by (owner, old name). `owner` is the callable
+#: that defines the argument (a subclass passes the old name through).
+SHIMS = {
+    (shim.owner, shim.old): shim
+    for shim in [
+        Shim("SpatialInvariance", "lam", "weight"),
+        Shim("SpatialInvariance", "rank_by", "objective"),
+        Shim("SpatialInvariance", "mode", "preset"),
+        Shim("WorstOfKSpatial", "rank_by", "objective"),
+        Shim("RegularizedAdversarialTraining", "divergence", "distance"),
+        Shim("RegularizedAdversarialTraining", "kind", "attack"),
+        Shim("RegularizedAdversarialTraining", "search", "objective"),
+        Shim("IRL", "gamma", "weight"),
+        Shim("LossIBP", "beta", "weight"),
+        Shim("PredictionIBP", "beta", "weight"),
+        Shim("AdversarialTraining", "kind", "attack"),
+        Shim("VATPenalty", "divergence", "distance"),
+        # `normalize=` / `paper_scale=` → `scale=` (0.2.1).
+        Shim("ActivationDistance", "normalize", "scale",
+             convert=_scale_from_normalize),
+        Shim("InputGradientPenalty", "normalize", "scale",
+             convert=_scale_from_normalize),
+        Shim("TangentProp", "normalize", "scale", convert=_scale_from_normalize),
+        Shim("IRL", "paper_scale", "scale", convert=_scale_from_paper_scale),
+        Shim("LossIBP", "paper_scale", "scale", convert=_scale_from_paper_scale),
+        Shim("PredictionIBP", "paper_scale", "scale",
+             convert=_scale_from_paper_scale),
+        Shim("TangentBP", "paper_scale", "scale", convert=_scale_from_paper_scale),
+        Shim("FastTangentBP", "paper_scale", "scale",
+             convert=_scale_from_paper_scale),
+        Shim("NoiseRegularized", "paper_scale", "scale",
+             convert=_scale_from_paper_scale),
+        Shim("JacobianRegularized", "paper_scale", "scale",
+             convert=_scale_from_paper_scale),
+    ]
+}
+
+
+def renamed(kwargs, old, new, value, owner, who=None, default=None):
     """Pops `old` from `kwargs` and returns its value for `new`, with a warning.
 
     Example:
@@ -30,27 +90,68 @@ def renamed(kwargs, old, new, value, who):
         kwargs: The caller's `**kwargs` (modified in place).
         old: The deprecated keyword.
         new: Its replacement.
-        value: The value the caller received for `new` (`None` if unset).
-        who: The callable's name, for the message.
+        value: The value the caller received for `new`.
+        owner: The callable that defines the argument, as in `SHIMS`.
+        who: The name the user called, for the message (default `owner`;
+            a subclass passing the old keyword through names itself).
+        default: The value of `new` when the caller did not set it.
 
     Returns:
-        The value to use for `new`.
+        The value to use for `new` (the old value, converted by the shim's
+        `convert`, when the old keyword was given).
 
     Raises:
         TypeError: If both `old` and `new` were given.
+        KeyError: If `(owner, old)` is not a row of `SHIMS` (every shim is
+            recorded there, with its removal version).
     """
+    shim = SHIMS[(owner, old)]
+    if shim.new != new:
+        raise KeyError(f"SHIMS renames {owner}({old}=) to {shim.new!r}, not {new!r}.")
     if old not in kwargs:
         return value
+    who = who or owner
     old_value = kwargs.pop(old)
-    if value is not None:
+    unset = value is default or (isinstance(default, str) and value == default)
+    if not unset:
         raise TypeError(
             f"{who} got both `{old}=` and its replacement `{new}=`; pass only "
             f"`{new}=`."
         )
+    new_value = old_value if shim.convert is None else shim.convert(old_value)
+    hint = f"`{new}=`" if shim.convert is None else f"`{new}={new_value!r}`"
     warnings.warn(
-        f"{who}({old}=...) is deprecated; use `{new}=` instead (the old name "
-        f"stops working in keras-invariance {REMOVAL}).",
+        f"{who}({old}=...) is deprecated; use {hint} instead (the old name "
+        f"stops working in keras-invariance {shim.removal}).",
         DeprecationWarning,
         stacklevel=3,
     )
-    return old_value
+    return new_value
+
+
+def upgrade_config(config, owner):
+    """A saved config with its old keys renamed (silently), for `from_config`.
+
+    Configs saved by 0.2.0 hold e.g. `"normalize": False`; loading them is
+    not the user's call to change, so no warning.
+
+    Example:
+
+    >>> upgrade_config({"weight": 1.0, "normalize": False}, "ActivationDistance")
+    {'weight': 1.0, 'scale': 'paper'}
+
+    Args:
+        config: A `get_config()` dict (not modified).
+        owner: The class that defines the renamed arguments, as in `SHIMS`.
+
+    Returns:
+        A new dict with every old key of `owner` replaced by its new one.
+    """
+    config = dict(config)
+    for (shim_owner, old), shim in SHIMS.items():
+        if shim_owner == owner and old in config:
+            value = config.pop(old)
+            config.setdefault(
+                shim.new, value if shim.convert is None else shim.convert(value)
+            )
+    return config
