@@ -66,12 +66,12 @@ CNN = {
     "jacobian_exact": _entry("Jacobian, exact (10 classes)", lambda b: ki.JacobianRegularized(b)),
     "at_kl_pgd3": _entry("A.T. + KL, PGD-3",
                          lambda b: ki.RegularizedAdversarialTraining(b, epsilon=8 / 255, steps=3)),
-    "spatial_da": _entry("spatial D.A. (random ±3 px, ±30°)", lambda b: ki.SpatialInvariance(b, mode="da")),
-    "spatial_da_kl": _entry("spatial D.A. + KL", lambda b: ki.SpatialInvariance(b, mode="da_kl")),
+    "spatial_da": _entry("spatial D.A. (random ±3 px, ±30°)", lambda b: ki.SpatialInvariance(b, preset="da")),
+    "spatial_da_kl": _entry("spatial D.A. + KL", lambda b: ki.SpatialInvariance(b, preset="da_kl")),
     "spatial_at_wo10": _entry("spatial A.T., worst-of-10",
-                              lambda b: ki.SpatialInvariance(b, mode="at", k=10)),
+                              lambda b: ki.SpatialInvariance(b, preset="at", k=10)),
     "spatial_at_spgd5": _entry("spatial A.T., S-PGD 5",
-                               lambda b: ki.SpatialInvariance(b, mode="at", attack="spgd", steps=5)),
+                               lambda b: ki.SpatialInvariance(b, preset="at", attack="spgd", steps=5)),
     "tangent_bp": _entry("Tangent BP, 5 exact tangents", lambda b: ki.TangentBP(b, weight=0.01),
                          (7.0, 5.0)),
     "tangent_bp_forward": _entry(
@@ -85,10 +85,10 @@ CNN = {
 #: The spatial suite (16×16 digits CNN, XLA by default).
 SPATIAL = {
     "plain": _entry("plain fit()", lambda b: b),
-    "da": _entry("D.A. (L(x) + L(x̃), random)", lambda b: ki.SpatialInvariance(b, mode="da")),
-    "da_kl": _entry("D.A. + KL", lambda b: ki.SpatialInvariance(b, mode="da_kl")),
-    "at_wo10": _entry("A.T. worst-of-10", lambda b: ki.SpatialInvariance(b, mode="at", k=10)),
-    "at_spgd5": _entry("A.T. S-PGD 5", lambda b: ki.SpatialInvariance(b, mode="at", attack="spgd", steps=5)),
+    "da": _entry("D.A. (L(x) + L(x̃), random)", lambda b: ki.SpatialInvariance(b, preset="da")),
+    "da_kl": _entry("D.A. + KL", lambda b: ki.SpatialInvariance(b, preset="da_kl")),
+    "at_wo10": _entry("A.T. worst-of-10", lambda b: ki.SpatialInvariance(b, preset="at", k=10)),
+    "at_spgd5": _entry("A.T. S-PGD 5", lambda b: ki.SpatialInvariance(b, preset="at", attack="spgd", steps=5)),
     "tangent_bp": _entry("Tangent BP, 5 exact tangents", lambda b: ki.TangentBP(b, weight=0.01), 5.0),
     "tangent_bp_forward": _entry(
         "Tangent BP, B·T-row forward mode",

@@ -105,9 +105,9 @@ def presets(epsilon=0.1):
         "pgd_at": lambda b: ki.AdversarialTraining(b, attack="pgd", epsilon=epsilon, steps=2),
         "tangent_bp": lambda b: ki.TangentBP(b),
         "fast_tangent_bp": lambda b: ki.FastTangentBP(b),
-        "spatial_da": lambda b: ki.SpatialInvariance(b, mode="da"),
-        "spatial_da_kl": lambda b: ki.SpatialInvariance(b, mode="da_kl"),
-        "spatial_at": lambda b: ki.SpatialInvariance(b, mode="at", k=3),
+        "spatial_da": lambda b: ki.SpatialInvariance(b, preset="da"),
+        "spatial_da_kl": lambda b: ki.SpatialInvariance(b, preset="da_kl"),
+        "spatial_at": lambda b: ki.SpatialInvariance(b, preset="at", k=3),
         "regularized_at": lambda b: ki.RegularizedAdversarialTraining(
             b, epsilon=epsilon, steps=2),
     }
@@ -182,7 +182,7 @@ def check_strategy(devices, size, batch, steps=4):
     """Weights after `steps` SGD steps: MirroredStrategy(devices) vs one device."""
     builds = {
         "irl_gaussian_noise": lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.3)),
-        "spatial_da_kl": lambda b: ki.SpatialInvariance(b, mode="da_kl"),
+        "spatial_da_kl": lambda b: ki.SpatialInvariance(b, preset="da_kl"),
     }
     x, y = images(batch * steps, size, seed=1)
     strategy = tf.distribute.MirroredStrategy(devices)

@@ -300,7 +300,7 @@ def _builder(preset, noise, vocab_size, unigram):
                       layers=layer_gammas(args, vocab_size), distance="squared_l2",
                       # γ_ℓ = 1/(bptt·units) is this recipe's own scale: the
                       # raw distance becomes a mean squared difference.
-                      paper_scale=True)
+                      scale="paper")
 
     return build
 

@@ -320,7 +320,7 @@ def build_model(row, base, args, banks):
                                            weight=gamma * args.gamma,
                                            # γ_ℓ = 1/units is this recipe's
                                            # scale on the raw distance.
-                                           normalize=False)]
+                                           scale="paper")]
     return ki.InvariantModel(base, alpha=alpha, beta=beta, perturbation=noise,
                              penalties=penalties)
 

@@ -7,14 +7,14 @@ of std / D.A. / D.A.+KL / A.T. / A.T.+KL / A.T.+L2 with clean ("std") and
 worst-case grid accuracy (775 transforms: 5 × 5 translations within ±3 px
 × 31 rotations within ±30°), for SVHN, CIFAR-10 and CIFAR-100.
 
-Columns of the paper → `ki.SpatialInvariance(base, mode=...)`:
+Columns of the paper → `ki.SpatialInvariance(base, preset=...)`:
 
-    std        L(x)                                   mode="std"
-    D.A.       L(x) + L(x̃), x̃ uniform in the box      mode="da"
-    D.A.+KL    … + λ·KL(f(x) ‖ f(x̃))                  mode="da_kl"
-    A.T.       x̃ = worst of k=10 by the loss          mode="at"
-    A.T.+KL    x̃ = worst of 10 by KL, + λ·KL          mode="at_kl"
-    A.T.+L2    x̃ = worst of 10 by ‖z − z̃‖², + λ·‖z − z̃‖² on logits   mode="at_l2"
+    std        L(x)                                 preset="std"
+    D.A.       L(x) + L(x̃), x̃ uniform in the box    preset="da"
+    D.A.+KL    … + λ·KL(f(x) ‖ f(x̃))                preset="da_kl"
+    A.T.       x̃ = worst of k=10 by the loss        preset="at"
+    A.T.+KL    x̃ = worst of 10 by KL, + λ·KL        preset="at_kl"
+    A.T.+L2    x̃ = worst of 10 by ‖z − z̃‖², + λ·‖z − z̃‖² on logits preset="at_l2"
 
 Here each is a row; columns are test accuracy (%) on clean images, under
 one random transform per image (`evaluation.random_transform_accuracy`),
@@ -108,7 +108,7 @@ def methods(args):
                 extra["global_augmentation"] = _common.crop_flip(
                     a.image_size, a.crop, True, seed=a.seed)
             return ki.SpatialInvariance(
-                base, mode=mode, weight=a.weight, translation=a.translation,
+                base, preset=mode, weight=a.weight, translation=a.translation,
                 rotation=a.rotation, attack=a.attack, k=a.k, seed=a.seed, **extra)
         return build
 

@@ -182,7 +182,7 @@ ZERO_WEIGHT_PRESETS = {
     "PredictionIBP": lambda: ki.PredictionIBP(tiny_mlp(), weight=0.0),
     "TangentBP": lambda: ki.TangentBP(_image_base(), weight=0.0),
     "FastTangentBP": lambda: ki.FastTangentBP(_image_base(), weight=0.0),
-    "SpatialInvariance": lambda: ki.SpatialInvariance(_image_base(), mode="da_kl", weight=0.0),
+    "SpatialInvariance": lambda: ki.SpatialInvariance(_image_base(), preset="da_kl", weight=0.0),
     "RegularizedAdversarialTraining": lambda: ki.RegularizedAdversarialTraining(
         tiny_mlp(), weight=0.0),
 }

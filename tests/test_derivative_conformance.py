@@ -170,8 +170,8 @@ def test_jacobian_and_loss_ibp_on_a_subclassed_model_with_tap():
     model = Net(
         penalties=[
             # The raw (paper-scale) terms have closed forms to check.
-            JacobianPenalty(layers=["hidden_tap"], num_projections=None, normalize=False),
-            LossIBPPenalty(order=2, normalize=False),
+            JacobianPenalty(layers=["hidden_tap"], num_projections=None, scale="paper"),
+            LossIBPPenalty(order=2, scale="paper"),
         ]
     )
     x, y = data()

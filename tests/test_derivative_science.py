@@ -18,7 +18,7 @@ Measured (TF 2.21, CPU), FGSM-0.1 test error (clean error):
     1      0.449 (0.023)  0.360 (0.021)    0.156 (0.014)
     2      0.394 (0.024)  0.363 (0.031)    0.157 (0.015)
 
-(The paper's β = 1 on its raw scale, `paper_scale=True`, gave 10.4% clean
+(The paper's β = 1 on its raw scale, `scale="paper"`, gave 10.4% clean
 error against 1.8% on a 1000-image digits subset.)
 """
 

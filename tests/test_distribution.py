@@ -103,10 +103,10 @@ def images(n=64, channels=1, seed=0):
 
 
 IMAGE_PRESETS = {
-    "da_kl": lambda: ki.SpatialInvariance(tiny_cnn(), mode="da_kl", translation=2, rotation=10),
-    "at_worst_of_k": lambda: ki.SpatialInvariance(tiny_cnn(), mode="at", k=3, translation=2),
+    "da_kl": lambda: ki.SpatialInvariance(tiny_cnn(), preset="da_kl", translation=2, rotation=10),
+    "at_worst_of_k": lambda: ki.SpatialInvariance(tiny_cnn(), preset="at", k=3, translation=2),
     "at_kl_spgd": lambda: ki.SpatialInvariance(
-        tiny_cnn(), mode="at_kl", attack="spgd", steps=2, translation=2, rotation=10
+        tiny_cnn(), preset="at_kl", attack="spgd", steps=2, translation=2, rotation=10
     ),
     "tangent_projections": lambda: ki.TangentBP(tiny_cnn(), num_projections=2, weight=0.1),
     "fast_tangent": lambda: ki.FastTangentBP(tiny_cnn(), weight=0.1),

@@ -19,7 +19,7 @@ def test_exact_jacobian_equals_gradient_tape_jacobian(layer):
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, penalties=[JacobianPenalty(layers=layer, num_projections=None, normalize=False)])
+        ki.InvariantModel(base, penalties=[JacobianPenalty(layers=layer, num_projections=None, scale="paper")])
     )
     _, terms = objective(model, x, y)
     jac = explicit_jacobian(base, x, layer)
@@ -34,7 +34,7 @@ def test_projection_estimator_is_unbiased():
     tiled = np.tile(x, (4000, 1))
     model = compiled(
         ki.InvariantModel(
-            base, penalties=[JacobianPenalty(num_projections=8, seed=3, normalize=False)]
+            base, penalties=[JacobianPenalty(num_projections=8, seed=3, scale="paper")]
         )
     )
     _, terms = objective(model, tiled, np.tile(y, 4000))

@@ -52,7 +52,7 @@ def test_irl_objective_equals_hand_computation(num_samples, batching):
         weight=gamma,
         layers=gammas,
         distance=ki.L2Cosine(cosine_weight=lam),
-        paper_scale=True,
+        scale="paper",
         num_samples=num_samples,
         batching=batching,
     )
@@ -123,7 +123,7 @@ def _build(kind):
         perturbation=ki.GaussianNoise(0.2),
         penalties=[ki.ActivationDistance(
             layers=["hidden_tap" if kind == "subclassed" else "hidden", "logits"],
-            distance="squared_l2", normalize=False)],
+            distance="squared_l2", scale="paper")],
     )
     if kind == "wrapped":
         return ki.InvariantModel(tiny_mlp(), **irl)
@@ -164,7 +164,7 @@ def test_training_with_the_distance_shrinks_it():
     def distance_after(gamma):
         keras.utils.set_random_seed(7)
         model = ki.IRL(tiny_mlp(), perturbation=shrink, alpha=1.0, beta=0.0,
-                       weight=gamma, layers="logits", distance="squared_l2", paper_scale=True)
+                       weight=gamma, layers="logits", distance="squared_l2", scale="paper")
         model.compile(keras.optimizers.Adam(0.01), SCCE)
         model.fit(x, y, batch_size=16, epochs=15, verbose=0)
         z, z_t = model.predict(x, verbose=0), model.predict(x_tilde, verbose=0)
@@ -312,7 +312,7 @@ def test_unlabeled_rows_train_only_through_label_free_penalties():
     def delta(gamma):
         keras.utils.set_random_seed(0)
         model = ki.IRL(tiny_mlp(), perturbation=shrink, weight=gamma,
-                       layers="logits", distance="squared_l2", paper_scale=True)
+                       layers="logits", distance="squared_l2", scale="paper")
         model.compile(keras.optimizers.SGD(0.1), SCCE)
         before = [w.copy() for w in model.base_model.get_weights()]
         model.fit(x, y, sample_weight=unlabeled, batch_size=16, verbose=0)
@@ -379,7 +379,7 @@ def test_global_augmentation_is_shared_by_clean_and_perturbed():
         tiny_mlp(),
         perturbation=lambda t: t,
         global_augmentation=ki.GaussianNoise(1.0),
-        distance="squared_l2", paper_scale=True,
+        distance="squared_l2", scale="paper",
     )
     model.compile("sgd", SCCE)
     history = model.fit(x, y, batch_size=16, verbose=0)
@@ -517,7 +517,7 @@ def test_supervised_weights_without_a_compiled_loss_are_rejected():
 def test_label_free_training_without_labels_or_loss():
     model = ki.InvariantModel(
         tiny_mlp(), alpha=0.0, beta=0.0, perturbation=shrink,
-        penalties=[ki.ActivationDistance(distance="squared_l2", normalize=False)],
+        penalties=[ki.ActivationDistance(distance="squared_l2", scale="paper")],
     )
     model.compile(keras.optimizers.SGD(0.1))
     x, _ = tiny_data()

@@ -140,7 +140,7 @@ def test_loss_ibp_differentiates_the_float_inputs_only():
     x, y = dict_data(8)
     base = dict_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.LossIBPPenalty(weight=1.0, order=1, normalize=False)]
+        base, penalties=[ki.LossIBPPenalty(weight=1.0, order=1, scale="paper")]
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
@@ -159,7 +159,7 @@ def test_exact_jacobian_sums_over_every_float_input():
     x, y = list_data(6)
     base = two_float_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.JacobianPenalty(weight=1.0, num_projections=None, normalize=False)]
+        base, penalties=[ki.JacobianPenalty(weight=1.0, num_projections=None, scale="paper")]
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)

@@ -20,7 +20,7 @@ def test_noise_regularization_approximates_scaled_jacobian_norm():
     exact = np.mean(np.sum(explicit_jacobian(base, x) ** 2, axis=(1, 2)))
     model = compiled(
         ki.InvariantModel(
-            base, penalties=[NoiseRegularization(stddev=eps, seed=5, normalize=False)]
+            base, penalties=[NoiseRegularization(stddev=eps, seed=5, scale="paper")]
         )
     )
     _, terms = objective(model, np.tile(x, (5000, 1)), np.tile(y, 5000))
@@ -39,7 +39,7 @@ def test_adversarial_noise_regularization_reaches_top_eigenvalue():
             base,
             penalties=[
                 NoiseRegularization(
-                    normalize=False,
+                    scale="paper",
                     stddev=eps, adversarial=True, power_iterations=20, xi=1e-2
                 )
             ],

@@ -72,8 +72,8 @@ def test_normalized_terms_do_not_depend_on_the_input_units(make):
 
 def test_raw_terms_do_depend_on_the_input_units():
     x, y = data()
-    raw = term(ki.LossIBPPenalty(normalize=False), mlp(), x, y)
-    rescaled = term(ki.LossIBPPenalty(normalize=False), mlp(in_scale=C), x * C, y)
+    raw = term(ki.LossIBPPenalty(scale="paper"), mlp(), x, y)
+    rescaled = term(ki.LossIBPPenalty(scale="paper"), mlp(in_scale=C), x * C, y)
     np.testing.assert_allclose(rescaled, raw / C, rtol=1e-4)
 
 
@@ -112,7 +112,7 @@ def test_normalized_tangent_prop_is_relative_to_the_outputs():
     )
     x = np.random.default_rng(5).uniform(size=(4, 8, 8, 1)).astype("float32")
     y = np.zeros(4, "int32")
-    raw = ki.TangentProp(transforms=["translate_x"], sigma=0.0, normalize=False)
+    raw = ki.TangentProp(transforms=["translate_x"], sigma=0.0, scale="paper")
     relative = ki.TangentProp(transforms=["translate_x"], sigma=0.0, name="rel")
     model = compiled(ki.InvariantModel(base, penalties=[raw, relative]))
     ctx = model.step_context(tf.constant(x), tf.constant(y))

@@ -69,7 +69,7 @@ def terms(build, base, loss, x, y):
                                      penalties=[ki.OutputDivergence(distance="kl")])),
         ("jacobian", lambda b: ki.JacobianRegularized(b, num_projections=None)),
         ("jacobian",
-         lambda b: ki.JacobianRegularized(b, num_projections=None, paper_scale=True)),
+         lambda b: ki.JacobianRegularized(b, num_projections=None, scale="paper")),
         ("prediction_ibp", lambda b: ki.PredictionIBP(b)),
         ("loss_ibp", lambda b: ki.LossIBP(b)),
         ("noise_regularization",
@@ -101,7 +101,7 @@ def test_the_jacobian_of_a_softmax_model_is_that_of_centred_log_p():
     """Exact: ‖∂(log p − mean log p)/∂x‖²_F from the full Jacobian, raw scale."""
     x, y = data(n=4)
     _, softmax_model = pair()
-    model = ki.JacobianRegularized(softmax_model, num_projections=None, paper_scale=True)
+    model = ki.JacobianRegularized(softmax_model, num_projections=None, scale="paper")
     model.compile("sgd", SCCE_PROBS)
     value = float(model.compute_objective(x, y)[1]["jacobian"])
     xt = tf.constant(x)

@@ -57,7 +57,7 @@ def test_every_perturbing_preset_returns_its_batch(name):
 
 def test_the_spatial_preset_returns_its_search():
     x, y = image_data()
-    model = ki.SpatialInvariance(image_model(), mode="at_kl", k=2, seed=0)
+    model = ki.SpatialInvariance(image_model(), preset="at_kl", k=2, seed=0)
     model.compile("sgd", SCCE)
     assert model.perturb_on_batch(x, y).shape == x.shape
 

@@ -52,7 +52,7 @@ def test_da_kl_beats_da_on_grid_accuracy():
     for seed in (0, 1, 2):
         for mode in ("da", "da_kl"):
             keras.utils.set_random_seed(seed)
-            model = SpatialInvariance(small_cnn(x.shape[1]), mode=mode, weight=1.0, seed=seed)
+            model = SpatialInvariance(small_cnn(x.shape[1]), preset=mode, weight=1.0, seed=seed)
             model.compile(keras.optimizers.Adam(1e-2), SCCE, jit_compile=True)
             model.fit(x, y, batch_size=64, epochs=EPOCHS, verbose=0)
             results[seed, mode] = (

@@ -202,7 +202,7 @@ def test_presets_build_the_table_columns():
     }
     assert set(expected) == set(SPATIAL_MODES)
     for mode, (perturbation, distances) in expected.items():
-        model = SpatialInvariance(tiny_cnn(), mode=mode, weight=0.5)
+        model = SpatialInvariance(tiny_cnn(), preset=mode, weight=0.5)
         name = type(model.perturbation).__name__ if model.perturbation else None
         assert name == perturbation, mode
         assert float(model.alpha) == 1.0
@@ -211,25 +211,25 @@ def test_presets_build_the_table_columns():
         want = {"kl": "KLDivergence", "squared_l2": "SquaredL2"}
         assert got == [want[d] for d in distances], mode
         assert all(float(p.weight) == 0.5 for p in model.penalties)
-    model = SpatialInvariance(tiny_cnn(), mode="at_l2", attack="spgd", steps=3)
+    model = SpatialInvariance(tiny_cnn(), preset="at_l2", attack="spgd", steps=3)
     assert isinstance(model.perturbation, SpatialPGD)
     assert model.perturbation.objective == "l2" and model.perturbation.steps == 3
-    model = SpatialInvariance(tiny_cnn(), mode="at_kl", objective="loss")
+    model = SpatialInvariance(tiny_cnn(), preset="at_kl", objective="loss")
     assert model.perturbation.objective == "loss"
     model = SpatialInvariance(
-        tiny_cnn(), mode="da", layers=[keras.layers.RandomRotation(0.05)]
+        tiny_cnn(), preset="da", layers=[keras.layers.RandomRotation(0.05)]
     )
     assert float(model.perturbation.rotation) == pytest.approx(18.0)
     assert float(model.perturbation.translation_x) == 0.0
-    with pytest.raises(ValueError, match="Unknown spatial mode"):
-        SpatialInvariance(tiny_cnn(), mode="trades")
+    with pytest.raises(ValueError, match="Unknown spatial preset"):
+        SpatialInvariance(tiny_cnn(), preset="trades")
 
 
 def test_da_kl_objective_by_hand():
     """L(x) + L(x̃) + λ·KL(f(x) ‖ f(x̃)) for a given x̃."""
     x, y = blobs(8, seed=4)
     base = tiny_cnn()
-    model = SpatialInvariance(base, mode="da_kl", weight=0.7)
+    model = SpatialInvariance(base, preset="da_kl", weight=0.7)
     model.compile("sgd", SCCE)
     x_t = spatial.apply_spatial_params(x, spatial.sample_spatial_params(8, seed=1)).numpy()
     total, terms = model.compute_objective(x, y, x_perturbed=x_t)
@@ -247,7 +247,7 @@ def test_da_kl_objective_by_hand():
 )
 def test_fit_logs_and_jit_compile(mode, attack):
     x, y = blobs(32, seed=5)
-    model = SpatialInvariance(tiny_cnn(), mode=mode, attack=attack, k=3, steps=1, seed=1)
+    model = SpatialInvariance(tiny_cnn(), preset=mode, attack=attack, k=3, steps=1, seed=1)
     history = check_fit_logs(
         model, x, y, ["loss", "clean_loss", "perturbed_loss", "output_divergence"],
         jit_compile=True,
@@ -265,7 +265,7 @@ def test_spgd_mirrored_strategy_equivalence():
     x, y = blobs(64, seed=6)
     check_distribution_equivalence(
         lambda: SpatialInvariance(
-            tiny_cnn(), mode="at_kl", attack="spgd", steps=2, random_start=False, weight=0.5
+            tiny_cnn(), preset="at_kl", attack="spgd", steps=2, random_start=False, weight=0.5
         ),
         x,
         y,
@@ -275,7 +275,7 @@ def test_spgd_mirrored_strategy_equivalence():
 def test_spgd_save_load(tmp_path):
     x, y = blobs(32, seed=7)
     model = SpatialInvariance(
-        tiny_cnn(), mode="at_l2", attack="spgd", steps=1, translation=2, rotation=15, seed=4
+        tiny_cnn(), preset="at_l2", attack="spgd", steps=1, translation=2, rotation=15, seed=4
     )
     model.compile(keras.optimizers.SGD(0.05), SCCE)
     loaded = check_save_load(model, x, y, tmp_path)
@@ -285,7 +285,7 @@ def test_spgd_save_load(tmp_path):
 
 def test_box_limits_are_tunable_without_retracing():
     x, y = blobs(32, seed=8)
-    model = SpatialInvariance(tiny_cnn(), mode="da", seed=0)
+    model = SpatialInvariance(tiny_cnn(), preset="da", seed=0)
     model.compile(keras.optimizers.SGD(0.05), SCCE)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     function = model.train_function

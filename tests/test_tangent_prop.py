@@ -74,7 +74,7 @@ def objective_model(base, penalty):
 def test_tangent_prop_equals_explicit_jacobian(transforms, sigma, order, softmax, jvp_method):
     x, y = images(), labels()
     base = tiny_cnn()
-    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax, normalize=False,
+    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax, scale="paper",
                           jvp_method=jvp_method)
     model = objective_model(base, penalty)
     _, terms = model.compute_objective(x, y)
@@ -95,7 +95,7 @@ def test_tangent_prop_weight_gradient_equals_explicit_jacobian(jvp_method, train
     x, y = images(seed=1), labels(seed=1)
     base = tiny_cnn()
     penalty = TangentProp(weight=1.0, jvp_method=jvp_method, training=training,
-                          normalize=False)
+                          scale="paper")
     model = ki.InvariantModel(base, alpha=0.0, penalties=[penalty])
     model.compile("sgd", SCCE)
     weights = base.trainable_weights
@@ -158,7 +158,7 @@ def test_the_shared_pass_of_batch_norm_models_is_exact():
     inputs = keras.Input((H, W, 1))
     h = keras.layers.BatchNormalization()(keras.layers.Conv2D(3, 3)(inputs))
     base = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(h)))
-    model = objective_model(base, TangentProp(normalize=False, jvp_method="double_vjp"))
+    model = objective_model(base, TangentProp(scale="paper", jvp_method="double_vjp"))
     calls = []
     original = model._forward
     model._forward = lambda inputs, **kw: calls.append(inputs.shape[0]) or original(inputs, **kw)

@@ -30,7 +30,7 @@ def _hp_reach_variables(model, values):
     assert value_of(model.beta) == pytest.approx(values["beta"], abs=1e-6)
     (penalty,) = model.penalties
     assert penalty.name == "irl_distance"
-    assert value_of(penalty.weight) == pytest.approx(values["gamma"], rel=1e-6)
+    assert value_of(penalty.weight) == pytest.approx(values["weight"], rel=1e-6)
     assert value_of(penalty.distance.cosine_weight) == pytest.approx(
         values["cosine_weight"], abs=1e-6
     )
@@ -65,7 +65,7 @@ def test_random_search_end_to_end(data, tmp_path):
             assert value is not None and math.isfinite(value), name
 
     best = tuner.get_best_hyperparameters()[0]
-    assert set(best.values) == {"alpha", "beta", "gamma", "cosine_weight"}
+    assert set(best.values) == {"alpha", "beta", "weight", "cosine_weight"}
     model = hypermodel.build(best)
     _hp_reach_variables(model, best.values)
     # The best model reloads with the sampled values in its variables too.
@@ -77,7 +77,7 @@ def test_build_defaults_are_the_irl_loss_preset():
     model = tuning.IRLHyperModel(build_base=small_base).build(hp)
     default = ki.presets.irl.DEFAULT_WEIGHT
     assert hp.values == pytest.approx(
-        {"alpha": 0.5, "beta": 0.5, "gamma": default, "cosine_weight": 1.0}
+        {"alpha": 0.5, "beta": 0.5, "weight": default, "cosine_weight": 1.0}
     )
     _hp_reach_variables(model, hp.values)
     assert isinstance(model, ki.InvariantModel)
@@ -125,7 +125,7 @@ def test_term_hyperparameters_are_the_model_variables():
     assert list(found)[:3] == ["alpha", "beta", "perturbation.stddev"]
     assert found["irl_distance.weight"] is model.penalties[0].weight
     assert found["irl_distance.cosine_weight"] is model.penalties[0].distance.cosine_weight
-    assert "irl_distance.gamma_hidden_2" in found
+    assert "irl_distance.layer_weight_hidden_2" in found
     assert tuning.term_values(model)["perturbation.stddev"] == pytest.approx(0.3)
     with pytest.raises(ValueError, match="InvariantModel"):
         tuning.term_hyperparameters(small_base(None))

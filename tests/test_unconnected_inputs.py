@@ -120,14 +120,14 @@ def test_prediction_ibp_treats_an_input_without_gradient_as_constant():
     mask's gradient is 0, so on the paper's raw scale the term equals the
     same network's on the features alone."""
     base = masked_model()
-    model = ki.PredictionIBP(base, paper_scale=True)
+    model = ki.PredictionIBP(base, scale="paper")
     model.compile("sgd", SCCE)
     x, y = data()
     value = float(model.compute_objective(x, y)[1]["prediction_ibp"])
     a = keras.Input((4,))
     features_only = keras.Model(a, keras.layers.Dense(3)(a))
     features_only.set_weights(base.get_layer("logits").get_weights())
-    reference = ki.PredictionIBP(features_only, paper_scale=True)
+    reference = ki.PredictionIBP(features_only, scale="paper")
     reference.compile("sgd", SCCE)
     expected = float(reference.compute_objective(x[0], y)[1]["prediction_ibp"])
     assert value > 0
