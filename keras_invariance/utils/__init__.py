@@ -4,4 +4,5 @@
 * `hyperparameters`: weights held in variables (tunable, schedulable).
 * `api_export`: registration for Keras serialization under one package name.
 * `deprecation`: renamed arguments and names, each with its removal version.
+* `vocabulary`: the one name of each concept, and what `scale=` means per term.
 """
