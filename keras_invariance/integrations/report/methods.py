@@ -41,7 +41,7 @@ def _irl(preset):
 def _spatial(mode):
     def build(base, config):
         return regularized_augmentation.SpatialInvariance(
-            base, mode=mode, translation=config.translation,
+            base, preset=mode, translation=config.translation,
             rotation=config.rotation, seed=config.seed,
         )
 
@@ -88,13 +88,13 @@ METHODS = collections.OrderedDict([
     _entry("fast_tangent_bp", "fast TBP", IBP_FAMILY, "FastTangentBP()",
            lambda base, c: invariant_backprop.FastTangentBP(base), images=True),
     _entry("spatial_da", "spatial D.A.", SPATIAL_FAMILY,
-           "SpatialInvariance(mode='da', box)", _spatial("da"), images=True),
+           "SpatialInvariance(preset='da', box)", _spatial("da"), images=True),
     _entry("spatial_da_kl", "spatial D.A.+KL", SPATIAL_FAMILY,
-           "SpatialInvariance(mode='da_kl', box)", _spatial("da_kl"), images=True),
+           "SpatialInvariance(preset='da_kl', box)", _spatial("da_kl"), images=True),
     _entry("spatial_at", "spatial A.T.", SPATIAL_FAMILY,
-           "SpatialInvariance(mode='at', box)", _spatial("at"), images=True),
+           "SpatialInvariance(preset='at', box)", _spatial("at"), images=True),
     _entry("spatial_at_kl", "spatial A.T.+KL", SPATIAL_FAMILY,
-           "SpatialInvariance(mode='at_kl', box)", _spatial("at_kl"), images=True),
+           "SpatialInvariance(preset='at_kl', box)", _spatial("at_kl"), images=True),
 ])
 
 #: The default run: one row per paper family and method, and spatial D.A.
