@@ -292,3 +292,11 @@ def test_every_scale_default_is_normalized():
     for cls in [ki.ActivationDistance, ki.NoiseRegularization, ki.JacobianPenalty,
                 ki.LossIBPPenalty, ki.PredictionIBPPenalty, ki.TangentProp]:
         assert cls().scale == "normalized"
+
+
+def test_warning_points_at_the_callers_line():
+    # Through a subclass chain too, so Python's default filters show it there.
+    with pytest.warns(DeprecationWarning) as caught:
+        ki.NoiseRegularization(normalize=False)
+    (ours,) = [w for w in caught if "is deprecated; use" in str(w.message)]
+    assert ours.filename == __file__

@@ -15,6 +15,8 @@ reaches a row's removal version, so the shims get deleted on time.
 """
 
 import collections
+import os
+import sys
 import warnings
 
 #: The release in which the old keyword names stop working.
@@ -124,9 +126,23 @@ def renamed(kwargs, old, new, value, owner, who=None, default=None):
         f"{who}({old}=...) is deprecated; use {hint} instead (the old name "
         f"stops working in keras-invariance {shim.removal}).",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=_caller_stacklevel(),
     )
     return new_value
+
+
+def _caller_stacklevel():
+    """`warnings.warn`'s stacklevel of the first frame outside this package.
+
+    So the warning names the user's line, however deep the subclass chain
+    that passed the old keyword through (`NoiseRegularization` →
+    `ActivationDistance`), and Python's default filter shows it there.
+    """
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame, level = sys._getframe(2), 2  # 1 is `renamed`, the caller of warn.
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def upgrade_config(config, owner):
