@@ -28,7 +28,8 @@ has one. What `"normalized"` divides by, per term:
 The README's "Vocabulary" section has the same as a table.
 
 Not a scale choice, so not `scale=`: a distance's `relative=True`
-(`SquaredL2`, `L2Cosine`) is a different distance, ‖u−v‖²/‖u‖² per example;
+(`SquaredL2`, `L2Cosine`) is a different distance, ‖u−v‖² over the pair's
+mean energy ½(‖u‖² + ‖v‖²) per example;
 `l2_scale` is the divisor a penalty hands its distance (`Distance.distance(u,
 v, l2_scale=...)`), the hook through which `scale="normalized"` acts.
 `Reverberation(normalize=True)` rescales the reverberant signal to the
@@ -62,7 +63,8 @@ through its logits view, `keras_invariance.graph.outputs`); `batching=` of
 (the metric a tuner optimises) are other libraries' or other nouns' meanings,
 so `objective=` as an argument of this package means only what a search
 maximises; `SpatialInvariance(scale=)` and the spatial perturbations'
-`scale=` are a zoom range, not this vocabulary's scale. Renamed variables
+`scale=` are a zoom range, not this vocabulary's scale; `InvariantAutoencoder(mode=)`
+says what the data hold (`"pairs"` or a `"target"`), not a paper's preset. Renamed variables
 and tuner names have no shim: saved models load their variables by
 position, and a tuner's search space is rebuilt by each trial.
 """
