@@ -273,6 +273,7 @@ class LayerwiseSquaredL2(Penalty):
         self._selection = LayerSelection(layers, layer_weight)
         self.distance = distances_lib.SquaredL2()
 
+    # The same read-only views of `_selection` as `ActivationDistance`'s.
     layers = ActivationDistance.layers
     layer_weight = ActivationDistance.layer_weight
     layer_weights = ActivationDistance.layer_weights
