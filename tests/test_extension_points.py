@@ -265,3 +265,29 @@ def test_selection_errors(layers, message):
 def test_selection_unknown_layer_lists_the_available_ones():
     with pytest.raises(ValueError, match="hidden"):
         LayerSelection("nope").bind(Penalty(name="p"), mlp())
+
+
+@pytest.mark.parametrize(
+    "make, leading",
+    [(lambda: ki.ActivationDistance(layers=["hidden", "logits"]), 1),
+     (lambda: NoiseRegularization(layers=["hidden", "logits"]), 2)],
+    ids=["activation_distance", "noise_regularization"],
+)
+def test_selection_loads_a_legacy_store_with_energies(make, leading):
+    # 0.2 saved a first-step energy after each γ_ℓ; the selection skips them.
+    saved = make()
+    saved.bind(mlp())
+    saved.layer_weights["hidden"].assign(0.25)
+    saved.layer_weights["logits"].assign(0.75)
+    store = {}
+    saved.save_own_variables(store)
+    values = [store[str(i)] for i in range(leading)]
+    for gamma in (0.25, 0.75):
+        values += [np.float32(gamma), np.float32(99.0)]
+    legacy = {str(i): v for i, v in enumerate(values)}
+    legacy.update({k: v for k, v in store.items() if not k.isdigit()})
+    fresh = make()
+    fresh.bind(mlp())
+    fresh.load_own_variables(legacy)
+    assert float(fresh.layer_weights["hidden"]) == 0.25
+    assert float(fresh.layer_weights["logits"]) == 0.75
