@@ -6,29 +6,10 @@ from keras_invariance import distances as distances_lib
 from keras_invariance.graph import taps as taps_lib
 from keras_invariance.ops import scales
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.penalties.layer_selection import LayerSelection
 from keras_invariance.utils import deprecation
 from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
-from keras_invariance.utils.hyperparameters import add_hyperparameter
-from keras_invariance.utils.hyperparameters import check_non_negative
-from keras_invariance.utils.hyperparameters import value_of
-
-
-def _variable_keys(store):
-    return [key for key in store.keys() if key.isdigit()]
-
-
-def _without_legacy_energies(store, leading):
-    """The store of a 0.2 model with its `energy_<layer>` entries dropped.
-
-    0.2 created, after `leading` variables (the weight and any of a
-    subclass), one (γ_ℓ, energy_ℓ) pair per layer.
-    """
-    keys = sorted(_variable_keys(store), key=int)
-    kept = keys[:leading] + [keys[i] for i in range(leading, len(keys), 2)]
-    out = {str(i): store[key] for i, key in enumerate(kept)}
-    out.update({key: store[key] for key in store.keys() if not key.isdigit()})
-    return out
 
 
 def tile_clean(clean, num_samples):
@@ -45,7 +26,7 @@ class ActivationDistance(Penalty):
     Penalizes the distance between a tapped layer's activations on the clean
     input and on each of the K perturbed inputs, averaged over the batch and
     the K samples. The overall weight `weight` is IRL's γ; each tapped layer
-    has its own γ_ℓ, a non-trainable variable named `layer_weight_<layer>`.
+    has its own γ_ℓ, a non-trainable variable named `gamma_<layer>`.
 
     Layer selection (`layers`):
       * a layer name, or a list of names (γ_ℓ = `layer_weight` each);
@@ -129,59 +110,29 @@ class ActivationDistance(Penalty):
         kwargs.setdefault("name", self.default_name)
         super().__init__(weight=weight, **kwargs)
         self.scale = scale
-        if isinstance(layers, dict):
-            self.layers = {
-                name: check_non_negative(f"layers[{name!r}]", value)
-                for name, value in layers.items()
-            }
-            if not self.layers:
-                raise ValueError("`layers` must select at least one layer.")
-        elif isinstance(layers, (str, list, tuple)):
-            self.layers = layers if isinstance(layers, str) else list(layers)
-            if not self.layers:
-                raise ValueError("`layers` must select at least one layer.")
-        else:
-            raise ValueError(
-                "`layers` must be a layer name, a list of names or a dict "
-                f"{{name: gamma}}; received {layers!r}."
-            )
-        self.layer_weight = check_non_negative("layer_weight", layer_weight)
+        self._selection = LayerSelection(layers, layer_weight)
         self.distance = distances_lib.get(distance)
-        self._tap_names = None
-        self.layer_weights = {}
+
+    # The selection (`layer_selection.LayerSelection`), read as before.
+    layers = property(lambda self: self._selection.layers)
+    layer_weight = property(lambda self: self._selection.layer_weight)
+    layer_weights = property(lambda self: self._selection.layer_weights)
 
     @property
     def tap_names(self):
-        if self._tap_names is None:
-            raise RuntimeError(
-                f"Penalty {self.name!r} is not attached to a model yet."
-            )
-        return list(self._tap_names)
+        return self._selection.tap_names(self.name)
 
-    def bind(self, model, subclassed):
-        if self._tap_names is not None:
+    def bind(self, model, subclassed=False):
+        if self._selection.names is not None:
             return
-        if isinstance(self.layers, dict):
-            items = list(self.layers.items())
-        else:
-            specs = [self.layers] if isinstance(self.layers, str) else self.layers
-            items = [(spec, self.layer_weight) for spec in specs]
-        names = []
-        for spec, gamma in items:
-            for name in taps_lib.resolve(spec, model, subclassed=subclassed):
-                if name not in names:
-                    names.append(name)
-                    # A nested path "backbone/block" names no variable.
-                    self.layer_weights[name] = add_hyperparameter(
-                        self, f"layer_weight_{name}".replace(taps_lib.SEPARATOR, "."), gamma
-                    )
+        self._selection.bind(self, model, subclassed)
+        names = self._selection.names
         if self.distance.on_outputs_only and names != [taps_lib.LOGITS]:
             raise ValueError(
                 f"Distance {type(self.distance).__name__} compares output "
                 f"distributions, so it can only be used with "
                 f"layers='logits'; received layers={self.layers!r}."
             )
-        self._tap_names = names
 
     def _normalizes(self):
         return (
@@ -207,10 +158,8 @@ class ActivationDistance(Penalty):
     def load_own_variables(self, store):
         # Models saved by 0.2 also hold a first-step energy after each
         # layer's γ_ℓ (a calibration this version replaces): skip them.
-        expected = len(self._trainable_variables + self._non_trainable_variables)
-        legacy = len(self.layer_weights)
-        if self._normalizes() and legacy and len(_variable_keys(store)) == expected + legacy:
-            store = _without_legacy_energies(store, expected - legacy)
+        if self._normalizes():
+            store = self._selection.legacy_store(self, store)
         super().load_own_variables(store)
 
     @property
@@ -231,19 +180,10 @@ class ActivationDistance(Penalty):
 
     def get_config(self):
         config = super().get_config()
-        layers = self.layers
-        if isinstance(layers, dict):
-            layers = {
-                name: value_of(self.layer_weights[name])
-                if name in self.layer_weights
-                else value
-                for name, value in layers.items()
-            }
+        config.update(self._selection.get_config())
         config.update(
             {
-                "layers": layers,
                 "distance": distances_lib.serialize(self.distance),
-                "layer_weight": self.layer_weight,
                 "scale": self.scale,
             }
         )
@@ -308,15 +248,17 @@ class OutputDivergence(ActivationDistance):
         return config
 
 
-class LayerwiseSquaredL2(ActivationDistance):
+class LayerwiseSquaredL2(Penalty):
     """Base of the penalties Σ_ℓ γ_ℓ·‖·‖² over tapped layers.
 
-    Reuses `ActivationDistance`'s layer selection (`layers`, per-layer γ_ℓ
-    variables `layer_weight_<layer>`) with the distance fixed to squared L2, so
-    `distance` is neither an argument nor part of the config.
-    `scale="normalized"` divides each layer's term by its clean batch energy, as
-    `ActivationDistance` does (`keras_invariance.ops.scales`).
-    `NoiseRegularization` and `JacobianPenalty` build on it.
+    Selects its layers as `ActivationDistance` does (`layers`, per-layer γ_ℓ
+    variables `layer_weight_<layer>`), by holding a
+    `keras_invariance.penalties.layer_selection.LayerSelection`, with the
+    distance fixed to squared L2, so `distance` is neither an argument nor
+    part of the config. `scale="normalized"` divides each layer's term by its
+    clean batch energy, as `ActivationDistance` does
+    (`keras_invariance.ops.scales`). `NoiseRegularization` and
+    `JacobianPenalty` build on it.
 
     Example:
 
@@ -332,21 +274,53 @@ class LayerwiseSquaredL2(ActivationDistance):
         **kwargs: Keras `Layer` arguments.
     """
 
-    requires_perturbation = False
+    default_name = None
+
+    #: The batch statistic the L2 part is divided by (`keras_invariance.ops.scales`).
+    scale_statistic = staticmethod(scales.batch_energy)
 
     def __init__(self, layers="logits", weight=1.0, layer_weight=1.0,
                  scale=vocabulary.NORMALIZED, **kwargs):
-        kwargs.pop("distance", None)
-        super().__init__(
-            layers=layers,
-            distance=distances_lib.SquaredL2(),
-            weight=weight,
-            layer_weight=layer_weight,
-            scale=scale,
-            **kwargs,
+        scale = vocabulary.scale_argument(
+            kwargs, scale, "ActivationDistance", who=type(self).__name__
         )
+        kwargs.setdefault("name", self.default_name)
+        super().__init__(weight=weight, **kwargs)
+        self.scale = scale
+        self._selection = LayerSelection(layers, layer_weight)
+        self.distance = distances_lib.SquaredL2()
+
+    # The same read-only views of `_selection` as `ActivationDistance`'s.
+    layers = ActivationDistance.layers
+    layer_weight = ActivationDistance.layer_weight
+    layer_weights = ActivationDistance.layer_weights
+    tap_names = ActivationDistance.tap_names
+
+    def bind(self, model, subclassed=False):
+        super().bind(model, subclassed)
+        self._selection.bind(self, model, subclassed)
+
+    def l2_scale(self, clean):
+        """`scale_statistic` of the clean activations, or `None` if raw."""
+        if self.scale != vocabulary.NORMALIZED:
+            return None
+        return self.scale_statistic(clean)
+
+    def load_own_variables(self, store):
+        # As `ActivationDistance`: skip the energies of a 0.2 file.
+        if self.scale == vocabulary.NORMALIZED:
+            store = self._selection.legacy_store(self, store)
+        super().load_own_variables(store)
 
     def get_config(self):
         config = super().get_config()
-        config.pop("distance")
+        config.update(self._selection.get_config())
+        config["scale"] = self.scale
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved by 0.2.0 hold `normalize`.
+        return super().from_config(
+            deprecation.upgrade_config(config, "ActivationDistance")
+        )

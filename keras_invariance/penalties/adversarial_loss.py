@@ -3,17 +3,16 @@
 import keras
 from keras import ops
 
-from keras_invariance.graph import embedding as embedding_lib
 from keras_invariance.ops import numerics
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.penalties.input_terms import EmbeddingInputs
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import Search
-from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export
-class AdversarialLossPenalty(Penalty):
+class AdversarialLossPenalty(EmbeddingInputs, Penalty):
     """R = L(f(x̃)), with x̃ from an FGSM or PGD search, as a penalty.
 
     For float inputs this is the engine's β·L(x̃) written as a penalty (so a
@@ -64,15 +63,7 @@ class AdversarialLossPenalty(Penalty):
                 f"`keras_invariance.FGSM` or `PGD`; received {perturbation!r}."
             )
         self.perturbation = perturbation
-        self.embedding_layer = embedding_layer
-        self._split = None
-
-    def bind(self, model, subclassed):
-        self._split = embedding_lib.maybe_split(
-            model, self.embedding_layer, subclassed
-        )
-        if self._split is None:
-            validation.check_model_has_float_inputs(model, subclassed, "AdversarialLossPenalty")
+        self.init_embedding(embedding_layer)
 
     def compute(self, context):
         search = self.perturbation
@@ -90,9 +81,7 @@ class AdversarialLossPenalty(Penalty):
             r_adv = ops.stop_gradient(adversarial - base)
             outputs = self._split.tail_forward(x, embedded + r_adv, training=True)
         else:
-            validation.check_float(
-                context.x, "AdversarialLossPenalty", validation.EMBEDDING_HINT
-            )
+            self.check_float_inputs(context.x)
             adversarial = search.search(context.x, context)
             outputs = context.forward(adversarial, training=True).outputs
         return numerics.weighted_mean(
@@ -106,7 +95,6 @@ class AdversarialLossPenalty(Penalty):
                 "perturbation": keras.saving.serialize_keras_object(
                     self.perturbation
                 ),
-                "embedding_layer": self.embedding_layer,
             }
         )
         return config

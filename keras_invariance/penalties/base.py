@@ -2,14 +2,14 @@
 
 import keras
 
-from keras_invariance.ops import random_ops
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
+from keras_invariance.utils.seeding import SeedState
 
 
 @keras_invariance_export
-class Penalty(keras.layers.Layer):
+class Penalty(SeedState, keras.layers.Layer):
     """Base class for a weighted invariance penalty λ_j·R_j.
 
     The engine (`InvariantModel.train_step`) calls `compute(context)` once per
@@ -44,6 +44,14 @@ class Penalty(keras.layers.Layer):
       against what the model returns (`keras_invariance.graph.outputs`) before
       training, so a KL on a regression fails with a message.
 
+    Extension points: a term that draws randomness calls
+    `self.init_seed(seed)` (`keras_invariance.utils.seeding.SeedState`:
+    `seed` in the config, the seed state saved); a term that differentiates
+    with respect to the inputs mixes in
+    `keras_invariance.penalties.input_terms.EmbeddingInputs`
+    (`embedding_layer=` and the float-input check); a term over tapped
+    layers composes `keras_invariance.penalties.layer_selection.LayerSelection`.
+
     Example:
 
     >>> from keras import ops
@@ -77,16 +85,18 @@ class Penalty(keras.layers.Layer):
         """Activations the engine must return with each forward pass."""
         return []
 
-    def bind(self, model, subclassed):
+    def bind(self, model, subclassed=False):
         """Resolves model-dependent settings (e.g. tapped layer names).
 
         Called once by `InvariantModel.__init__`, so that wrong names fail at
         construction with a clear message rather than inside the train step.
+        `Perturbation.bind` has the same signature.
 
         Args:
             model: The user's model (wrapped or functional), or the
                 `InvariantModel` itself when it is subclassed.
-            subclassed: Whether `model` is subclassed (taps via `Tap`).
+            subclassed: Whether `model` is traced by recording (a subclassed
+                model, taps via `Tap`), so its graph cannot be read.
         """
 
     def compute(self, context):
@@ -107,15 +117,6 @@ class Penalty(keras.layers.Layer):
             "Penalties are not called as layers; the InvariantModel engine "
             "calls `compute(context)` during `fit()`."
         )
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        # Keras does not save seed states; keyed draws need the same seed
-        # after load_model, load_weights and BackupAndRestore.
-        random_ops.save_seed_states(self, store)
-
-    def load_own_variables(self, store):
-        super().load_own_variables(random_ops.load_seed_states(self, store))
 
     def get_config(self):
         config = super().get_config()

@@ -11,13 +11,12 @@ layer's output instead (see `keras_invariance.graph.embedding`).
 from keras import ops
 import tensorflow as tf
 
-from keras_invariance.graph import embedding as embedding_lib
 from keras_invariance.ops import numerics
 from keras_invariance.ops import scales
 from keras_invariance.ops import second_order
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.penalties.input_terms import EmbeddingInputs
 from keras_invariance.utils import deprecation
-from keras_invariance.utils import validation
 from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
@@ -25,7 +24,7 @@ from keras_invariance.utils.api_export import keras_invariance_export
 JVP_MODES = ("auto", "double_vjp", "forward")
 
 
-class InputGradientPenalty(Penalty):
+class InputGradientPenalty(EmbeddingInputs, Penalty):
     """Base of Loss IBP and Prediction IBP: g_i = ∇x_i ℓ_i per row.
 
     Example:
@@ -56,23 +55,13 @@ class InputGradientPenalty(Penalty):
         kwargs.setdefault("name", self.default_name)
         super().__init__(weight=weight, **kwargs)
         self.order = numerics.check_order(order)
-        self.embedding_layer = embedding_layer
+        self.init_embedding(embedding_layer)
         self.scale = scale
-        self._split = None
 
     @staticmethod
     def input_scale(source):
         """s = the batch's input RMS (constant): the inputs' own unit."""
         return scales.input_rms(source)
-
-    def bind(self, model, subclassed):
-        self._split = embedding_lib.maybe_split(
-            model, self.embedding_layer, subclassed
-        )
-        if self._split is None:
-            validation.check_model_has_float_inputs(model, subclassed, type(self).__name__)
-        if self._split is not None:
-            self.requires_input_gradient = False
 
     def _input_gradient(self, context):
         """Returns (g_i = ∇ℓ_i per row, the tensor it is taken at)."""
@@ -94,7 +83,6 @@ class InputGradientPenalty(Penalty):
         config.update(
             {
                 "order": self.order,
-                "embedding_layer": self.embedding_layer,
                 "scale": self.scale,
             }
         )

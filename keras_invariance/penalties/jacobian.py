@@ -1,22 +1,20 @@
 """The Jacobian penalty ‖∂a_ℓ/∂x‖²_F, exact or by random projections."""
 
-import keras
 from keras import ops
 import tensorflow as tf
 
 from keras_invariance.graph import batchnorm
-from keras_invariance.graph import embedding as embedding_lib
 from keras_invariance.ops import numerics
 from keras_invariance.ops import random_ops
 from keras_invariance.ops import scales
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
-from keras_invariance.utils import validation
+from keras_invariance.penalties.input_terms import EmbeddingInputs
 from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
 @keras_invariance_export
-class JacobianPenalty(LayerwiseSquaredL2):
+class JacobianPenalty(EmbeddingInputs, LayerwiseSquaredL2):
     """Jacobian penalty R = Σ_ℓ γ_ℓ·‖∂a_ℓ/∂x‖²_F, averaged over the batch.
 
     `a_ℓ` are the outputs (`layers="logits"`, default) or any tapped layers;
@@ -101,21 +99,11 @@ class JacobianPenalty(LayerwiseSquaredL2):
             num_projections = numerics.check_count(num_projections, "num_projections")
         self.num_projections = num_projections
         self.max_exact_size = int(max_exact_size)
-        self.embedding_layer = embedding_layer
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self._split = None
+        self.init_embedding(embedding_layer)
+        self.init_seed(seed)
 
-    def bind(self, model, subclassed):
+    def bind(self, model, subclassed=False):
         super().bind(model, subclassed)
-        self._split = embedding_lib.maybe_split(
-            model, self.embedding_layer, subclassed
-        )
-        if self._split is None:
-            validation.check_model_has_float_inputs(model, subclassed, "JacobianPenalty")
-        if self._split is not None:
-            # Differentiated through the split model's own pass.
-            self.requires_input_gradient = False
         if self.num_projections is None and model is not None and (
             batchnorm.moving_statistics(model)
         ):
@@ -140,9 +128,7 @@ class JacobianPenalty(LayerwiseSquaredL2):
                 )
                 activations = result.taps
         else:
-            validation.check_float(
-                context.gradient_source, "JacobianPenalty", validation.EMBEDDING_HINT
-            )
+            self.check_float_inputs(context.gradient_source)
             tape, source = context.input_tape, context.gradient_source
             activations = context.clean.taps
         total = 0.0
@@ -203,8 +189,6 @@ class JacobianPenalty(LayerwiseSquaredL2):
             {
                 "num_projections": self.num_projections,
                 "max_exact_size": self.max_exact_size,
-                "embedding_layer": self.embedding_layer,
-                "seed": self.seed,
             }
         )
         return config

@@ -1,15 +1,13 @@
 """Noise regularization: R = E‖f(x) − f(x + Δx)‖², random or adversarial Δx."""
 
-import keras
 from keras import ops
 import tensorflow as tf
 
-from keras_invariance.graph import embedding as embedding_lib
 from keras_invariance.ops import numerics
 from keras_invariance.ops import random_ops
 from keras_invariance.ops import scales
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
-from keras_invariance.utils import validation
+from keras_invariance.penalties.input_terms import EmbeddingInputs
 from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
@@ -17,7 +15,7 @@ from keras_invariance.utils.hyperparameters import value_of
 
 
 @keras_invariance_export
-class NoiseRegularization(LayerwiseSquaredL2):
+class NoiseRegularization(EmbeddingInputs, LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 
     Scale (`scale="normalized"`, default): ε is in units of the batch's input
@@ -114,7 +112,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
             layers=layers, weight=weight, layer_weight=layer_weight,
             scale=scale, **kwargs,
         )
-        self.embedding_layer = embedding_layer
+        self.init_embedding(embedding_layer)
         self.stddev = add_hyperparameter(self, "stddev", stddev)
         self.xi = None if xi is None else add_hyperparameter(self, "xi", xi)
         self.adversarial = bool(adversarial)
@@ -122,17 +120,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
             power_iterations, "power_iterations"
         )
         self.search_training = bool(search_training)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self._split = None
-
-    def bind(self, model, subclassed):
-        super().bind(model, subclassed)
-        self._split = embedding_lib.maybe_split(
-            model, self.embedding_layer, subclassed
-        )
-        if self._split is None:
-            validation.check_model_has_float_inputs(model, subclassed, "NoiseRegularization")
+        self.init_seed(seed)
 
     def _forward_fn(self, context, training):
         names = self.tap_names
@@ -155,7 +143,7 @@ class NoiseRegularization(LayerwiseSquaredL2):
             x = self._split.embed(context.x, training=True)
         else:
             x = context.gradient_source
-            validation.check_float(x, "NoiseRegularization", validation.EMBEDDING_HINT)
+            self.check_float_inputs(x)
         if self.adversarial:
             reference = {n: ops.stop_gradient(clean[n]) for n in names}
 
@@ -216,8 +204,6 @@ class NoiseRegularization(LayerwiseSquaredL2):
                 "xi": None if self.xi is None else value_of(self.xi),
                 "power_iterations": self.power_iterations,
                 "search_training": self.search_training,
-                "embedding_layer": self.embedding_layer,
-                "seed": self.seed,
             }
         )
         return config

@@ -108,7 +108,7 @@ class _TangentPenalty(Penalty):
             tf.zeros((1, 4, 4, 1)), self._untracked.transforms, sigma=0.0
         )
 
-    def bind(self, model, subclassed):
+    def bind(self, model, subclassed=False):
         spec = None if subclassed else getattr(model, "input", None)
         if spec is not None and len(tree.flatten(spec)) > 1:
             raise ValueError(
@@ -311,9 +311,9 @@ class TangentProp(_TangentPenalty):
                     "with order=2."
                 )
             num_projections = int(num_projections)
-            self.seed_generator = keras.random.SeedGenerator(seed)
         self.num_projections = num_projections
-        self.seed = seed
+        # Only the projections draw: without them no generator is made.
+        self.init_seed(seed, generator=num_projections is not None)
 
     def directional_derivatives(self, context, x=None):
         """J_f(x)·t for every row and tangent, `(B, T', outputs...)`.
@@ -349,7 +349,7 @@ class TangentProp(_TangentPenalty):
             outputs = ops.softmax(ops.cast(outputs, "float32"), axis=-1)
         return outputs
 
-    def bind(self, model, subclassed):
+    def bind(self, model, subclassed=False):
         super().bind(model, subclassed)
         self._has_batch_norm = bool(batchnorm.moving_statistics(model))
 
@@ -444,7 +444,6 @@ class TangentProp(_TangentPenalty):
                 "softmax": self.softmax,
                 "training": self.training,
                 "num_projections": self.num_projections,
-                "seed": self.seed,
                 "jvp_method": self.jvp_method,
                 "scale": self.scale,
             }

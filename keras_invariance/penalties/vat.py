@@ -1,23 +1,21 @@
 """Virtual adversarial training (VAT): KL(p(y|x) ‖ p(y|x + r_adv))."""
 
-import keras
 from keras import ops
 import tensorflow as tf
 
 from keras_invariance import distances as distances_lib
-from keras_invariance.graph import embedding as embedding_lib
 from keras_invariance.ops import numerics
 from keras_invariance.ops import random_ops
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.penalties.input_terms import EmbeddingInputs
 from keras_invariance.utils import deprecation
-from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
 
 
 @keras_invariance_export
-class VATPenalty(Penalty):
+class VATPenalty(EmbeddingInputs, Penalty):
     """VAT: R = KL(p(y|x) ‖ p(y|x + r_adv)), r_adv = ε·d̂ by power iteration.
 
     p(y|x) is the engine's clean output, held constant (as in VAT's
@@ -113,17 +111,8 @@ class VATPenalty(Penalty):
         self.from_logits = None if from_logits is None else bool(from_logits)
         self.distance = None if distance is None else distances_lib.get(distance)
         self.search_training = bool(search_training)
-        self.embedding_layer = embedding_layer
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self._split = None
-
-    def bind(self, model, subclassed):
-        self._split = embedding_lib.maybe_split(
-            model, self.embedding_layer, subclassed
-        )
-        if self._split is None:
-            validation.check_model_has_float_inputs(model, subclassed, "VATPenalty")
+        self.init_embedding(embedding_layer)
+        self.init_seed(seed)
 
     @property
     def output_distances(self):
@@ -193,9 +182,7 @@ class VATPenalty(Penalty):
                 embedded + r_adv, training=True, spec=spec
             ).logits
         else:
-            validation.check_float(
-                context.gradient_source, "VATPenalty", validation.EMBEDDING_HINT
-            )
+            self.check_float_inputs(context.gradient_source)
             reference = context.clean.logits
             direction = self.adversarial_direction(context)
             x = context.gradient_source
@@ -218,8 +205,6 @@ class VATPenalty(Penalty):
                 else distances_lib.serialize(self.distance),
                 "from_logits": self.from_logits,
                 "search_training": self.search_training,
-                "embedding_layer": self.embedding_layer,
-                "seed": self.seed,
             }
         )
         return config

@@ -44,6 +44,7 @@ from keras_invariance.ops import random_ops
 from keras_invariance.perturbations import norm_balls
 from keras_invariance.perturbations import search_options
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.perturbations.base import graph_model
 from keras_invariance.perturbations.per_input import input_names
 from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
@@ -150,8 +151,8 @@ class Search(Perturbation):
         self.objective_term = objective_term
         self._input_names = None
 
-    def bind(self, model):
-        self._input_names = input_names(model)
+    def bind(self, model, subclassed=False):
+        self._input_names = input_names(graph_model(model, subclassed))
 
     @property
     def needs_labels(self):

@@ -2,13 +2,13 @@
 
 import keras
 
-from keras_invariance.ops import random_ops
 from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
+from keras_invariance.utils.seeding import SeedState
 
 
 @keras_invariance_export
-class Perturbation(keras.layers.Layer):
+class Perturbation(SeedState, keras.layers.Layer):
     """Base class for the noise model ν_x that draws perturbed inputs x̃.
 
     A perturbation is a small Keras layer that owns its random state (a
@@ -73,22 +73,27 @@ class Perturbation(keras.layers.Layer):
     def __init__(self, seed=None, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # `seed`, `seed_generator`, the seed in the config and its saved
+        # state (`keras_invariance.utils.seeding`), shared with penalties.
+        self.init_seed(seed)
         # Nothing here depends on an input shape; marking it built lets
         # `load_model` restore the variables (and, through
         # `save_own_variables`, the seed states) without a call.
         self.built = True
 
-    def bind(self, model):
+    def bind(self, model, subclassed=False):
         """Checks model-dependent settings once, when the model is built.
 
         Called by `InvariantModel.__init__` with the user's graph model (or
         `None` for a subclassed model), so that e.g. a per-input mapping
-        naming a missing input fails at construction.
+        naming a missing input fails at construction. Same signature as
+        `Penalty.bind`; `graph_model(model, subclassed)` is the model whose
+        graph can be read, or `None`.
 
         Args:
             model: A Functional/Sequential model, or `None`.
+            subclassed: Whether `model` is traced by recording (its graph
+                cannot be read, as for `None`).
         """
 
     def perturb(self, x, context=None):
@@ -114,16 +119,13 @@ class Perturbation(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        # Keras does not save seed states; keyed draws need the same seed
-        # after load_model, load_weights and BackupAndRestore.
-        random_ops.save_seed_states(self, store)
 
-    def load_own_variables(self, store):
-        super().load_own_variables(random_ops.load_seed_states(self, store))
+def graph_model(model, subclassed=False):
+    """The model whose graph `bind` can read: `model`, or `None` if subclassed.
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"seed": self.seed})
-        return config
+    Example:
+
+    >>> graph_model("functional model", subclassed=True) is None
+    True
+    """
+    return None if subclassed else model

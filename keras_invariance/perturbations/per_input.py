@@ -6,6 +6,7 @@ from keras import tree
 
 from keras_invariance.perturbations import noise as noise_lib
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.perturbations.base import graph_model
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
@@ -95,7 +96,8 @@ class PerInputPerturbation(Perturbation):
         # Each perturbation checks its own input.
         return False
 
-    def bind(self, model):
+    def bind(self, model, subclassed=False):
+        model = graph_model(model, subclassed)
         names = input_names(model)
         if names is None:
             return
