@@ -16,3 +16,22 @@ from keras_invariance.datasets.semi_supervised import semi_supervised_dataset
 from keras_invariance.datasets.synthetic_speech import KEYWORDS
 from keras_invariance.datasets.synthetic_speech import synthetic_keywords
 from keras_invariance.datasets.synthetic_speech import synthetic_noises
+
+__all__ = [
+    "digits_classifier",
+    "load_digits",
+    "to_images",
+    "dft_modulus",
+    "dft_targets",
+    "invariant_features",
+    "make_pair_dataset",
+    "make_pairs",
+    "make_supervised_dataset",
+    "random_cycle",
+    "transform",
+    "uniform_features",
+    "semi_supervised_dataset",
+    "KEYWORDS",
+    "synthetic_keywords",
+    "synthetic_noises",
+]

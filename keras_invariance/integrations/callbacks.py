@@ -27,7 +27,7 @@ from keras_invariance.evaluation.accuracy import add_gaussian_noise
 from keras_invariance.evaluation.accuracy import clean_accuracy
 from keras_invariance.evaluation.representation import activation_distances
 from keras_invariance.evaluation.representation import jacobian_norms
-from keras_invariance.integrations.tuning import term_hyperparameters
+from keras_invariance.integrations.terms import term_hyperparameters
 from keras_invariance.utils.hyperparameters import check_non_negative
 from keras_invariance.utils.hyperparameters import value_of
 
@@ -210,7 +210,7 @@ class WeightSchedule(keras.callbacks.Callback):
     so a schedule can raise it; give `value` then.
 
     The term is found by name (see
-    `keras_invariance.integrations.tuning.term_hyperparameters`): `"alpha"`, `"beta"`, a
+    `keras_invariance.integrations.terms.term_hyperparameters`): `"alpha"`, `"beta"`, a
     penalty's name (its weight, e.g. `"irl_distance"`, `"vat"`), or any
     `"<owner>.<variable>"` such as `"perturbation.epsilon"`. It is a
     non-trainable variable, so changing it does not retrace the train step.

@@ -5,3 +5,6 @@
 * `api_export`: registration for Keras serialization under one package name.
 * `deprecation`: renamed arguments and names, each with its removal version.
 """
+
+# Internal: import the modules themselves; nothing is re-exported here.
+__all__ = []
