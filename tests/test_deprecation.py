@@ -18,7 +18,7 @@ def cnn():
 
 
 def noise():
-    return ki.GaussianNoise(0.1)
+    return ki.perturbations.GaussianNoise(0.1)
 
 
 CASES = {
@@ -55,7 +55,7 @@ CASES = {
     "RegularizedAdversarialTraining kind": (
         lambda: ki.RegularizedAdversarialTraining(mlp(), kind="fgsm"),
         "attack",
-        lambda m: isinstance(m.perturbation, ki.FGSM),
+        lambda m: isinstance(m.perturbation, ki.perturbations.FGSM),
     ),
     "RegularizedAdversarialTraining search": (
         lambda: ki.RegularizedAdversarialTraining(mlp(), search="divergence"),
@@ -68,12 +68,12 @@ CASES = {
         lambda m: type(m.penalties[0].distance).__name__ == "SquaredL2",
     ),
     "VATPenalty divergence": (
-        lambda: ki.VATPenalty(divergence="squared_l2"),
+        lambda: ki.penalties.VATPenalty(divergence="squared_l2"),
         "distance",
         lambda p: type(p.distance).__name__ == "SquaredL2",
     ),
     "WorstOfKSpatial rank_by": (
-        lambda: ki.WorstOfKSpatial(rank_by="kl"),
+        lambda: ki.perturbations.WorstOfKSpatial(rank_by="kl"),
         "objective",
         lambda p: p.objective == "kl",
     ),

@@ -53,7 +53,7 @@ class _Untracked:
         self.output_losses = {}
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.InvariantModel")
 class InvariantModel(keras.Model):
     """A Keras model trained with invariance terms added to `fit()`.
 

@@ -100,7 +100,7 @@ class InvarianceDiagnostics(keras.callbacks.Callback):
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((4,)),
     ...     keras.layers.Dense(8, name="hidden"), keras.layers.Dense(3)])
-    >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
+    >>> model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1))
     >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
     >>> x, y = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
@@ -221,7 +221,7 @@ class WeightSchedule(keras.callbacks.Callback):
     >>> import keras
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1), weight=0.0)
+    >>> model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1), weight=0.0)
     >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
     >>> schedule = WeightSchedule("irl_distance", value=0.5, start_epoch=2)

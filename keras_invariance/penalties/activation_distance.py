@@ -36,7 +36,7 @@ def tile_clean(clean, num_samples):
     return ops.concatenate([clean] * num_samples, axis=0)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.ActivationDistance")
 class ActivationDistance(Penalty):
     """IRL distance L_dist = (1/K) Σ_k Σ_ℓ γ_ℓ · d(a_ℓ, ã_ℓ⁽ᵏ⁾).
 
@@ -244,7 +244,7 @@ class ActivationDistance(Penalty):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.OutputDivergence")
 class OutputDivergence(ActivationDistance):
     """Divergence h(f(x), f(x̃)) between clean and perturbed outputs.
 

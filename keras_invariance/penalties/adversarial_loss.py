@@ -12,7 +12,7 @@ from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.AdversarialLossPenalty")
 class AdversarialLossPenalty(Penalty):
     """R = L(f(x̃)), with x̃ from an FGSM or PGD search, as a penalty.
 

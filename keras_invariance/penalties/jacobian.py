@@ -14,7 +14,7 @@ from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.JacobianPenalty")
 class JacobianPenalty(LayerwiseSquaredL2):
     """Jacobian penalty R = Σ_ℓ γ_ℓ·‖∂a_ℓ/∂x‖²_F, averaged over the batch.
 

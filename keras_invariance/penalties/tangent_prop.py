@@ -151,7 +151,7 @@ class _TangentPenalty(Penalty):
         return cls(**config)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.TangentProp")
 class TangentProp(_TangentPenalty):
     """Tangent Prop: R = Σ_t mean_b ‖J_f(x_b) · t_bt‖² (Tangent BP).
 
@@ -446,7 +446,7 @@ class TangentProp(_TangentPenalty):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.FastTangentProp")
 class FastTangentProp(_TangentPenalty):
     """Fast Tangent BP: R = Σ_t mean_b w_b·(∇x ℓ_b · t_bt)².
 

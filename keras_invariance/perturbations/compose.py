@@ -74,7 +74,7 @@ class _Combination(Perturbation):
         return cls(**config)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.Compose")
 class Compose(_Combination):
     """Applies perturbations one after another, e.g. reverb → noise → phone.
 
@@ -141,7 +141,7 @@ class Compose(_Combination):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.RandomChoice")
 class RandomChoice(_Combination):
     """Gives each example one perturbation, drawn from a list.
 

@@ -31,7 +31,7 @@ def input_names(model):
     return [getattr(t, "name", str(i)) for i, t in enumerate(flat)]
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.PerInputPerturbation")
 class PerInputPerturbation(Perturbation):
     """Draws x̃ input by input: `{input name: perturbation}`.
 

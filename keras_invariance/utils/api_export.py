@@ -23,14 +23,17 @@ def _origin(obj):
     return getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
 
 
+def _check_path(path):
+    if not isinstance(path, str) or not path.startswith(PACKAGE + "."):
+        raise ValueError(
+            f"keras_invariance_export: a public path is a dotted string "
+            f"starting with `{PACKAGE}.`, e.g. "
+            f"'{PACKAGE}.penalties.Penalty'; received {path!r}."
+        )
+
+
 def _register(obj, paths):
     for path in paths:
-        if not isinstance(path, str) or not path.startswith(PACKAGE + "."):
-            raise ValueError(
-                f"keras_invariance_export: a public path is a dotted string "
-                f"starting with `{PACKAGE}.`, e.g. "
-                f"'{PACKAGE}.penalties.Penalty'; received {path!r}."
-            )
         previous = PUBLIC_PATHS.get(path, obj)
         # A reloaded module declares a new object under the same name.
         if previous is not obj and _origin(previous) != _origin(obj):
@@ -92,6 +95,8 @@ def keras_invariance_export(*paths):
             "@keras_invariance_export('keras_invariance.penalties.Penalty'), "
             "or use it bare: @keras_invariance_export."
         )
+    for path in flat:
+        _check_path(path)
 
     def decorator(obj):
         return _register(obj, flat)
