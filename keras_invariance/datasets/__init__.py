@@ -1,4 +1,11 @@
-"""Datasets of keras-invariance."""
+"""Datasets of keras-invariance.
+
+* `digits`: scikit-learn's embedded 8×8 digits (the `digits` extra,
+  `pip install 'keras-invariance[digits]'`, imported when they load);
+* `invariance_pairs`: the synthetic pairs of the learned-invariance paper;
+* `semi_supervised`: labeled and unlabeled rows in one dataset;
+* `synthetic_speech`: keyword clips and noises for the speech checks.
+"""
 
 from keras_invariance.datasets.digits import digits_classifier
 from keras_invariance.datasets.digits import load_digits
