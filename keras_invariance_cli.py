@@ -1,6 +1,6 @@
 """The `keras-invariance` console script: arguments are parsed before TensorFlow loads.
 
-`import keras_invariance` imports TensorFlow, Keras and Keras Tuner (several
+`import keras_invariance` imports TensorFlow and Keras (several
 seconds), and Python imports the package before any of its modules. This
 module therefore stands beside the package: it holds the argument parser,
 so `--help`, `--version` and usage errors answer at once, and a valid

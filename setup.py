@@ -3,10 +3,15 @@
 from setuptools import find_packages
 from setuptools import setup
 
-# What each optional part needs on top of the package itself.
+# What each optional part needs on top of the package itself
+# (keras_invariance/utils/extras.py names these extras in its ImportErrors).
+TUNER = ["keras-tuner", "tensorboard"]  # Keras Tuner imports tensorboard in every trial.
+DIGITS = ["scikit-learn"]  # scikit-learn's embedded 8x8 digits.
 PLOTS = ["matplotlib"]
-RECIPES = ["tensorflow-datasets"] + PLOTS
-NOTEBOOKS = ["nbclient", "nbformat", "ipykernel"] + PLOTS
+# `keras-invariance report` (the main job): digits, figures, `--tune`.
+REPORT = TUNER + DIGITS + PLOTS
+RECIPES = ["tensorflow-datasets"] + REPORT
+NOTEBOOKS = ["nbclient", "nbformat", "ipykernel"] + REPORT
 # mnist1d: the 1-D model family of the defaults checks (generated, no
 # download); pytest-xdist: the suite runs on two workers (pytest.ini).
 TEST = ["pytest>=7", "pytest-xdist", "scipy", "mnist1d"] + RECIPES + NOTEBOOKS
@@ -25,19 +30,18 @@ setup(
     # answers without importing TensorFlow (see its docstring).
     py_modules=["keras_invariance_cli"],
     python_requires=">=3.10",
-    # Exactly what `import keras_invariance` imports.
+    # Exactly what `import keras_invariance` imports; the rest are extras,
+    # imported on use (tests/test_optional_deps.py).
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.8",
-        "keras-tuner",
-        # Keras Tuner imports it in every trial; TF 2.21 no longer installs it.
-        "tensorboard",
-        # scikit-learn's digits: the embedded data of the main job and tuner.
-        "scikit-learn",
         "numpy",
     ],
     extras_require={
+        "tuner": sorted(set(TUNER)),
+        "digits": sorted(set(DIGITS)),
         "plots": sorted(set(PLOTS)),
+        "report": sorted(set(REPORT)),
         "recipes": sorted(set(RECIPES)),
         "notebooks": sorted(set(NOTEBOOKS)),
         "test": sorted(set(TEST)),

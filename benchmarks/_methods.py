@@ -13,7 +13,7 @@ NOISE = 0.1
 
 
 def _gaussian_irl(**kwargs):
-    return lambda base: ki.IRL(base, perturbation=ki.GaussianNoise(NOISE), **kwargs)
+    return lambda base: ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(NOISE), **kwargs)
 
 
 def _entry(label, build, goal=None):
@@ -76,7 +76,8 @@ CNN = {
                          (7.0, 5.0)),
     "tangent_bp_forward": _entry(
         "Tangent BP, B·T-row forward mode",
-        lambda b: ki.InvariantModel(b, penalties=[ki.TangentProp(weight=0.01, jvp_method="forward")])),
+        lambda b: ki.InvariantModel(
+            b, penalties=[ki.penalties.TangentProp(weight=0.01, jvp_method="forward")])),
     "tangent_bp_proj1": _entry("Tangent BP, 1 random projection",
                                lambda b: ki.TangentBP(b, weight=0.01, num_projections=1)),
     "fast_tangent_bp": _entry("fast Tangent BP", lambda b: ki.FastTangentBP(b, weight=0.01)),
@@ -92,7 +93,8 @@ SPATIAL = {
     "tangent_bp": _entry("Tangent BP, 5 exact tangents", lambda b: ki.TangentBP(b, weight=0.01), 5.0),
     "tangent_bp_forward": _entry(
         "Tangent BP, B·T-row forward mode",
-        lambda b: ki.InvariantModel(b, penalties=[ki.TangentProp(weight=0.01, jvp_method="forward")])),
+        lambda b: ki.InvariantModel(
+            b, penalties=[ki.penalties.TangentProp(weight=0.01, jvp_method="forward")])),
     "tangent_bp_proj1": _entry("Tangent BP, 1 random projection",
                                lambda b: ki.TangentBP(b, weight=0.01, num_projections=1)),
     "fast_tangent_bp": _entry("fast Tangent BP", lambda b: ki.FastTangentBP(b, weight=0.01)),

@@ -94,7 +94,7 @@ SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 def presets(epsilon=0.1):
     """name → build(base) for one representative call of every preset."""
     return {
-        "irl": lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.1)),
+        "irl": lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.1)),
         "noise_regularized": lambda b: ki.NoiseRegularized(b, stddev=0.1),
         "jacobian": lambda b: ki.JacobianRegularized(b, num_projections=1),
         "vat": lambda b: ki.VAT(b, epsilon=1.0),
@@ -181,7 +181,7 @@ def check_preset(name, build, mode, size, batch, steps):
 def check_strategy(devices, size, batch, steps=4):
     """Weights after `steps` SGD steps: MirroredStrategy(devices) vs one device."""
     builds = {
-        "irl_gaussian_noise": lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.3)),
+        "irl_gaussian_noise": lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.3)),
         "spatial_da_kl": lambda b: ki.SpatialInvariance(b, preset="da_kl"),
     }
     x, y = images(batch * steps, size, seed=1)

@@ -231,11 +231,12 @@ def scaling_suite(args):
     make_base, x, y, batch, _ = _workload(model_kind, args.quick)
     jit = _jit_settings(args.jit)[-1]
     ks = [1, 2] if args.quick else [1, 2, 4, 8]
-    noise = ki.GaussianNoise(0.1)
+    noise = ki.perturbations.GaussianNoise(0.1)
     groups = {}
 
     def irl(**kw):
-        return lambda: ki.IRL(make_base(), perturbation=ki.GaussianNoise(noise.stddev.numpy()), **kw)
+        stddev = noise.stddev.numpy()
+        return lambda: ki.IRL(make_base(), perturbation=ki.perturbations.GaussianNoise(stddev), **kw)
 
     families = [f for f in ("irl", "vat") if not args.methods or f in args.methods]
     builders = {"plain": make_base}

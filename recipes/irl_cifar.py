@@ -59,8 +59,8 @@ RECIPE = "irl_cifar"
 
 #: --noises name → (table label, noise class).
 NOISES = {
-    "in": ("in.", ki.InDomainImageNoise),
-    "out": ("out.", ki.OutOfDomainImageNoise),
+    "in": ("in.", ki.perturbations.InDomainImageNoise),
+    "out": ("out.", ki.perturbations.OutOfDomainImageNoise),
 }
 
 DEFAULTS = {

@@ -7,8 +7,8 @@ al., "Recurrent Neural Network Regularization", as in Xie et al., "Data
 Noising as Smoothing in Neural Network Language Models") on Penn Treebank
 and WikiText-2, trained with two noises on the context words w<t (each
 replaced with probability p = 0.2): unigram (a draw from the training
-unigram distribution, `ki.UnigramNoise`) and blank (a placeholder "__",
-`ki.BlankNoise`). Rows, (α, β, γ):
+unigram distribution, `ki.perturbations.UnigramNoise`) and blank (a placeholder "__",
+`ki.perturbations.BlankNoise`). Rows, (α, β, γ):
 
     plain              (1, 0, 0)      no noise
     data augmentation  (0, 1, 0)      × unigram and blank
@@ -291,10 +291,12 @@ def _builder(preset, noise, vocab_size, unigram):
     def build(base, args):
         if noise == "unigram":
             # The blank id (vocab_size) has no unigram mass: never drawn.
-            perturbation = ki.UnigramNoise(unigram=list(unigram) + [0.0], p=args.p,
+            perturbation = ki.perturbations.UnigramNoise(unigram=list(unigram) + [0.0], p=args.p,
                                            seed=args.seed)
         else:
-            perturbation = ki.BlankNoise(blank_id=vocab_size, p=args.p, seed=args.seed)
+            perturbation = ki.perturbations.BlankNoise(
+                blank_id=vocab_size, p=args.p, seed=args.seed
+            )
         return ki.IRL(base, perturbation=perturbation, preset=preset,
                       weight=args.gamma if preset == "irl_loss" else None,
                       layers=layer_gammas(args, vocab_size), distance="squared_l2",

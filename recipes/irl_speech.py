@@ -11,7 +11,7 @@ resampling 16 → 8 → 16 kHz ("tel.").
 Here the task is keyword classification (Speech Commands' ten words, plus
 silence and unknown at full scale) instead of WSJ character recognition,
 with a small convolutional recognizer on log-mel features computed inside
-the network (`ki.LogMelSpectrogram`), so every noise acts on waveforms.
+the network (`ki.audio.LogMelSpectrogram`), so every noise acts on waveforms.
 Rows, (α, β, γ) as in Table 3 (plus data augmentation, as in Tables 1–2):
 
     regular            (1, 0, 0)     no noise
@@ -33,11 +33,11 @@ logits dominated the cross-entropy from the first steps and collapsed the
 representation (measured on the synthetic keywords at the default sizes:
 clean error 80 % with L2-cosine, 48 % with squared L2, against 0 % for the
 regular and IRL batching rows). Training noise is
-`ki.NoiseBank` over the training half of the noise folder at
+`ki.perturbations.NoiseBank` over the training half of the noise folder at
 `--train-snr`; the "noise" column uses the held-out half at `--eval-snr`.
-RIRs are synthetic (`ki.Reverberation`, RT60 0.3–0.9 s) unless `--rir-dir`
+RIRs are synthetic (`ki.perturbations.Reverberation`, RT60 0.3–0.9 s) unless `--rir-dir`
 points at recorded ones; overlapping speech comes from the other test
-utterances of the batch (`ki.OverlappingSpeech`).
+utterances of the batch (`ki.perturbations.OverlappingSpeech`).
 
 Full scale (Speech Commands prepared for TFDS in DATA_DIR with `tfds build
 speech_commands --data_dir DATA_DIR`; MUSAN's `noise` folder for the noise):
@@ -48,7 +48,7 @@ speech_commands --data_dir DATA_DIR`; MUSAN's `noise` folder for the noise):
 Embedded run, no download: formant-synthesized keywords
 (`ki.datasets.synthetic_keywords`, a new speaker per utterance, 0.5 s
 clips) and MUSAN-like synthetic noises written as WAV files into
-`<output-dir>/noise_bank/` and read back through `ki.NoiseBank` (so the
+`<output-dir>/noise_bank/` and read back through `ki.perturbations.NoiseBank` (so the
 folder path is the one MUSAN takes):
 
     python recipes/irl_speech.py --dataset synthetic
@@ -217,7 +217,7 @@ def noise_banks(args):
 
 def feature_statistics(x, batch_size=256):
     """Mean and variance of each log-mel bin over clean clips (global CMVN)."""
-    layer = ki.LogMelSpectrogram(SAMPLE_RATE, num_mel_bins=40)
+    layer = ki.audio.LogMelSpectrogram(SAMPLE_RATE, num_mel_bins=40)
     features = np.concatenate([
         np.asarray(layer(x[i:i + batch_size])).reshape(-1, 40)
         for i in range(0, len(x), batch_size)
@@ -233,7 +233,7 @@ def recognizer(samples, num_classes, mean, variance, width=64, name="recognizer"
     would in a deployed recognizer.
     """
     inputs = keras.Input((samples,), name="waveform")
-    h = ki.LogMelSpectrogram(SAMPLE_RATE, num_mel_bins=40, name="log_mel")(inputs)
+    h = ki.audio.LogMelSpectrogram(SAMPLE_RATE, num_mel_bins=40, name="log_mel")(inputs)
     h = keras.layers.Normalization(mean=mean.tolist(), variance=variance.tolist(),
                                    name="cmvn")(h)
     for i, (filters, kernel) in enumerate([(width, 5), (width, 5), (2 * width, 3)], 1):
@@ -255,18 +255,19 @@ def evaluation_noise(column, args, banks, seed):
     if column == "clean":
         return None
     if column == "noise":
-        return ki.NoiseBank(banks[1], snr_db=tuple(args.eval_snr), seed=seed)
+        return ki.perturbations.NoiseBank(banks[1], snr_db=tuple(args.eval_snr), seed=seed)
     if column == "RIR":
         if args.rir_dir:
-            return ki.Reverberation(rir_bank=args.rir_dir, max_rir_seconds=min(1.0, args.seconds),
-                                    seed=seed)
-        return ki.Reverberation(rt60=(0.3, 0.9), drr_db=(-3.0, 3.0),
+            return ki.perturbations.Reverberation(
+                rir_bank=args.rir_dir, max_rir_seconds=min(1.0, args.seconds), seed=seed
+            )
+        return ki.perturbations.Reverberation(rt60=(0.3, 0.9), drr_db=(-3.0, 3.0),
                                 rir_seconds=min(0.5, args.seconds), seed=seed)
     if column == "speech":
-        return ki.OverlappingSpeech(snr_db=6.0, seed=seed)
+        return ki.perturbations.OverlappingSpeech(snr_db=6.0, seed=seed)
     if column in ("v.up", "v.down"):
-        return ki.VolumeNoise(2.0, direction=column[2:])
-    return ki.Telephony(SAMPLE_RATE, 8000)
+        return ki.perturbations.VolumeNoise(2.0, direction=column[2:])
+    return ki.perturbations.Telephony(SAMPLE_RATE, 8000)
 
 
 def noisy_copy(noise, x, batch_size=256):
@@ -312,10 +313,10 @@ def build_model(row, base, args, banks):
     alpha, beta, gamma = dict(ROWS)[row]
     if beta == 0:
         return ki.InvariantModel(base)
-    noise = ki.NoiseBank(banks[0], snr_db=tuple(args.train_snr), seed=args.seed)
+    noise = ki.perturbations.NoiseBank(banks[0], snr_db=tuple(args.train_snr), seed=args.seed)
     penalties = []
     if gamma > 0:
-        penalties = [ki.ActivationDistance(layers=layer_gammas(base, args),
+        penalties = [ki.penalties.ActivationDistance(layers=layer_gammas(base, args),
                                            distance=args.distance,
                                            weight=gamma * args.gamma,
                                            # γ_ℓ = 1/units is this recipe's

@@ -41,7 +41,7 @@ def family_data(name, seed=0, train=None):
         # σ = 0.5 is the main job's (and the IRL ordering check's) noise;
         # the BatchNorm CNN gets a moderate σ = 0.2 (see `noise_stddev`).
         stddev = noise_stddev(name)
-        noise = lambda: ki.GaussianNoise(stddev)  # noqa: E731
+        noise = lambda: ki.perturbations.GaussianNoise(stddev)  # noqa: E731
     elif name in ("conv1d", "attention_ln"):
         from mnist1d.data import get_dataset_args
         from mnist1d.data import make_dataset
@@ -53,13 +53,15 @@ def family_data(name, seed=0, train=None):
         xs = data["x_test"][..., None].astype("float32")
         yt, ys = data["y"].astype("int32"), data["y_test"].astype("int32")
         stddev = noise_stddev(name)
-        noise = lambda: ki.GaussianNoise(stddev)  # noqa: E731
+        noise = lambda: ki.perturbations.GaussianNoise(stddev)  # noqa: E731
     elif name == "rnn_tokens":
         (xt, yt), (xs, ys) = token_data(seed)
-        noise = lambda: ki.UnigramNoise(vocabulary_size=VOCAB, p=0.2, pad_id=0)  # noqa: E731
+        noise = lambda: ki.perturbations.UnigramNoise(vocabulary_size=VOCAB, p=0.2, pad_id=0)  # noqa: E731
     elif name == "tokens_pool":
         (xt, yt), (xs, ys) = keyword_data(seed)
-        noise = lambda: ki.UnigramNoise(vocabulary_size=KEYWORD_VOCAB, p=0.2, pad_id=0)  # noqa: E731
+        noise = lambda: ki.perturbations.UnigramNoise(
+            vocabulary_size=KEYWORD_VOCAB, p=0.2, pad_id=0
+        )  # noqa: E731
     else:
         raise ValueError(f"unknown family {name!r}; use one of {FAMILIES}")
     if train is not None:

@@ -58,11 +58,11 @@ def build_model():
     outputs = keras.layers.Dense(3, name="out")(h)
     model = ki.IRL(
         keras.Model(inputs, outputs),
-        perturbation=ki.GaussianNoise(0.3),
+        perturbation=ki.perturbations.GaussianNoise(0.3),
         layers=["hidden", "logits"],
         penalties=[
-            ki.VATPenalty(epsilon=0.5, xi=1e-3, weight=0.5),
-            ki.JacobianPenalty(num_projections=2, weight=0.1),
+            ki.penalties.VATPenalty(epsilon=0.5, xi=1e-3, weight=0.5),
+            ki.penalties.JacobianPenalty(num_projections=2, weight=0.1),
         ],
     )
     model.compile(
@@ -96,7 +96,7 @@ def main():
         strategy = tf.distribute.OneDeviceStrategy("CPU:0")
     else:
         timeout = os.environ.get("KERAS_INVARIANCE_CLUSTER_TIMEOUT")
-        strategy = ki.distribution.multi_worker_strategy(
+        strategy = ki.engine.distribution.multi_worker_strategy(
             cluster_timeout=None if timeout is None else float(timeout)
         )
     with strategy.scope():

@@ -28,7 +28,7 @@ def compiled(model, lr=0.05):
 
 def test_diagnostics_log_what_the_evaluation_functions_compute():
     x, y = tiny_data(64)
-    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.2)))
     diagnostics = callbacks.InvarianceDiagnostics(x[:32], perturbation=0.2, seed=4)
     history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[diagnostics])
     layers = ["hidden", "hidden2", "logits"]
@@ -60,7 +60,7 @@ def test_an_invariance_term_lowers_the_logged_distance():
     keras.utils.set_random_seed(0)
     plain = final_distance(ki.IRL(tiny_mlp(), preset="plain"))
     keras.utils.set_random_seed(0)
-    irl = final_distance(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.5),
+    irl = final_distance(ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.5),
                                 distance="squared_l2", weight=5.0))
     assert irl[-1] < 0.5 * plain[-1]
     assert irl[-1] < irl[0]
@@ -70,7 +70,7 @@ def test_diagnostics_reach_tensorboard_next_to_the_training_terms(tmp_path):
     from tensorboard.backend.event_processing import event_accumulator
 
     x, y = tiny_data(32)
-    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.2)))
     model.fit(x, y, epochs=2, verbose=0, callbacks=[
         callbacks.InvarianceDiagnostics(x, perturbation=0.2, jacobian=True),
         keras.callbacks.TensorBoard(str(tmp_path)),
@@ -120,7 +120,9 @@ class _Recorder(keras.callbacks.Callback):
 
 def test_schedule_ramps_the_weight_that_training_uses():
     x, y = tiny_data(32)
-    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.3), weight=0.0))
+    model = compiled(
+        ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.3), weight=0.0)
+    )
     schedule = callbacks.WeightSchedule("irl_distance", value=0.6, start_epoch=2, ramp_epochs=2)
     recorder = _Recorder(lambda m: m.penalties[0].weight)
     history = model.fit(x, y, epochs=6, batch_size=8, verbose=0,
@@ -174,7 +176,7 @@ def _image_base():
 # Every preset whose term has a weight keeps that term when the weight is
 # given explicitly as 0, so that a WeightSchedule can raise it.
 ZERO_WEIGHT_PRESETS = {
-    "IRL": lambda: ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1), weight=0.0),
+    "IRL": lambda: ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1), weight=0.0),
     "NoiseRegularized": lambda: ki.NoiseRegularized(tiny_mlp(), weight=0.0),
     "JacobianRegularized": lambda: ki.JacobianRegularized(tiny_mlp(), weight=0.0),
     "VAT": lambda: ki.VAT(tiny_mlp(), weight=0.0),
@@ -201,7 +203,7 @@ def test_presets_keep_a_term_built_with_weight_zero(name):
 def test_penalty_metrics_need_no_mode_for_keras_callbacks():
     """The term trackers are lower-is-better metrics Keras can see."""
     x, y = tiny_data(32)
-    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2)))
+    model = compiled(ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.2)))
     for monitor in ("irl_distance", "clean_loss", "perturbed_loss"):
         stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=0, min_delta=1e9)
         history = model.fit(x, y, epochs=5, verbose=0, callbacks=[stop])
@@ -225,10 +227,20 @@ def test_model_checkpoint_saves_on_a_penalty_with_mode_min(tmp_path):
 
 
 def test_every_builtin_penalty_name_is_a_tuner_objective_to_minimise():
-    names = {type(p).__name__: p.name for p in (
-        ki.ActivationDistance(), ki.OutputDivergence(), ki.NoiseRegularization(),
-        ki.JacobianPenalty(), ki.VATPenalty(), ki.LossIBPPenalty(),
-        ki.PredictionIBPPenalty(), ki.TangentProp(), ki.FastTangentProp(),
-        ki.AdversarialLossPenalty(ki.FGSM()))}
+    names = {
+        type(p).__name__: p.name
+        for p in (
+            ki.penalties.ActivationDistance(),
+            ki.penalties.OutputDivergence(),
+            ki.penalties.NoiseRegularization(),
+            ki.penalties.JacobianPenalty(),
+            ki.penalties.VATPenalty(),
+            ki.penalties.LossIBPPenalty(),
+            ki.penalties.PredictionIBPPenalty(),
+            ki.penalties.TangentProp(),
+            ki.penalties.FastTangentProp(),
+            ki.penalties.AdversarialLossPenalty(ki.perturbations.FGSM()),
+        )
+    }
     for name in names.values():
         assert tuning.objective(name).direction == "min"

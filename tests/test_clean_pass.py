@@ -75,7 +75,7 @@ def test_raising_alpha_after_training_brings_the_clean_term_back():
 
 def test_a_penalty_keeps_the_clean_pass_on_the_tape():
     model = ki.AdversarialTraining(mlp(), attack="fast", epsilon=EPS,
-                                   penalties=[ki.OutputDivergence("kl")])
+                                   penalties=[ki.penalties.OutputDivergence("kl")])
     model.compile(keras.optimizers.SGD(0.1), SCCE)
     x, y = batch()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)

@@ -48,7 +48,11 @@ KINDS = {
 
 
 def noise(kind):
-    return ki.UnigramNoise(vocabulary_size=20, p=0.2) if kind == "tokens" else ki.GaussianNoise(0.3)
+    return (
+        ki.perturbations.UnigramNoise(vocabulary_size=20, p=0.2)
+        if kind == "tokens"
+        else ki.perturbations.GaussianNoise(0.3)
+    )
 
 
 def emb(kind):

@@ -26,7 +26,7 @@ def cnn():
 
 
 def noise():
-    return ki.GaussianNoise(0.1)
+    return ki.perturbations.GaussianNoise(0.1)
 
 
 def _unnamed(config):
@@ -115,18 +115,18 @@ CASES = {
         model_config,
     ),
     ("ActivationDistance", "normalize"): (
-        lambda: ki.ActivationDistance(normalize=False),
-        lambda: ki.ActivationDistance(scale="paper"),
+        lambda: ki.penalties.ActivationDistance(normalize=False),
+        lambda: ki.penalties.ActivationDistance(scale="paper"),
         layer_config,
     ),
     ("InputGradientPenalty", "normalize"): (
-        lambda: ki.PredictionIBPPenalty(normalize=False),
-        lambda: ki.PredictionIBPPenalty(scale="paper"),
+        lambda: ki.penalties.PredictionIBPPenalty(normalize=False),
+        lambda: ki.penalties.PredictionIBPPenalty(scale="paper"),
         layer_config,
     ),
     ("TangentProp", "normalize"): (
-        lambda: ki.TangentProp(normalize=False),
-        lambda: ki.TangentProp(scale="paper"),
+        lambda: ki.penalties.TangentProp(normalize=False),
+        lambda: ki.penalties.TangentProp(scale="paper"),
         layer_config,
     ),
     ("SpatialInvariance", "lam"): (
@@ -165,13 +165,13 @@ CASES = {
         model_config,
     ),
     ("VATPenalty", "divergence"): (
-        lambda: ki.VATPenalty(divergence="squared_l2"),
-        lambda: ki.VATPenalty(distance="squared_l2"),
+        lambda: ki.penalties.VATPenalty(divergence="squared_l2"),
+        lambda: ki.penalties.VATPenalty(distance="squared_l2"),
         layer_config,
     ),
     ("WorstOfKSpatial", "rank_by"): (
-        lambda: ki.WorstOfKSpatial(rank_by="kl"),
-        lambda: ki.WorstOfKSpatial(objective="kl"),
+        lambda: ki.perturbations.WorstOfKSpatial(rank_by="kl"),
+        lambda: ki.perturbations.WorstOfKSpatial(objective="kl"),
         layer_config,
     ),
 }
@@ -219,7 +219,7 @@ def test_old_keyword_warns_and_builds_what_the_new_one_builds(key):
 
 def test_old_boolean_true_means_the_default_scale():
     with pytest.warns(DeprecationWarning, match="scale='normalized'"):
-        penalty = ki.JacobianPenalty(normalize=True)
+        penalty = ki.penalties.JacobianPenalty(normalize=True)
     assert penalty.scale == "normalized"
     with pytest.warns(DeprecationWarning):
         model = ki.IRL(mlp(), perturbation=noise(), paper_scale=False)
@@ -228,14 +228,14 @@ def test_old_boolean_true_means_the_default_scale():
 
 def test_subclass_warning_names_the_class_called():
     with pytest.warns(DeprecationWarning, match=r"NoiseRegularization\(normalize="):
-        ki.NoiseRegularization(normalize=False)
+        ki.penalties.NoiseRegularization(normalize=False)
 
 
 @pytest.mark.parametrize(
     "cls",
-    [ki.ActivationDistance, ki.OutputDivergence, ki.NoiseRegularization,
-     ki.JacobianPenalty, ki.LossIBPPenalty, ki.PredictionIBPPenalty,
-     ki.TangentProp],
+    [ki.penalties.ActivationDistance, ki.penalties.OutputDivergence, ki.penalties.NoiseRegularization,
+     ki.penalties.JacobianPenalty, ki.penalties.LossIBPPenalty, ki.penalties.PredictionIBPPenalty,
+     ki.penalties.TangentProp],
 )
 @pytest.mark.parametrize("normalize", [True, False])
 def test_config_saved_by_0_2_0_loads_without_warning(cls, normalize):
@@ -270,14 +270,14 @@ def test_passing_both_names_is_an_error():
     with pytest.raises(TypeError, match="both `lam=` and its replacement `weight=`"):
         ki.SpatialInvariance(cnn(), lam=0.1, weight=0.2)
     with pytest.raises(TypeError, match="both `normalize=` and its replacement"):
-        ki.TangentProp(normalize=False, scale="paper")
+        ki.penalties.TangentProp(normalize=False, scale="paper")
     with pytest.raises(TypeError, match="both `paper_scale=` and its replacement"):
         ki.IRL(mlp(), perturbation=noise(), paper_scale=True, scale="paper")
 
 
 def test_unknown_scale_says_what_to_pass():
     with pytest.raises(ValueError, match="`scale` must be one of"):
-        ki.ActivationDistance(scale="raw")
+        ki.penalties.ActivationDistance(scale="raw")
     with pytest.raises(ValueError, match="paper_scale=True` is `scale='paper'"):
         ki.LossIBP(mlp(), scale=True)
 
@@ -289,14 +289,14 @@ def test_an_unrecorded_shim_is_refused():
 
 def test_every_scale_default_is_normalized():
     assert vocabulary.SCALES == ("normalized", "paper")
-    for cls in [ki.ActivationDistance, ki.NoiseRegularization, ki.JacobianPenalty,
-                ki.LossIBPPenalty, ki.PredictionIBPPenalty, ki.TangentProp]:
+    for cls in [ki.penalties.ActivationDistance, ki.penalties.NoiseRegularization, ki.penalties.JacobianPenalty,
+                ki.penalties.LossIBPPenalty, ki.penalties.PredictionIBPPenalty, ki.penalties.TangentProp]:
         assert cls().scale == "normalized"
 
 
 def test_warning_points_at_the_callers_line():
     # Through a subclass chain too, so Python's default filters show it there.
     with pytest.warns(DeprecationWarning) as caught:
-        ki.NoiseRegularization(normalize=False)
+        ki.penalties.NoiseRegularization(normalize=False)
     (ours,) = [w for w in caught if "is deprecated; use" in str(w.message)]
     assert ours.filename == __file__

@@ -66,7 +66,7 @@ TERMS = {
     ),
     "combined": lambda b: ki.IRL(
         b,
-        perturbation=ki.GaussianNoise(0.3),
+        perturbation=ki.perturbations.GaussianNoise(0.3),
         penalties=[VATPenalty(), JacobianPenalty(weight=0.1), LossIBPPenalty()],
     ),
 }

@@ -72,7 +72,7 @@ def test_classifier_layers_are_named_for_irl_taps():
     mlp = digits.digits_classifier(hidden_units=(16, 8))
     assert [layer.name for layer in mlp.layers] == ["pixels", "hidden_1", "hidden_2", "logits"]
     assert mlp.output_shape == (None, 10)
-    model = ki.IRL(mlp, perturbation=ki.GaussianNoise(0.1), layers="above:hidden_1")
+    model = ki.IRL(mlp, perturbation=ki.perturbations.GaussianNoise(0.1), layers="above:hidden_1")
     assert model.penalties[0].tap_names == ["hidden_1", "hidden_2", "logits"]
 
     cnn = digits.digits_classifier((16, 16, 1), conv_filters=(4, 8), hidden_units=(8,), dropout=0.1)

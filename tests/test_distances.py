@@ -9,13 +9,13 @@ import keras_invariance as ki
 from keras_invariance import distances
 
 ALL = [
-    ki.SquaredL2(),
-    ki.CosineDistance(),
-    ki.L2Cosine(cosine_weight=0.7),
-    ki.KLDivergence(from_logits=True),
-    ki.CrossEntropy(from_logits=True),
-    ki.L1Distance(),
-    ki.JensenShannonDivergence(from_logits=True),
+    ki.distances.SquaredL2(),
+    ki.distances.CosineDistance(),
+    ki.distances.L2Cosine(cosine_weight=0.7),
+    ki.distances.KLDivergence(from_logits=True),
+    ki.distances.CrossEntropy(from_logits=True),
+    ki.distances.L1Distance(),
+    ki.distances.JensenShannonDivergence(from_logits=True),
 ]
 
 
@@ -27,26 +27,30 @@ def test_values_match_numpy():
     l2 = ((uf - vf) ** 2).sum(-1)
     cos = (uf * vf).sum(-1) / np.linalg.norm(uf, axis=-1) / np.linalg.norm(vf, axis=-1)
     energy = 0.5 * ((uf**2).sum(-1) + (vf**2).sum(-1))
-    np.testing.assert_allclose(ki.SquaredL2().distance(u, v), l2, rtol=1e-5)
-    np.testing.assert_allclose(ki.SquaredL2().distance(u, v, l2_scale=2.0), l2 / 2, rtol=1e-5)
-    np.testing.assert_allclose(ki.SquaredL2(relative=True).distance(u, v), l2 / energy, rtol=1e-5)
-    np.testing.assert_allclose(ki.CosineDistance().distance(u, v), 1 - cos, rtol=1e-5)
+    np.testing.assert_allclose(ki.distances.SquaredL2().distance(u, v), l2, rtol=1e-5)
     np.testing.assert_allclose(
-        ki.L2Cosine(cosine_weight=0.7).distance(u, v), l2 + 0.7 * (1 - cos), rtol=1e-5
+        ki.distances.SquaredL2().distance(u, v, l2_scale=2.0), l2 / 2, rtol=1e-5
     )
     np.testing.assert_allclose(
-        ki.L2Cosine(cosine_weight=0.7, relative=True).distance(u, v),
+        ki.distances.SquaredL2(relative=True).distance(u, v), l2 / energy, rtol=1e-5
+    )
+    np.testing.assert_allclose(ki.distances.CosineDistance().distance(u, v), 1 - cos, rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.distances.L2Cosine(cosine_weight=0.7).distance(u, v), l2 + 0.7 * (1 - cos), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        ki.distances.L2Cosine(cosine_weight=0.7, relative=True).distance(u, v),
         l2 / energy + 0.7 * (1 - cos), rtol=1e-5,
     )
     p = np.exp(u[:, 0]) / np.exp(u[:, 0]).sum(-1, keepdims=True)
     q = np.exp(v[:, 0]) / np.exp(v[:, 0]).sum(-1, keepdims=True)
     np.testing.assert_allclose(
-        ki.KLDivergence().distance(u[:, 0], v[:, 0]),
+        ki.distances.KLDivergence().distance(u[:, 0], v[:, 0]),
         (p * np.log(p / q)).sum(-1),
         rtol=1e-5,
     )
     np.testing.assert_allclose(
-        ki.CrossEntropy().distance(u[:, 0], v[:, 0]),
+        ki.distances.CrossEntropy().distance(u[:, 0], v[:, 0]),
         -(p * np.log(q)).sum(-1),
         rtol=1e-5,
     )
@@ -54,9 +58,9 @@ def test_values_match_numpy():
 
 def test_identical_inputs_have_minimal_distance():
     u = np.random.default_rng(1).normal(size=(3, 5)).astype("float32")
-    np.testing.assert_allclose(ki.SquaredL2().distance(u, u), 0.0, atol=1e-6)
-    np.testing.assert_allclose(ki.CosineDistance().distance(u, u), 0.0, atol=1e-6)
-    np.testing.assert_allclose(ki.KLDivergence().distance(u, u), 0.0, atol=1e-6)
+    np.testing.assert_allclose(ki.distances.SquaredL2().distance(u, u), 0.0, atol=1e-6)
+    np.testing.assert_allclose(ki.distances.CosineDistance().distance(u, u), 0.0, atol=1e-6)
+    np.testing.assert_allclose(ki.distances.KLDivergence().distance(u, u), 0.0, atol=1e-6)
 
 
 @pytest.mark.parametrize("distance", ALL, ids=lambda d: type(d).__name__)
@@ -79,18 +83,20 @@ def test_zero_vectors_and_low_precision_stay_finite(distance, dtype, zero):
 def test_large_half_precision_activations_do_not_overflow(dtype):
     u = tf.fill((1, 4096), tf.constant(200.0, dtype))
     v = tf.fill((1, 4096), tf.constant(-200.0, dtype))
-    d = ki.L2Cosine().distance(u, v)
+    d = ki.distances.L2Cosine().distance(u, v)
     np.testing.assert_allclose(d.numpy(), 4096 * 400.0**2 + 2.0, rtol=1e-2)
     # Relative: ‖u − v‖² = 4‖u‖², so 4 + λ·(1 − (−1)) = 6.
-    np.testing.assert_allclose(ki.L2Cosine(relative=True).distance(u, v).numpy(), 6.0, rtol=1e-2)
+    np.testing.assert_allclose(
+        ki.distances.L2Cosine(relative=True).distance(u, v).numpy(), 6.0, rtol=1e-2
+    )
 
 
 def test_get_resolves_names_and_rejects_unknown():
-    assert isinstance(distances.get("irl"), ki.L2Cosine)
-    assert isinstance(distances.get(ki.SquaredL2), ki.SquaredL2)
-    config = keras.saving.serialize_keras_object(ki.L2Cosine(cosine_weight=0.3))
+    assert isinstance(distances.get("irl"), ki.distances.L2Cosine)
+    assert isinstance(distances.get(ki.distances.SquaredL2), ki.distances.SquaredL2)
+    config = keras.saving.serialize_keras_object(ki.distances.L2Cosine(cosine_weight=0.3))
     restored = distances.get(config)
-    assert ki.hyperparameters.value_of(restored.cosine_weight) == pytest.approx(0.3)
+    assert ki.utils.hyperparameters.value_of(restored.cosine_weight) == pytest.approx(0.3)
     with pytest.raises(ValueError, match="squared_l2"):
         distances.get("euclid")
 
@@ -99,7 +105,7 @@ def test_relative_distance_is_scale_free_and_bounded():
     rng = np.random.default_rng(3)
     u = rng.normal(size=(5, 7)).astype("float32")
     v = rng.normal(size=(5, 7)).astype("float32")
-    rel = ki.SquaredL2(relative=True)
+    rel = ki.distances.SquaredL2(relative=True)
     d = rel.distance(u, v).numpy()
     np.testing.assert_allclose(rel.distance(40 * u, 40 * v), d, rtol=1e-5)
     assert (d >= 0).all() and (d <= 4 + 1e-6).all()
@@ -113,7 +119,7 @@ def test_l2_cosine_is_never_negative():
     rng = np.random.default_rng(4)
     u = rng.normal(size=(50, 3)).astype("float32")
     for relative in (True, False):
-        d = ki.L2Cosine(cosine_weight=2.0, relative=relative)
+        d = ki.distances.L2Cosine(cosine_weight=2.0, relative=relative)
         assert (d.distance(u, u).numpy() >= -1e-6).all()
         assert (d.distance(u, 0.5 * u + rng.normal(size=u.shape)).numpy() >= 0).all()
 
@@ -129,25 +135,30 @@ def test_l1_and_weighted_or_averaged_feature_sums():
     v = rng.normal(size=(4, 2, 3)).astype("float32")
     w = np.array([1.0, 0.0, 0.5], "float32")  # one weight per last-axis feature
     diff = np.abs(u - v)
-    np.testing.assert_allclose(ki.L1Distance().distance(u, v), diff.sum((1, 2)), rtol=1e-5)
     np.testing.assert_allclose(
-        ki.L1Distance(weights=w).distance(u, v), (diff * w).sum((1, 2)), rtol=1e-5)
+        ki.distances.L1Distance().distance(u, v), diff.sum((1, 2)), rtol=1e-5
+    )
     np.testing.assert_allclose(
-        ki.L1Distance(reduction="mean").distance(u, v), diff.mean((1, 2)), rtol=1e-5)
+        ki.distances.L1Distance(weights=w).distance(u, v), (diff * w).sum((1, 2)), rtol=1e-5)
     np.testing.assert_allclose(
-        ki.L1Distance(weights=w, reduction="mean").distance(u, v),
+        ki.distances.L1Distance(reduction="mean").distance(u, v), diff.mean((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        ki.distances.L1Distance(weights=w, reduction="mean").distance(u, v),
         (diff * w).sum((1, 2)) / (2 * w.sum()), rtol=1e-5)
     sq = (u - v) ** 2
     np.testing.assert_allclose(
-        ki.SquaredL2(weights=w).distance(u, v, l2_scale=2.0), (sq * w).sum((1, 2)) / 2, rtol=1e-5)
+        ki.distances.SquaredL2(weights=w).distance(u, v, l2_scale=2.0),
+        (sq * w).sum((1, 2)) / 2,
+        rtol=1e-5,
+    )
     np.testing.assert_allclose(
-        ki.SquaredL2(reduction="mean").distance(u, v), sq.mean((1, 2)), rtol=1e-5)
+        ki.distances.SquaredL2(reduction="mean").distance(u, v), sq.mean((1, 2)), rtol=1e-5)
     with pytest.raises(ValueError, match="scale-free"):
-        ki.SquaredL2(relative=True, weights=w)
+        ki.distances.SquaredL2(relative=True, weights=w)
     with pytest.raises(ValueError, match="reduction"):
-        ki.L1Distance(reduction="max")
+        ki.distances.L1Distance(reduction="max")
     with pytest.raises(ValueError, match="finite and ≥ 0"):
-        ki.L1Distance(weights=[-1.0])
+        ki.distances.L1Distance(weights=[-1.0])
 
 
 def test_jensen_shannon_closed_form_symmetric_and_bounded():
@@ -157,13 +168,13 @@ def test_jensen_shannon_closed_form_symmetric_and_bounded():
     p, q = _softmax(u), _softmax(v)
     m = (p + q) / 2
     expected = 0.5 * (p * np.log(p / m)).sum(-1) + 0.5 * (q * np.log(q / m)).sum(-1)
-    js = ki.JensenShannonDivergence()
+    js = ki.distances.JensenShannonDivergence()
     np.testing.assert_allclose(js.distance(u, v), expected, rtol=1e-4)
     np.testing.assert_allclose(js.distance(v, u), expected, rtol=1e-4)
     far = np.array([[60.0, -60.0]], "float32")
     np.testing.assert_allclose(js.distance(far, -far), np.log(2.0), rtol=1e-5)
     np.testing.assert_allclose(
-        ki.JensenShannonDivergence(from_logits=False).distance(p, q), expected, rtol=1e-4)
+        ki.distances.JensenShannonDivergence(from_logits=False).distance(p, q), expected, rtol=1e-4)
 
 
 def test_bernoulli_jensen_shannon_sums_the_units():
@@ -176,7 +187,7 @@ def test_bernoulli_jensen_shannon_sums_the_units():
 
     m = (p + q) / 2
     expected = (0.5 * kl(p, m) + 0.5 * kl(q, m)).sum(-1)
-    d = ki.JensenShannonDivergence(distribution="bernoulli")
+    d = ki.distances.JensenShannonDivergence(distribution="bernoulli")
     np.testing.assert_allclose(d.distance(u, v), expected, rtol=1e-5)
     from keras_invariance.graph import outputs
     on_outputs = distances.for_outputs(d, outputs.OutputSpec("bernoulli"), "test")
@@ -184,7 +195,7 @@ def test_bernoulli_jensen_shannon_sums_the_units():
 
 
 def test_new_names_resolve():
-    assert isinstance(distances.get("l1"), ki.L1Distance)
-    assert isinstance(distances.get("js"), ki.JensenShannonDivergence)
+    assert isinstance(distances.get("l1"), ki.distances.L1Distance)
+    assert isinstance(distances.get("js"), ki.distances.JensenShannonDivergence)
     assert distances.get("jensen_shannon", from_logits=False).from_logits is False
-    assert isinstance(distances.resolve_objective("js"), ki.JensenShannonDivergence)
+    assert isinstance(distances.resolve_objective("js"), ki.distances.JensenShannonDivergence)

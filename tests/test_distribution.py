@@ -112,8 +112,8 @@ IMAGE_PRESETS = {
     "fast_tangent": lambda: ki.FastTangentBP(tiny_cnn(), weight=0.1),
     "global_augmentation": lambda: ki.IRL(
         tiny_cnn(),
-        perturbation=ki.GaussianNoise(0.1),
-        global_augmentation=ki.RandomSpatialTransform(translation=1, rotation=5),
+        perturbation=ki.perturbations.GaussianNoise(0.1),
+        global_augmentation=ki.perturbations.RandomSpatialTransform(translation=1, rotation=5),
     ),
 }
 
@@ -127,8 +127,11 @@ def test_image_presets_match_one_device_with_randomness_on(name):
 def test_color_noise_matches_one_device():
     x, y = images(channels=3)
     check_distribution_equivalence(
-        lambda: ki.IRL(tiny_cnn(3), perturbation=ki.InDomainImageNoise(value_range=(0, 1))),
-        x, y,
+        lambda: ki.IRL(
+            tiny_cnn(3), perturbation=ki.perturbations.InDomainImageNoise(value_range=(0, 1))
+        ),
+        x,
+        y,
     )
 
 
@@ -142,7 +145,9 @@ def test_token_noise_matches_one_device():
         h = keras.layers.Embedding(20, 4)(inputs)
         h = keras.layers.GlobalAveragePooling1D()(h)
         model = keras.Model(inputs, keras.layers.Dense(3)(h))
-        return ki.IRL(model, perturbation=ki.UnigramNoise(vocabulary_size=20, p=0.3, pad_id=0))
+        return ki.IRL(
+            model, perturbation=ki.perturbations.UnigramNoise(vocabulary_size=20, p=0.3, pad_id=0)
+        )
 
     check_distribution_equivalence(build, x, y)
 
@@ -157,7 +162,7 @@ def test_uneven_split_draws_what_one_device_draws():
     from tests.engine_checks import mirrored_strategy
 
     x = np.arange(9 * 3, dtype="float32").reshape(9, 3)
-    noise = ki.GaussianNoise(1.0, seed=3)
+    noise = ki.perturbations.GaussianNoise(1.0, seed=3)
     with random_ops.step_key(0, tf.range(9), 9):
         expected = noise.perturb(tf.constant(x)).numpy()
     strategy = mirrored_strategy()

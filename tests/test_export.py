@@ -21,7 +21,7 @@ class Net(ki.InvariantModel):
 
 
 def build(kind):
-    noise = ki.GaussianNoise(0.1)
+    noise = ki.perturbations.GaussianNoise(0.1)
     if kind == "wrapped":
         base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
         return ki.IRL(base, perturbation=noise)
@@ -30,7 +30,7 @@ def build(kind):
         return ki.InvariantModel(inputs, keras.layers.Dense(3)(inputs), alpha=0.5,
                                  beta=0.5, perturbation=noise)
     return Net(perturbation=noise, alpha=0.5, beta=0.5,
-               penalties=[ki.ActivationDistance(layers=["hidden"])])
+               penalties=[ki.penalties.ActivationDistance(layers=["hidden"])])
 
 
 @pytest.mark.parametrize("kind", ["wrapped", "functional", "subclassed"])

@@ -43,7 +43,7 @@ SEEDED_PENALTIES = {
     "JacobianPenalty": lambda seed: JacobianPenalty(seed=seed),
     "NoiseRegularization": lambda seed: NoiseRegularization(seed=seed),
     "VATPenalty": lambda seed: VATPenalty(seed=seed),
-    "TangentProp": lambda seed: ki.TangentProp(num_projections=2, seed=seed),
+    "TangentProp": lambda seed: ki.penalties.TangentProp(num_projections=2, seed=seed),
 }
 
 
@@ -82,10 +82,10 @@ def test_every_bind_override_keeps_the_signature(cls):
 
 def test_perturbation_bind_reads_no_graph_of_a_subclassed_model():
     # The per-input check is skipped (as for `None`) when the graph is unknown.
-    per_input = ki.PerInputPerturbation({"missing": ki.GaussianNoise(0.1)})
+    per_input = ki.perturbations.PerInputPerturbation({"missing": ki.perturbations.GaussianNoise(0.1)})
     per_input.bind(mlp(), subclassed=True)
     with pytest.raises(ValueError, match="does not have"):
-        ki.PerInputPerturbation({"missing": ki.GaussianNoise(0.1)}).bind(mlp())
+        ki.perturbations.PerInputPerturbation({"missing": ki.perturbations.GaussianNoise(0.1)}).bind(mlp())
 
 
 # Seeds -----------------------------------------------------------------------
@@ -109,21 +109,21 @@ def test_seed_is_in_the_config_and_round_trips(name):
 
 
 def test_unseeded_terms_have_no_seed_in_their_config():
-    for term in (LossIBPPenalty(), ki.FastTangentProp(), ki.ActivationDistance(),
+    for term in (LossIBPPenalty(), ki.penalties.FastTangentProp(), ki.penalties.ActivationDistance(),
                  AdversarialLossPenalty()):
         assert "seed" not in term.get_config(), type(term).__name__
-    assert "seed" in ki.GaussianNoise(0.1).get_config()
-    assert "seed" in ki.TangentProp().get_config()
+    assert "seed" in ki.perturbations.GaussianNoise(0.1).get_config()
+    assert "seed" in ki.penalties.TangentProp().get_config()
 
 
 def test_tangent_prop_without_projections_makes_no_generator():
-    assert not ki.TangentProp()._seed_generators
-    assert len(ki.TangentProp(num_projections=1)._seed_generators) == 1
+    assert not ki.penalties.TangentProp()._seed_generators
+    assert len(ki.penalties.TangentProp(num_projections=1)._seed_generators) == 1
 
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: JacobianPenalty(seed=None), lambda: ki.GaussianNoise(0.1, seed=None)],
+    [lambda: JacobianPenalty(seed=None), lambda: ki.perturbations.GaussianNoise(0.1, seed=None)],
     ids=["penalty", "perturbation"],
 )
 def test_seed_state_round_trips_through_own_variables(make):
@@ -143,7 +143,7 @@ def test_seed_state_round_trips_through_own_variables(make):
 
 def test_seed_state_survives_save_and_load(tmp_path):
     model = ki.InvariantModel(
-        mlp(), alpha=0.5, beta=0.5, perturbation=ki.GaussianNoise(0.1),
+        mlp(), alpha=0.5, beta=0.5, perturbation=ki.perturbations.GaussianNoise(0.1),
         penalties=[JacobianPenalty(layers="hidden")],
     )
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -240,13 +240,13 @@ def test_layerwise_terms_compose_the_selection():
 
 def test_selection_configs_are_unchanged():
     assert {"layers", "layer_weight", "distance", "scale"} <= set(
-        ki.ActivationDistance().get_config()
+        ki.penalties.ActivationDistance().get_config()
     )
     for term in (JacobianPenalty(), NoiseRegularization()):
         config = term.get_config()
         assert {"layers", "layer_weight", "scale"} <= set(config)
         assert "distance" not in config
-    config = ki.OutputDivergence().get_config()
+    config = ki.penalties.OutputDivergence().get_config()
     assert "layers" not in config and "layer_weight" not in config
 
 
@@ -269,7 +269,7 @@ def test_selection_unknown_layer_lists_the_available_ones():
 
 @pytest.mark.parametrize(
     "make, leading",
-    [(lambda: ki.ActivationDistance(layers=["hidden", "logits"]), 1),
+    [(lambda: ki.penalties.ActivationDistance(layers=["hidden", "logits"]), 1),
      (lambda: NoiseRegularization(layers=["hidden", "logits"]), 2)],
     ids=["activation_distance", "noise_regularization"],
 )

@@ -25,11 +25,11 @@ def build(seed):
     keras.utils.set_random_seed(seed)
     model = ki.IRL(
         tiny_mlp(),
-        perturbation=ki.GaussianNoise(0.3),
+        perturbation=ki.perturbations.GaussianNoise(0.3),
         layers=["hidden", "logits"],
         penalties=[
-            ki.VATPenalty(epsilon=0.5, xi=1e-3, weight=0.5),
-            ki.JacobianPenalty(num_projections=2, weight=0.1),
+            ki.penalties.VATPenalty(epsilon=0.5, xi=1e-3, weight=0.5),
+            ki.penalties.JacobianPenalty(num_projections=2, weight=0.1),
         ],
     )
     model.compile(keras.optimizers.Adam(0.01), SCCE)

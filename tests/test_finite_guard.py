@@ -12,7 +12,7 @@ from tests.engine_checks import tiny_mlp
 
 
 def model(**kwargs):
-    m = ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1), **kwargs)
+    m = ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1), **kwargs)
     m.compile(keras.optimizers.SGD(0.1), SCCE)
     return m
 

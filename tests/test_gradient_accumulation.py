@@ -29,7 +29,9 @@ def test_each_batch_of_a_window_draws_its_own_noise():
     # the two batches' perturbed losses differ only if their noise does.
     x, y = tiny_data(n=16)
     x, y = np.concatenate([x, x]), np.concatenate([y, y])
-    m = ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.5, seed=1), preset="irl_batching")
+    m = ki.IRL(
+        tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.5, seed=1), preset="irl_batching"
+    )
     m.compile(keras.optimizers.SGD(0.1, gradient_accumulation_steps=2), SCCE)
     recorder = Recorder()
     m.fit(x, y, batch_size=16, shuffle=False, epochs=1, verbose=0, callbacks=[recorder])

@@ -46,12 +46,12 @@ def test_irl_objective_equals_hand_computation(num_samples, batching):
     gammas = {"hidden": 0.25, "logits": 2.0}
     model = ki.IRL(
         base,
-        perturbation=ki.GaussianNoise(0.3),
+        perturbation=ki.perturbations.GaussianNoise(0.3),
         alpha=alpha,
         beta=beta,
         weight=gamma,
         layers=gammas,
-        distance=ki.L2Cosine(cosine_weight=lam),
+        distance=ki.distances.L2Cosine(cosine_weight=lam),
         scale="paper",
         num_samples=num_samples,
         batching=batching,
@@ -95,9 +95,9 @@ def test_weight_regularizers_counted_once():
 def test_presets_match_paper_rows():
     base = tiny_mlp()
     for preset, (a, b, g) in ki.IRL_PRESETS.items():
-        model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1), preset=preset)
-        assert ki.hyperparameters.value_of(model.alpha) == a
-        assert ki.hyperparameters.value_of(model.beta) == b
+        model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1), preset=preset)
+        assert ki.utils.hyperparameters.value_of(model.alpha) == a
+        assert ki.utils.hyperparameters.value_of(model.beta) == b
         assert bool(model.penalties) == (g > 0)
 
 
@@ -120,8 +120,8 @@ def _build(kind):
     irl = dict(
         alpha=0.5,
         beta=0.5,
-        perturbation=ki.GaussianNoise(0.2),
-        penalties=[ki.ActivationDistance(
+        perturbation=ki.perturbations.GaussianNoise(0.2),
+        penalties=[ki.penalties.ActivationDistance(
             layers=["hidden_tap" if kind == "subclassed" else "hidden", "logits"],
             distance="squared_l2", scale="paper")],
     )
@@ -216,7 +216,7 @@ def test_mirrored_strategy_matches_one_device_with_regularizer_and_weights():
 def test_mirrored_strategy_with_random_noise_matches_one_device():
     x, y = tiny_data(n=64)
     check_distribution_equivalence(
-        lambda: ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.3),
+        lambda: ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.3),
                        layers=["hidden", "logits"], num_samples=2),
         x, y,
     )
@@ -224,7 +224,7 @@ def test_mirrored_strategy_with_random_noise_matches_one_device():
 
 def test_jit_compile_trains():
     x, y = tiny_data(n=64)
-    model = ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1),
+    model = ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1),
                    layers="above:hidden")
     model.compile(keras.optimizers.Adam(0.01), SCCE, jit_compile=True)
     history = model.fit(x, y, batch_size=16, epochs=4, verbose=0)
@@ -237,7 +237,7 @@ def test_mixed_bfloat16_stays_finite():
     inputs = keras.Input((6,))
     h = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
     outputs = keras.layers.Dense(3, dtype="float32")(h)
-    model = ki.IRL(keras.Model(inputs, outputs), perturbation=ki.GaussianNoise(0.1),
+    model = ki.IRL(keras.Model(inputs, outputs), perturbation=ki.perturbations.GaussianNoise(0.1),
                    layers=["hidden", "logits"])
     model.compile(keras.optimizers.Adam(0.01), SCCE)
     history = model.fit(x, y, batch_size=16, epochs=3, verbose=0)
@@ -271,7 +271,7 @@ def test_save_load_round_trip(kind, tmp_path):
     model.compile(keras.optimizers.Adam(0.01), SCCE)
     model.alpha.assign(0.25)
     loaded = check_save_load(model, x, y, tmp_path)
-    assert ki.hyperparameters.value_of(loaded.alpha) == 0.25
+    assert ki.utils.hyperparameters.value_of(loaded.alpha) == 0.25
     assert "irl_distance" in loaded.fit(x, y, verbose=0).history
 
 
@@ -287,7 +287,7 @@ def test_base_model_is_plain_and_saves_without_the_package(tmp_path):
 def test_hyperparameters_change_without_retracing():
     traces = []
 
-    class CountingDistance(ki.ActivationDistance):
+    class CountingDistance(ki.penalties.ActivationDistance):
         def compute(self, context):
             traces.append(1)  # Python side effect: runs only while tracing.
             return super().compute(context)
@@ -326,13 +326,13 @@ def test_unlabeled_rows_train_only_through_label_free_penalties():
 def test_semi_supervised_dataset_marks_unlabeled_rows():
     x, y = tiny_data(n=10)
     xu, _ = tiny_data(n=30, seed=1)
-    ds = ki.semi_supervised_dataset(x, y, xu, batch_size=8, seed=0)
+    ds = ki.datasets.semi_supervised_dataset(x, y, xu, batch_size=8, seed=0)
     xs, ys, ws = [], [], []
     for xb, yb, wb in ds:
         xs.append(xb.numpy()), ys.append(yb.numpy()), ws.append(wb.numpy())
     ws = np.concatenate(ws)
     assert ws.sum() == 10 and (ws == 0).sum() == 30
-    model = ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1))
+    model = ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1))
     model.compile("adam", SCCE)
     history = model.fit(ds, epochs=1, verbose=0)
     assert "irl_distance" in history.history
@@ -343,7 +343,7 @@ def test_balanced_labeled_weight_keeps_the_supervised_scale():
     the weighted loss equals the mean over the labeled rows alone."""
     x, y = tiny_data(n=10)
     xu, _ = tiny_data(n=30, seed=1)
-    ds = ki.semi_supervised_dataset(x, y, xu, batch_size=40, shuffle=False,
+    ds = ki.datasets.semi_supervised_dataset(x, y, xu, batch_size=40, shuffle=False,
                                     labeled_weight="balanced")
     _, yb, wb = next(iter(ds))
     np.testing.assert_allclose(wb.numpy()[:10], 4.0)
@@ -352,7 +352,7 @@ def test_balanced_labeled_weight_keeps_the_supervised_scale():
     weighted = SCCE(yb, base(xb), sample_weight=wb)
     np.testing.assert_allclose(float(weighted), float(SCCE(y, base(x))), rtol=1e-5)
     with pytest.raises(ValueError, match="labeled_weight"):
-        ki.semi_supervised_dataset(x, y, xu, labeled_weight=0)
+        ki.datasets.semi_supervised_dataset(x, y, xu, labeled_weight=0)
 
 
 @pytest.mark.parametrize("batching,updates", [("concat", 1), ("separate", 2)])
@@ -378,7 +378,7 @@ def test_global_augmentation_is_shared_by_clean_and_perturbed():
     model = ki.IRL(
         tiny_mlp(),
         perturbation=lambda t: t,
-        global_augmentation=ki.GaussianNoise(1.0),
+        global_augmentation=ki.perturbations.GaussianNoise(1.0),
         distance="squared_l2", scale="paper",
     )
     model.compile("sgd", SCCE)
@@ -391,18 +391,18 @@ def test_global_augmentation_is_shared_by_clean_and_perturbed():
 
 def test_unknown_layer_lists_available_names():
     with pytest.raises(ValueError, match=r"No layer named 'hiden'.*'hidden', 'hidden2'"):
-        ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1), layers="hiden")
+        ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1), layers="hiden")
 
 
 def test_layer_selection_on_subclassed_model_explains_tap():
     with pytest.raises(ValueError, match="Tap"):
-        SubclassedIRL(perturbation=ki.GaussianNoise(0.1),
-                      penalties=[ki.ActivationDistance(layers="above:hidden")])
+        SubclassedIRL(perturbation=ki.perturbations.GaussianNoise(0.1),
+                      penalties=[ki.penalties.ActivationDistance(layers="above:hidden")])
 
 
 def test_missing_tap_in_subclassed_model_is_explained():
-    model = SubclassedIRL(perturbation=ki.GaussianNoise(0.1),
-                          penalties=[ki.ActivationDistance(layers="nowhere")])
+    model = SubclassedIRL(perturbation=ki.perturbations.GaussianNoise(0.1),
+                          penalties=[ki.penalties.ActivationDistance(layers="nowhere")])
     model.compile("sgd", SCCE)
     x, y = tiny_data()
     with pytest.raises(ValueError, match=r"not called by the model's `call`.*hidden_tap"):
@@ -419,7 +419,7 @@ def test_wrapping_a_subclassed_model_names_the_alternative():
             return self.dense(x)
 
     with pytest.raises(ValueError, match="Tap"):
-        ki.IRL(Plain(), perturbation=ki.GaussianNoise(0.1), layers="above:dense")
+        ki.IRL(Plain(), perturbation=ki.perturbations.GaussianNoise(0.1), layers="above:dense")
 
 
 @pytest.mark.parametrize(
@@ -427,9 +427,9 @@ def test_wrapping_a_subclassed_model_names_the_alternative():
     [
         (dict(alpha=0.0, beta=0.0), "nothing to train"),
         (dict(alpha=-1.0), "`alpha` must be a finite number"),
-        (dict(beta=-0.5, perturbation=ki.GaussianNoise(0.1)), "`beta` must be"),
+        (dict(beta=-0.5, perturbation=ki.perturbations.GaussianNoise(0.1)), "`beta` must be"),
         (dict(beta=1.0), "no `perturbation`"),
-        (dict(penalties=[ki.ActivationDistance()]), "need a `perturbation`"),
+        (dict(penalties=[ki.penalties.ActivationDistance()]), "need a `perturbation`"),
         (dict(num_samples=0), "integer ≥ 1"),
         (dict(batching="zip"), "`batching` must be one of"),
         (dict(perturbation=3.0), "Cannot use 3.0 as a perturbation"),
@@ -442,17 +442,20 @@ def test_bad_arguments_are_rejected_with_advice(kwargs, match):
 
 def test_negative_penalty_weights_are_rejected():
     with pytest.raises(ValueError, match="`weight` must be a finite number"):
-        ki.ActivationDistance(weight=-1.0)
+        ki.penalties.ActivationDistance(weight=-1.0)
     with pytest.raises(ValueError, match="layers\\['hidden'\\]"):
-        ki.ActivationDistance(layers={"hidden": -2.0})
+        ki.penalties.ActivationDistance(layers={"hidden": -2.0})
     with pytest.raises(ValueError, match="`cosine_weight` must be"):
-        ki.L2Cosine(cosine_weight=-0.1)
+        ki.distances.L2Cosine(cosine_weight=-0.1)
 
 
 def test_duplicate_penalty_names_are_rejected():
     with pytest.raises(ValueError, match="distinct"):
-        ki.InvariantModel(tiny_mlp(), perturbation=shrink,
-                          penalties=[ki.ActivationDistance(), ki.ActivationDistance()])
+        ki.InvariantModel(
+            tiny_mlp(),
+            perturbation=shrink,
+            penalties=[ki.penalties.ActivationDistance(), ki.penalties.ActivationDistance()],
+        )
 
 
 def test_output_distance_on_hidden_layer_is_rejected():
@@ -466,7 +469,7 @@ def test_float_noise_on_token_ids_is_rejected():
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(h))
     # A graph model's int32 inputs are known: rejected at construction.
     with pytest.raises(ValueError, match="UnigramNoise"):
-        ki.IRL(keras.Model(inputs, outputs), perturbation=ki.GaussianNoise(0.1))
+        ki.IRL(keras.Model(inputs, outputs), perturbation=ki.perturbations.GaussianNoise(0.1))
 
 
 def test_float_noise_on_token_ids_of_a_subclassed_model_is_rejected_at_the_first_step():
@@ -480,7 +483,7 @@ def test_float_noise_on_token_ids_of_a_subclassed_model_is_rejected_at_the_first
         def call(self, x):
             return self.out(self.flat(self.embed(x)))
 
-    model = Net(perturbation=ki.GaussianNoise(0.1), alpha=0.5, beta=0.5)
+    model = Net(perturbation=ki.perturbations.GaussianNoise(0.1), alpha=0.5, beta=0.5)
     model.compile("sgd", SCCE)
     with pytest.raises(ValueError, match="UnigramNoise"):
         model.fit(np.ones((4, 5), "int32"), np.zeros(4, "int32"), verbose=0)
@@ -517,7 +520,7 @@ def test_supervised_weights_without_a_compiled_loss_are_rejected():
 def test_label_free_training_without_labels_or_loss():
     model = ki.InvariantModel(
         tiny_mlp(), alpha=0.0, beta=0.0, perturbation=shrink,
-        penalties=[ki.ActivationDistance(distance="squared_l2", scale="paper")],
+        penalties=[ki.penalties.ActivationDistance(distance="squared_l2", scale="paper")],
     )
     model.compile(keras.optimizers.SGD(0.1))
     x, _ = tiny_data()
@@ -545,7 +548,7 @@ def test_clean_statistics_keeps_batchnorm_moving_stats_to_the_clean_pass():
     base = keras.Model(inputs, keras.layers.Dense(2)(bn(inputs)))
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     y = np.zeros(16, "int32")
-    shift = ki.FunctionPerturbation(lambda t: t + 5.0)
+    shift = ki.perturbations.FunctionPerturbation(lambda t: t + 5.0)
     moved = {}
     for batching in ("separate", "clean_statistics"):
         model = ki.IRL(base, perturbation=shift, preset="irl_batching", batching=batching)

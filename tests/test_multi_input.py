@@ -54,14 +54,16 @@ def to_tensors(x):
 
 def test_gaussian_noise_perturbs_float_inputs_and_leaves_token_ids():
     x, _ = dict_data(8)
-    out = ki.GaussianNoise(0.5, seed=0).perturb(to_tensors(x))
+    out = ki.perturbations.GaussianNoise(0.5, seed=0).perturb(to_tensors(x))
     assert not np.allclose(out["image"], x["image"])
     np.testing.assert_array_equal(out["ids"], x["ids"])
 
 
 def test_per_input_perturbation_leaves_unnamed_inputs_clean():
     x, _ = dict_data(8)
-    p = ki.perturbations.get({"ids": ki.UnigramNoise(vocabulary_size=10, p=1.0, pad_id=0)})
+    p = ki.perturbations.get(
+        {"ids": ki.perturbations.UnigramNoise(vocabulary_size=10, p=1.0, pad_id=0)}
+    )
     out = p.perturb(to_tensors(x))
     np.testing.assert_array_equal(out["image"], x["image"])
     assert (out["ids"].numpy() != x["ids"]).any()
@@ -71,7 +73,10 @@ def test_irl_with_per_input_perturbation_trains_and_logs():
     x, y = dict_data()
     model = ki.IRL(
         dict_model(),
-        perturbation={"image": ki.GaussianNoise(0.3), "ids": ki.BlankNoise(blank_id=0, p=0.3)},
+        perturbation={
+            "image": ki.perturbations.GaussianNoise(0.3),
+            "ids": ki.perturbations.BlankNoise(blank_id=0, p=0.3),
+        },
         layers=["hidden", "logits"],
     )
     model.compile("adam", SCCE)
@@ -82,7 +87,7 @@ def test_irl_with_per_input_perturbation_trains_and_logs():
 def test_fgsm_moves_every_float_input_by_the_sign_of_its_gradient():
     x, y = list_data(8)
     base = two_float_model()
-    model = ki.InvariantModel(base, alpha=0.5, beta=0.5, perturbation=ki.FGSM(0.1))
+    model = ki.InvariantModel(base, alpha=0.5, beta=0.5, perturbation=ki.perturbations.FGSM(0.1))
     model.compile("sgd", SCCE)
     ctx = model.step_context(x, y)
     adv = model.perturbation.perturb(ctx.x, ctx)
@@ -99,7 +104,7 @@ def test_pgd_l2_stays_in_the_joint_ball():
     x, y = list_data(8)
     model = ki.InvariantModel(
         two_float_model(), alpha=0.5, beta=0.5,
-        perturbation=ki.PGD(0.5, norm=2, steps=3, seed=1),
+        perturbation=ki.perturbations.PGD(0.5, norm=2, steps=3, seed=1),
     )
     model.compile("sgd", SCCE)
     ctx = model.step_context(x, y)
@@ -111,7 +116,7 @@ def test_pgd_l2_stays_in_the_joint_ball():
 def test_a_search_for_one_input_holds_the_others_clean():
     x, y = dict_data(8)
     model = ki.InvariantModel(
-        dict_model(), alpha=0.5, beta=0.5, perturbation={"image": ki.FGSM(0.2)}
+        dict_model(), alpha=0.5, beta=0.5, perturbation={"image": ki.perturbations.FGSM(0.2)}
     )
     model.compile("sgd", SCCE)
     history = model.fit(x, y, batch_size=8, verbose=0)
@@ -140,7 +145,7 @@ def test_loss_ibp_differentiates_the_float_inputs_only():
     x, y = dict_data(8)
     base = dict_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.LossIBPPenalty(weight=1.0, order=1, scale="paper")]
+        base, penalties=[ki.penalties.LossIBPPenalty(weight=1.0, order=1, scale="paper")]
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
@@ -159,7 +164,7 @@ def test_exact_jacobian_sums_over_every_float_input():
     x, y = list_data(6)
     base = two_float_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.JacobianPenalty(weight=1.0, num_projections=None, scale="paper")]
+        base, penalties=[ki.penalties.JacobianPenalty(weight=1.0, num_projections=None, scale="paper")]
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
@@ -178,9 +183,11 @@ def test_exact_jacobian_sums_over_every_float_input():
 def test_other_gradient_terms_train_on_multi_input_models(penalty):
     x, y = list_data()
     term = {
-        "vat": lambda: ki.VATPenalty(epsilon=0.5, xi=1e-3),
-        "noise_regularization": lambda: ki.NoiseRegularization(stddev=0.1, adversarial=True),
-        "prediction_ibp": lambda: ki.PredictionIBPPenalty(weight=0.1),
+        "vat": lambda: ki.penalties.VATPenalty(epsilon=0.5, xi=1e-3),
+        "noise_regularization": lambda: ki.penalties.NoiseRegularization(
+            stddev=0.1, adversarial=True
+        ),
+        "prediction_ibp": lambda: ki.penalties.PredictionIBPPenalty(weight=0.1),
     }[penalty]()
     model = ki.InvariantModel(two_float_model(), penalties=[term])
     model.compile("adam", SCCE)
@@ -204,10 +211,12 @@ def test_vat_direction_is_a_unit_vector_in_the_joint_input_space():
 
 def test_per_input_model_saves_and_loads(tmp_path):
     x, y = dict_data()
-    model = ki.IRL(dict_model(), perturbation={"image": ki.GaussianNoise(0.2, seed=3)})
+    model = ki.IRL(
+        dict_model(), perturbation={"image": ki.perturbations.GaussianNoise(0.2, seed=3)}
+    )
     model.compile("sgd", SCCE)
     loaded = check_save_load(model, x, y, tmp_path)
-    assert isinstance(loaded.perturbation, ki.PerInputPerturbation)
+    assert isinstance(loaded.perturbation, ki.perturbations.PerInputPerturbation)
 
 
 def test_dict_inputs_on_two_replicas_match_one_device():
@@ -215,9 +224,13 @@ def test_dict_inputs_on_two_replicas_match_one_device():
     check_distribution_equivalence(
         lambda: ki.IRL(
             dict_model(),
-            perturbation={"image": ki.GaussianNoise(0.3), "ids": ki.BlankNoise(blank_id=0, p=0.3)},
+            perturbation={
+                "image": ki.perturbations.GaussianNoise(0.3),
+                "ids": ki.perturbations.BlankNoise(blank_id=0, p=0.3),
+            },
         ),
-        x, y,
+        x,
+        y,
     )
 
 
@@ -226,12 +239,12 @@ def test_dict_inputs_on_two_replicas_match_one_device():
 
 def test_a_missing_input_name_is_named_at_construction():
     with pytest.raises(ValueError, match=r"\['audio'\].*inputs are \['ids', 'image'\]"):
-        ki.IRL(dict_model(), perturbation={"audio": ki.GaussianNoise(0.1)})
+        ki.IRL(dict_model(), perturbation={"audio": ki.perturbations.GaussianNoise(0.1)})
 
 
 def test_a_one_tensor_perturbation_on_several_inputs_asks_which_input():
     with pytest.raises(ValueError, match="perturbation=\\{'image'"):
-        ki.IRL(dict_model(), perturbation=ki.InDomainImageNoise())
+        ki.IRL(dict_model(), perturbation=ki.perturbations.InDomainImageNoise())
 
 
 def test_tangent_prop_on_several_inputs_fails_at_construction():
@@ -249,4 +262,4 @@ def test_a_per_input_perturbation_that_changes_the_shape_is_named():
 
 def test_reusing_the_clean_pass_per_input_is_refused():
     with pytest.raises(ValueError, match="reuse_clean_pass=False"):
-        ki.perturbations.get({"image": ki.FGSM(0.1, reuse_clean_pass=True)})
+        ki.perturbations.get({"image": ki.perturbations.FGSM(0.1, reuse_clean_pass=True)})

@@ -48,7 +48,9 @@ def test_logs_and_evaluate_are_the_plain_models(kind):
     x, y = data(kind=kind)
     plain = two_heads(kind)
     plain.compile("sgd", LOSSES, metrics=METRICS, loss_weights={"price": 0.5, "kind": 2.0})
-    model = ki.InvariantModel(two_heads(kind), perturbation=ki.GaussianNoise(0.1), beta=0.5)
+    model = ki.InvariantModel(
+        two_heads(kind), perturbation=ki.perturbations.GaussianNoise(0.1), beta=0.5
+    )
     model.compile("sgd", LOSSES, metrics=METRICS, loss_weights={"price": 0.5, "kind": 2.0})
     # Same weights, not trained: evaluate() must be the plain model's.
     model.base_model.set_weights(plain.get_weights())
@@ -67,7 +69,7 @@ def test_logs_and_evaluate_are_the_plain_models(kind):
 def test_logged_output_losses_are_the_clean_pass_and_perturbed_ones_their_own():
     x, y = data(8)
     model = ki.InvariantModel(
-        two_heads(), alpha=0.5, beta=0.5, perturbation=ki.PGD(0.5, steps=10, seed=1),
+        two_heads(), alpha=0.5, beta=0.5, perturbation=ki.perturbations.PGD(0.5, steps=10, seed=1),
         batching="separate")
     model.compile(keras.optimizers.SGD(0.0), LOSSES)
     # The x̃ of the first step (same keyed draws), before fit() moves the step.
@@ -89,7 +91,7 @@ def test_logged_output_losses_are_the_clean_pass_and_perturbed_ones_their_own():
 
 def test_a_dict_loss_compiles_on_list_outputs():
     x, y = data(kind="list")
-    model = ki.IRL(two_heads("list"), perturbation=ki.GaussianNoise(0.1))
+    model = ki.IRL(two_heads("list"), perturbation=ki.perturbations.GaussianNoise(0.1))
     model.compile("sgd", {"price": "mse", "kind": SCCE})
     logs = model.fit(x, y, verbose=0).history
     assert {"price_loss", "kind_loss", "irl_distance"} <= set(logs)
@@ -99,8 +101,8 @@ def test_irl_on_the_outputs_is_the_distance_between_the_joint_views():
     x, y = data(8)
     x_tilde = x + np.float32(0.3)
     model = ki.InvariantModel(
-        two_heads(), perturbation=ki.GaussianNoise(0.1), beta=0.5,
-        penalties=[ki.ActivationDistance(layers="logits", distance="l2_cosine")])
+        two_heads(), perturbation=ki.perturbations.GaussianNoise(0.1), beta=0.5,
+        penalties=[ki.penalties.ActivationDistance(layers="logits", distance="l2_cosine")])
     model.compile("sgd", LOSSES)
     _, terms = model.compute_objective(x, y, x_perturbed=x_tilde)
     # The joint view: each output flattened, concatenated (dict: sorted keys).
@@ -115,7 +117,7 @@ def test_irl_on_the_outputs_is_the_distance_between_the_joint_views():
 @pytest.mark.parametrize("layers", ["hidden", "kind", "above:hidden"])
 def test_irl_taps_a_hidden_or_output_layer_of_a_two_output_model(layers):
     x, y = data()
-    model = ki.IRL(two_heads(), perturbation=ki.GaussianNoise(0.2), layers=layers)
+    model = ki.IRL(two_heads(), perturbation=ki.perturbations.GaussianNoise(0.2), layers=layers)
     model.compile("adam", LOSSES)
     logs = model.fit(x, y, epochs=1, verbose=0).history
     assert np.all(np.isfinite(logs["irl_distance"]))
@@ -129,7 +131,7 @@ def test_a_distribution_distance_compares_each_output_over_its_own():
         ("kind", "price"), [(3,), (1,)])
     u = np.array([[1.0, 0.0, -1.0, 2.0]], "float32")
     v = np.array([[0.0, 0.5, 0.0, -1.0]], "float32")
-    d = distances.for_outputs(ki.KLDivergence(), spec, "test")(u, v)
+    d = distances.for_outputs(ki.distances.KLDivergence(), spec, "test")(u, v)
     p, q = tf.nn.softmax(u[:, :3]).numpy(), tf.nn.softmax(v[:, :3]).numpy()
     kl = np.sum(p * (np.log(p) - np.log(q)))
     np.testing.assert_allclose(d, [kl + 9.0], rtol=1e-5)
@@ -151,7 +153,10 @@ def test_a_kl_on_outputs_that_are_all_regressions_is_refused():
     x = keras.Input((4,))
     base = keras.Model(x, [keras.layers.Dense(1)(x), keras.layers.Dense(2)(x)])
     model = ki.InvariantModel(
-        base, perturbation=ki.GaussianNoise(0.1), penalties=[ki.OutputDivergence("kl")])
+        base,
+        perturbation=ki.perturbations.GaussianNoise(0.1),
+        penalties=[ki.penalties.OutputDivergence("kl")],
+    )
     with pytest.raises(ValueError, match="every output of the model is a regression"):
         model.compile("sgd", ["mse", "mse"])
         model.step_context(np.zeros((2, 4), "float32"))
@@ -159,7 +164,7 @@ def test_a_kl_on_outputs_that_are_all_regressions_is_refused():
 
 def test_the_per_example_loss_sums_the_weighted_outputs():
     x, y = data(4)
-    model = ki.InvariantModel(two_heads(), penalties=[ki.LossIBPPenalty()])
+    model = ki.InvariantModel(two_heads(), penalties=[ki.penalties.LossIBPPenalty()])
     model.compile("sgd", LOSSES, loss_weights={"price": 0.5, "kind": 2.0})
     model.fit(x, y, verbose=0)
     fn = output_losses.per_example_function(model._compile_loss)
@@ -171,7 +176,9 @@ def test_the_per_example_loss_sums_the_weighted_outputs():
 
 def test_a_targeted_search_on_two_outputs_is_refused():
     x, y = data(4)
-    model = ki.InvariantModel(two_heads(), beta=1.0, perturbation=ki.FGSM(0.1, target=0))
+    model = ki.InvariantModel(
+        two_heads(), beta=1.0, perturbation=ki.perturbations.FGSM(0.1, target=0)
+    )
     model.compile("sgd", LOSSES)
     with pytest.raises(ValueError, match="towards a class of a softmax classifier"):
         model.perturb_on_batch(x, y)
@@ -184,8 +191,12 @@ def test_two_replicas_train_a_two_output_model_as_one_device():
 
     def build():
         return ki.InvariantModel(
-            two_heads(), alpha=0.5, beta=0.5, perturbation=ki.PGD(0.2, steps=2, seed=3),
-            penalties=[ki.VATPenalty(xi=1e-2, seed=1)])
+            two_heads(),
+            alpha=0.5,
+            beta=0.5,
+            perturbation=ki.perturbations.PGD(0.2, steps=2, seed=3),
+            penalties=[ki.penalties.VATPenalty(xi=1e-2, seed=1)],
+        )
 
     keras.utils.set_random_seed(0)
     single = build()
@@ -207,7 +218,7 @@ def test_two_replicas_train_a_two_output_model_as_one_device():
 
 def test_jit_and_mixed_bfloat16_train_a_two_output_model():
     x, y = data(16)
-    model = ki.IRL(two_heads(), perturbation=ki.PGD(0.1, norm=1, steps=2))
+    model = ki.IRL(two_heads(), perturbation=ki.perturbations.PGD(0.1, norm=1, steps=2))
     model.compile("sgd", LOSSES, jit_compile=True)
     assert np.isfinite(model.fit(x, y, verbose=0).history["irl_distance"][0])
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -218,7 +229,7 @@ def test_jit_and_mixed_bfloat16_train_a_two_output_model():
 
 def test_a_two_output_model_saves_loads_and_keeps_its_names(tmp_path):
     x, y = data(16, kind="list")
-    model = ki.IRL(two_heads("list"), perturbation=ki.GaussianNoise(0.1))
+    model = ki.IRL(two_heads("list"), perturbation=ki.perturbations.GaussianNoise(0.1))
     model.compile("sgd", {"price": "mse", "kind": SCCE})
     model.fit(x, y, verbose=0)
     model.save(tmp_path / "two.keras")
@@ -243,8 +254,14 @@ def test_a_subclassed_model_returning_a_dict_is_read_from_its_loss():
             return {"price": self.price(h), "kind": self.kind(h)}
 
     x, y = data()
-    model = Heads(perturbation=ki.GaussianNoise(0.1), beta=0.5,
-                  penalties=[ki.VATPenalty(), ki.ActivationDistance(layers=["hidden", "logits"])])
+    model = Heads(
+        perturbation=ki.perturbations.GaussianNoise(0.1),
+        beta=0.5,
+        penalties=[
+            ki.penalties.VATPenalty(),
+            ki.penalties.ActivationDistance(layers=["hidden", "logits"]),
+        ],
+    )
     model.compile("sgd", LOSSES)
     spec = model.step_context(x).output_spec
     assert [s.distribution for s in spec.outputs] == ["categorical", "regression"]

@@ -74,7 +74,7 @@ def test_a_path_two_models_deep():
 
 def test_irl_on_a_nested_layer_trains_and_round_trips(tmp_path):
     x, y = data(16)
-    model = ki.IRL(outer(), perturbation=ki.GaussianNoise(0.3, seed=1),
+    model = ki.IRL(outer(), perturbation=ki.perturbations.GaussianNoise(0.3, seed=1),
                    layers=["backbone/block1", "backbone"])
     model.compile("adam", SCCE)
     logs = model.fit(x, y, epochs=2, verbose=0).history
@@ -89,7 +89,7 @@ def test_irl_on_a_nested_layer_trains_and_round_trips(tmp_path):
 
 def test_an_unknown_layer_suggests_the_nested_path():
     with pytest.raises(ValueError) as error:
-        ki.IRL(outer(), perturbation=ki.GaussianNoise(0.1), layers="block1")
+        ki.IRL(outer(), perturbation=ki.perturbations.GaussianNoise(0.1), layers="block1")
     message = str(error.value)
     assert "Did you mean ['backbone/block1'" in message
     assert "inside nested models" in message and "'backbone/block2'" in message
@@ -97,7 +97,11 @@ def test_an_unknown_layer_suggests_the_nested_path():
 
 def test_above_takes_a_top_level_layer():
     with pytest.raises(ValueError, match="'above:' takes a layer of model"):
-        ki.IRL(outer(), perturbation=ki.GaussianNoise(0.1), layers="above:backbone/block1")
+        ki.IRL(
+            outer(),
+            perturbation=ki.perturbations.GaussianNoise(0.1),
+            layers="above:backbone/block1",
+        )
 
 
 def test_a_keras_applications_backbone_is_tapped_inside():
@@ -108,7 +112,7 @@ def test_a_keras_applications_backbone_is_tapped_inside():
     inputs = keras.Input((32, 32, 3))
     pooled = keras.layers.GlobalAveragePooling2D(name="gap")(mobilenet(inputs))
     base = keras.Model(inputs, keras.layers.Dense(3, name="logits")(pooled))
-    model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1, seed=0),
+    model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1, seed=0),
                    layers=f"{mobilenet.name}/expanded_conv_depthwise")
     model.compile("sgd", SCCE)
     rng = np.random.default_rng(0)

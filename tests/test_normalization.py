@@ -49,17 +49,17 @@ def test_loss_ibp_normalized_is_raw_times_input_scale():
     g = per_example_input_gradient(base, x, y)
     s = np.sqrt((x**2).mean())  # the batch's input RMS
     expected = (np.abs(g).sum(axis=1) * s).mean()
-    np.testing.assert_allclose(term(ki.LossIBPPenalty(), base, x, y), expected, rtol=1e-5)
+    np.testing.assert_allclose(term(ki.penalties.LossIBPPenalty(), base, x, y), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: ki.LossIBPPenalty(order=1),
-        lambda: ki.LossIBPPenalty(order=2),
-        lambda: ki.JacobianPenalty(num_projections=None),
-        lambda: ki.PredictionIBPPenalty(order=1),
-        lambda: ki.NoiseRegularization(stddev=0.0),
+        lambda: ki.penalties.LossIBPPenalty(order=1),
+        lambda: ki.penalties.LossIBPPenalty(order=2),
+        lambda: ki.penalties.JacobianPenalty(num_projections=None),
+        lambda: ki.penalties.PredictionIBPPenalty(order=1),
+        lambda: ki.penalties.NoiseRegularization(stddev=0.0),
     ],
     ids=["loss_ibp_r1", "loss_ibp_r2", "jacobian", "prediction_ibp", "noise_zero"],
 )
@@ -72,15 +72,15 @@ def test_normalized_terms_do_not_depend_on_the_input_units(make):
 
 def test_raw_terms_do_depend_on_the_input_units():
     x, y = data()
-    raw = term(ki.LossIBPPenalty(scale="paper"), mlp(), x, y)
-    rescaled = term(ki.LossIBPPenalty(scale="paper"), mlp(in_scale=C), x * C, y)
+    raw = term(ki.penalties.LossIBPPenalty(scale="paper"), mlp(), x, y)
+    rescaled = term(ki.penalties.LossIBPPenalty(scale="paper"), mlp(in_scale=C), x * C, y)
     np.testing.assert_allclose(rescaled, raw / C, rtol=1e-4)
 
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: ki.JacobianPenalty(num_projections=None),
-     lambda: ki.NoiseRegularization(stddev=0.3, seed=2)],
+    [lambda: ki.penalties.JacobianPenalty(num_projections=None),
+     lambda: ki.penalties.NoiseRegularization(stddev=0.3, seed=2)],
     ids=["jacobian", "noise_regularization"],
 )
 def test_output_relative_terms_do_not_depend_on_the_output_scale(make):
@@ -101,7 +101,7 @@ def test_normalized_jacobian_of_a_linear_map_is_its_relative_gain():
     f = x @ w
     expected = (w**2).sum() * (x**2).mean() / ((f - f.mean(0)) ** 2).sum(axis=1).mean()
     np.testing.assert_allclose(
-        term(ki.JacobianPenalty(num_projections=None), base, x, y), expected, rtol=1e-5
+        term(ki.penalties.JacobianPenalty(num_projections=None), base, x, y), expected, rtol=1e-5
     )
 
 
@@ -112,8 +112,8 @@ def test_normalized_tangent_prop_is_relative_to_the_outputs():
     )
     x = np.random.default_rng(5).uniform(size=(4, 8, 8, 1)).astype("float32")
     y = np.zeros(4, "int32")
-    raw = ki.TangentProp(transforms=["translate_x"], sigma=0.0, scale="paper")
-    relative = ki.TangentProp(transforms=["translate_x"], sigma=0.0, name="rel")
+    raw = ki.penalties.TangentProp(transforms=["translate_x"], sigma=0.0, scale="paper")
+    relative = ki.penalties.TangentProp(transforms=["translate_x"], sigma=0.0, name="rel")
     model = compiled(ki.InvariantModel(base, penalties=[raw, relative]))
     ctx = model.step_context(tf.constant(x), tf.constant(y))
     ctx.clean = ctx.forward(ctx.x)

@@ -63,22 +63,22 @@ def terms(build, base, loss, x, y):
 @pytest.mark.parametrize(
     "name, build",
     [
-        ("vat", lambda b: ki.InvariantModel(b, penalties=[ki.VATPenalty(seed=3)])),
+        ("vat", lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VATPenalty(seed=3)])),
         ("output_divergence",
-         lambda b: ki.InvariantModel(b, perturbation=ki.GaussianNoise(0.3, seed=1),
-                                     penalties=[ki.OutputDivergence(distance="kl")])),
+         lambda b: ki.InvariantModel(b, perturbation=ki.perturbations.GaussianNoise(0.3, seed=1),
+                                     penalties=[ki.penalties.OutputDivergence(distance="kl")])),
         ("jacobian", lambda b: ki.JacobianRegularized(b, num_projections=None)),
         ("jacobian",
          lambda b: ki.JacobianRegularized(b, num_projections=None, scale="paper")),
         ("prediction_ibp", lambda b: ki.PredictionIBP(b)),
         ("loss_ibp", lambda b: ki.LossIBP(b)),
         ("noise_regularization",
-         lambda b: ki.InvariantModel(b, penalties=[ki.NoiseRegularization(seed=2)])),
+         lambda b: ki.InvariantModel(b, penalties=[ki.penalties.NoiseRegularization(seed=2)])),
         ("noise_regularization",
          lambda b: ki.InvariantModel(
-             b, penalties=[ki.NoiseRegularization(adversarial=True, seed=2)])),
+             b, penalties=[ki.penalties.NoiseRegularization(adversarial=True, seed=2)])),
         ("irl_distance",
-         lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.3, seed=1))),
+         lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.3, seed=1))),
         ("output_divergence",
          lambda b: ki.RegularizedAdversarialTraining(b, distance="l2", steps=2)),
     ],
@@ -121,7 +121,9 @@ def test_from_logits_reaches_every_preset():
                   ki.RegularizedAdversarialTraining):
         model = build(softmax_model, from_logits=False)
         assert model.from_logits is False
-    model = ki.IRL(softmax_model, perturbation=ki.GaussianNoise(0.1), from_logits=False)
+    model = ki.IRL(
+        softmax_model, perturbation=ki.perturbations.GaussianNoise(0.1), from_logits=False
+    )
     assert model.get_config()["from_logits"] is False
 
 
@@ -136,7 +138,7 @@ def test_terms_that_disagree_on_from_logits_are_refused():
     with pytest.raises(ValueError, match="disagree"):
         ki.InvariantModel(
             logits_model, from_logits=True,
-            penalties=[ki.VATPenalty(from_logits=False)])
+            penalties=[ki.penalties.VATPenalty(from_logits=False)])
 
 
 def regression_model(features=4, seed=0, activation=None):
@@ -183,8 +185,8 @@ def test_vat_trains_a_regression_and_lowers_its_sensitivity():
 def test_a_kl_on_a_regression_fails_before_the_first_step():
     x = np.zeros((4, 4), "float32")
     model = ki.InvariantModel(
-        regression_model(), perturbation=ki.GaussianNoise(0.1),
-        penalties=[ki.OutputDivergence(distance="kl")])
+        regression_model(), perturbation=ki.perturbations.GaussianNoise(0.1),
+        penalties=[ki.penalties.OutputDivergence(distance="kl")])
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match="regression loss; use distance='squared_l2'"):
         model.fit(x, np.zeros((4, 1), "float32"), verbose=0)
@@ -206,19 +208,29 @@ def test_binary_classifiers_get_the_bernoulli_kl(activation):
     logit_model = regression_model()
     sigmoid_model = regression_model(activation="sigmoid")
     sigmoid_model.set_weights(logit_model.get_weights())
-    reference = terms(lambda b: ki.InvariantModel(b, penalties=[ki.VATPenalty(seed=2)]), logit_model,
-                      keras.losses.BinaryCrossentropy(from_logits=True), x, y)["vat"]
+    reference = terms(
+        lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VATPenalty(seed=2)]),
+        logit_model,
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        x,
+        y,
+    )["vat"]
     assert reference > 1e-4
     if activation == "sigmoid":
-        value = terms(lambda b: ki.InvariantModel(b, penalties=[ki.VATPenalty(seed=2)]), sigmoid_model,
-                      keras.losses.BinaryCrossentropy(), x, y)["vat"]
+        value = terms(
+            lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VATPenalty(seed=2)]),
+            sigmoid_model,
+            keras.losses.BinaryCrossentropy(),
+            x,
+            y,
+        )["vat"]
         np.testing.assert_allclose(value, reference, rtol=2e-3)
 
 
 def test_bernoulli_kl_closed_form():
     p, q = 0.7, 0.2
     logit = lambda t: np.log(t / (1 - t))  # noqa: E731
-    value = ki.KLDivergence(distribution="bernoulli").distance([[logit(p)]], [[logit(q)]])
+    value = ki.distances.KLDivergence(distribution="bernoulli").distance([[logit(p)]], [[logit(q)]])
     expected = p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
     np.testing.assert_allclose(value, [expected], rtol=1e-5)
 
@@ -247,7 +259,7 @@ def test_a_subclassed_softmax_model_reads_log_p_after_compile():
             return keras.ops.softmax(self.dense(x))
 
     x, y = data()
-    net = Net(penalties=[ki.VATPenalty(seed=1)])
+    net = Net(penalties=[ki.penalties.VATPenalty(seed=1)])
     net.compile("sgd", SCCE_PROBS)
     net(x[:1])
     assert net.step_context(x, y).output_spec.describe() == "class softmax probabilities"

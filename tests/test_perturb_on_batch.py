@@ -31,7 +31,9 @@ def image_data(n=4):
 
 
 PERTURBING = {
-    "irl": lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.1, seed=1), num_samples=2),
+    "irl": lambda b: ki.IRL(
+        b, perturbation=ki.perturbations.GaussianNoise(0.1, seed=1), num_samples=2
+    ),
     "fgsm": lambda b: ki.AdversarialTraining(b),
     "fast": lambda b: ki.AdversarialTraining(b, attack="fast"),
     "pgd": lambda b: ki.AdversarialTraining(b, attack="pgd", steps=2),
@@ -64,7 +66,7 @@ def test_the_spatial_preset_returns_its_search():
 
 def test_it_is_what_the_training_step_draws():
     x, y = tiny_data(8)
-    model = ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.2, seed=4))
+    model = ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.2, seed=4))
     model.compile("sgd", SCCE)
     x_tilde = model.perturb_on_batch(x, y)
     _, drawn = model.compute_objective(x, y)
@@ -83,14 +85,14 @@ def test_derivative_presets_say_why_and_take_a_perturbation(build):
     model.compile("sgd", SCCE)
     with pytest.raises(ValueError, match="draws no perturbed inputs"):
         model.perturb_on_batch(x, y)
-    x_adv = model.perturb_on_batch(x, y, perturbation=ki.FGSM(0.05))
+    x_adv = model.perturb_on_batch(x, y, perturbation=ki.perturbations.FGSM(0.05))
     np.testing.assert_allclose(np.abs(x_adv - x), 0.05, rtol=1e-5)
 
 
 def test_terms_are_chosen_by_name():
     x, y = tiny_data(8)
-    model = ki.IRL(tiny_mlp(), perturbation=ki.GaussianNoise(0.1),
-                   penalties=[ki.VATPenalty(epsilon=0.5)])
+    model = ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1),
+                   penalties=[ki.penalties.VATPenalty(epsilon=0.5)])
     model.compile("sgd", SCCE)
     x_vat = model.perturb_on_batch(x, y, term="vat")
     np.testing.assert_allclose(np.linalg.norm(x_vat - x, axis=-1), 0.5, rtol=1e-4)
@@ -120,7 +122,7 @@ def sparse_data(n=8):
 
 
 @pytest.mark.parametrize("build", [
-    lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.1), num_samples=2),
+    lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.1), num_samples=2),
     lambda b: ki.AdversarialTraining(b),
     lambda b: ki.AdversarialTraining(b, attack="pgd", steps=2),
     lambda b: ki.VAT(b),

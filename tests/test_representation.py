@@ -29,7 +29,7 @@ def inputs(n=40, seed=1):
 
 def test_default_layers_are_the_weighted_layers_then_logits():
     assert evaluation.default_layers(mlp()) == ["hidden", "logits"]
-    wrapped = ki.IRL(mlp(), perturbation=ki.GaussianNoise(0.1))
+    wrapped = ki.IRL(mlp(), perturbation=ki.perturbations.GaussianNoise(0.1))
     assert evaluation.default_layers(wrapped) == ["hidden", "logits"]
 
 

@@ -17,7 +17,7 @@ from tests.engine_checks import tiny_data
 from tests.engine_checks import tiny_mlp
 
 PRESETS = {
-    "irl": lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.3)),
+    "irl": lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.3)),
     "vat": lambda b: ki.VAT(b),
     "noise_regularization": lambda b: ki.NoiseRegularized(b),
     "noise_regularization_adversarial": lambda b: ki.NoiseRegularized(b, adversarial=True),

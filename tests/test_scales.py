@@ -110,8 +110,8 @@ def test_a_one_output_model_is_penalized_on_its_batch_scale():
 def test_each_term_divides_by_its_own_statistic():
     """IRL keeps the energy (held constant); noise regularization the spread."""
     clean = tf.constant(np.random.default_rng(4).normal(size=(6, 3)).astype("float32") + 2.0)
-    irl = ki.ActivationDistance(distance="squared_l2")
-    noise = ki.NoiseRegularization()
+    irl = ki.penalties.ActivationDistance(distance="squared_l2")
+    noise = ki.penalties.NoiseRegularization()
     np.testing.assert_allclose(float(irl.l2_scale(clean)), float(scales.batch_energy(clean)))
     np.testing.assert_allclose(float(noise.l2_scale(clean)), float(scales.batch_spread(clean)))
     assert float(noise.l2_scale(clean)) < float(irl.l2_scale(clean))

@@ -55,7 +55,7 @@ def rows_of(direction, rows=ROWS):
     ],
 )
 def test_fgsm_steps_along_the_norms_steepest_direction(norm, direction):
-    x, x_adv = perturbed(ki.FGSM(0.3, norm=norm))
+    x, x_adv = perturbed(ki.perturbations.FGSM(0.3, norm=norm))
     np.testing.assert_allclose(x_adv - x, 0.3 * rows_of(direction), atol=1e-6)
 
 
@@ -69,13 +69,13 @@ def test_the_l1_step_splits_evenly_between_tied_coordinates():
 @pytest.mark.parametrize("steps, step_size, length", [(2, 0.09, 0.18), (3, 0.2, 0.3)])
 def test_pgd_from_x_walks_then_stops_at_the_ball(norm, steps, step_size, length):
     direction = {"inf": np.sign(W), 2: W / np.linalg.norm(W), 1: [0.0, -1.0, 0.0, 0.0]}
-    x, x_adv = perturbed(ki.PGD(0.3, norm=norm, steps=steps, step_size=step_size,
+    x, x_adv = perturbed(ki.perturbations.PGD(0.3, norm=norm, steps=steps, step_size=step_size,
                                 random_start=False))
     np.testing.assert_allclose(x_adv - x, length * rows_of(direction[norm]), atol=1e-6)
 
 
 def test_pgd_l1_from_a_random_start_reaches_the_corner_inside_the_ball():
-    x, x_adv = perturbed(ki.PGD(0.3, norm=1, steps=30, step_size=0.1, seed=3))
+    x, x_adv = perturbed(ki.perturbations.PGD(0.3, norm=1, steps=30, step_size=0.1, seed=3))
     delta = x_adv - x
     assert np.all(np.sum(np.abs(delta), -1) <= 0.3 + 1e-5)
     np.testing.assert_allclose(delta, 0.3 * rows_of([0.0, -1.0, 0.0, 0.0]), atol=1e-5)
@@ -137,7 +137,7 @@ def test_a_targeted_fgsm_descends_the_cross_entropy_towards_the_target(target):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(5, 4)).astype("float32")
     y = rng.integers(0, 3, 5).astype("int32")
-    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.FGSM(
+    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.perturbations.FGSM(
         0.2, target=None if target == "given" else target))
     model.compile("sgd", SCCE)
     logits = x @ weights
@@ -155,20 +155,22 @@ def test_a_targeted_fgsm_descends_the_cross_entropy_towards_the_target(target):
 
 def test_a_random_target_is_a_class_and_a_targeted_search_needs_no_labels():
     base, _ = linear_classifier()
-    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.PGD(0.1, steps=2, target="random"))
+    model = ki.InvariantModel(
+        base, beta=1.0, perturbation=ki.perturbations.PGD(0.1, steps=2, target="random")
+    )
     model.compile("sgd", SCCE)
     x_adv = model.perturb_on_batch(np.zeros((8, 4), "float32"))
     assert x_adv.shape == (8, 4)
     with pytest.raises(ValueError, match="replaces `objective`"):
-        ki.PGD(0.1, target=1, objective="kl")
+        ki.perturbations.PGD(0.1, target=1, objective="kl")
 
 
 def test_a_feature_mask_keeps_masked_elements_and_renormalizes_the_rest():
     mask = np.array([1.0, 0.0, 1.0, 0.0], "float32")
-    x, x_adv = perturbed(ki.FGSM(0.3, norm=2, feature_mask=mask))
+    x, x_adv = perturbed(ki.perturbations.FGSM(0.3, norm=2, feature_mask=mask))
     direction = mask * W / np.linalg.norm(mask * W)
     np.testing.assert_allclose(x_adv - x, 0.3 * rows_of(direction), atol=1e-6)
-    x, x_adv = perturbed(ki.PGD(0.3, steps=3, feature_mask=mask, seed=2))
+    x, x_adv = perturbed(ki.perturbations.PGD(0.3, steps=3, feature_mask=mask, seed=2))
     np.testing.assert_array_equal((x_adv - x)[:, [1, 3]], 0.0)
     assert np.all(np.abs(x_adv - x) <= 0.3 + 1e-6)
 
@@ -176,7 +178,7 @@ def test_a_feature_mask_keeps_masked_elements_and_renormalizes_the_rest():
 def test_a_feature_mask_by_input_name():
     a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
     base = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
-    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.FGSM(
+    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.perturbations.FGSM(
         0.1, feature_mask={"b": [0.0, 1.0]}))
     model.compile("sgd", SCCE)
     rng = np.random.default_rng(0)
@@ -184,7 +186,7 @@ def test_a_feature_mask_by_input_name():
     x_adv = model.perturb_on_batch(x, np.zeros(4, "int32"))
     assert np.all(np.abs(x_adv[0] - x[0]) > 0.09)
     np.testing.assert_array_equal(x_adv[1][:, 0], x[1][:, 0])
-    wrong = ki.InvariantModel(base, beta=1.0, perturbation=ki.FGSM(
+    wrong = ki.InvariantModel(base, beta=1.0, perturbation=ki.perturbations.FGSM(
         0.1, feature_mask={"c": [1.0]}))
     wrong.compile("sgd", SCCE)
     with pytest.raises(ValueError, match="names inputs"):
@@ -194,15 +196,15 @@ def test_a_feature_mask_by_input_name():
 def test_an_objective_term_is_added_to_what_the_search_maximizes():
     c = np.float32(0.5)
     term = lambda x_tilde, outputs, context: c * x_tilde[:, 0]  # noqa: E731
-    x, x_adv = perturbed(ki.FGSM(0.3, norm=2, objective_term=term))
+    x, x_adv = perturbed(ki.perturbations.FGSM(0.3, norm=2, objective_term=term))
     g = W / ROWS + np.array([c, 0.0, 0.0, 0.0], "float32")
     np.testing.assert_allclose(x_adv - x, 0.3 * rows_of(g / np.linalg.norm(g)), atol=1e-6)
 
 
 def test_options_round_trip_in_the_config():
-    pgd = ki.PGD(0.2, norm=1, target="least_likely", feature_mask=[[1.0, 0.0]])
-    restored = ki.PGD.from_config(pgd.get_config())
+    pgd = ki.perturbations.PGD(0.2, norm=1, target="least_likely", feature_mask=[[1.0, 0.0]])
+    restored = ki.perturbations.PGD.from_config(pgd.get_config())
     assert restored.norm == "1" and restored.target == "least_likely"
     np.testing.assert_array_equal(restored.feature_mask, [[1.0, 0.0]])
     with pytest.raises(ValueError, match=r"values must be in \[0, 1\]"):
-        ki.FGSM(0.1, feature_mask=[2.0])
+        ki.perturbations.FGSM(0.1, feature_mask=[2.0])

@@ -33,85 +33,101 @@ def _examples():
     encoder = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     decoder = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)])
     return {
-        "ActivationDistance": lambda: ki.ActivationDistance(
+        "ActivationDistance": lambda: ki.penalties.ActivationDistance(
             layers={"hidden": 0.5, "logits": 2.0}, distance="cosine", weight=0.3
         ),
-        "AdditiveNoise": lambda: ki.AdditiveNoise(snr_db=5.0, seed=3),
-        "AdversarialLossPenalty": lambda: ki.AdversarialLossPenalty(
-            ki.FGSM(epsilon=0.2), weight=0.4
+        "AdditiveNoise": lambda: ki.perturbations.AdditiveNoise(snr_db=5.0, seed=3),
+        "AdversarialLossPenalty": lambda: ki.penalties.AdversarialLossPenalty(
+            ki.perturbations.FGSM(epsilon=0.2), weight=0.4
         ),
-        "BlankNoise": lambda: ki.BlankNoise(blank_id=1, p=0.3, pad_id=0),
-        "Compose": lambda: ki.Compose(
-            [ki.Telephony(mu_law=True), ki.VolumeNoise(factor=1.5)],
-            probabilities=[0.5, 0.25], seed=2,
+        "BlankNoise": lambda: ki.perturbations.BlankNoise(blank_id=1, p=0.3, pad_id=0),
+        "Compose": lambda: ki.perturbations.Compose(
+            [ki.perturbations.Telephony(mu_law=True), ki.perturbations.VolumeNoise(factor=1.5)],
+            probabilities=[0.5, 0.25],
+            seed=2,
         ),
-        "CosineDistance": ki.CosineDistance,
-        "CrossEntropy": lambda: ki.CrossEntropy(from_logits=False),
+        "CosineDistance": ki.distances.CosineDistance,
+        "CrossEntropy": lambda: ki.distances.CrossEntropy(from_logits=False),
         "Distance": ki.distances.Distance,
-        "ExtendedLayer": lambda: ki.ExtendedLayer(units=4, epsilon=1e-5),
-        "FGSM": lambda: ki.FGSM(epsilon=0.05, objective="kl"),
+        "ExtendedLayer": lambda: ki.pairs.ExtendedLayer(units=4, epsilon=1e-5),
+        "FGSM": lambda: ki.perturbations.FGSM(epsilon=0.05, objective="kl"),
         "FastTangentProp": lambda: tangent_prop.FastTangentProp(
             transforms=("translate_x", "rotate"), sigma=0.5, weight=0.2
         ),
-        "FunctionPerturbation": lambda: ki.FunctionPerturbation(double),
-        "GaussianNoise": lambda: ki.GaussianNoise(stddev=0.25, seed=1),
-        "InDomainImageNoise": lambda: ki.InDomainImageNoise(brightness=0.3, value_range=(0.0, 1.0)),
-        "InvariantAutoencoder": lambda: ki.InvariantAutoencoder(
+        "FunctionPerturbation": lambda: ki.perturbations.FunctionPerturbation(double),
+        "GaussianNoise": lambda: ki.perturbations.GaussianNoise(stddev=0.25, seed=1),
+        "InDomainImageNoise": lambda: ki.perturbations.InDomainImageNoise(
+            brightness=0.3, value_range=(0.0, 1.0)
+        ),
+        "InvariantAutoencoder": lambda: ki.pairs.InvariantAutoencoder(
             encoder, decoder, invariant_dim=2, invariance_weight=0.5
         ),
         "InvariantModel": lambda: ki.InvariantModel(
-            tiny_mlp(), alpha=0.2, beta=0.8, perturbation=ki.GaussianNoise(0.1),
-            num_samples=2, batching="separate",
-            penalties=[ki.ActivationDistance(layers="above:hidden")],
+            tiny_mlp(),
+            alpha=0.2,
+            beta=0.8,
+            perturbation=ki.perturbations.GaussianNoise(0.1),
+            num_samples=2,
+            batching="separate",
+            penalties=[ki.penalties.ActivationDistance(layers="above:hidden")],
         ),
-        "JacobianPenalty": lambda: ki.JacobianPenalty(num_projections=2, weight=0.1),
-        "JensenShannonDivergence": lambda: ki.JensenShannonDivergence(
+        "JacobianPenalty": lambda: ki.penalties.JacobianPenalty(num_projections=2, weight=0.1),
+        "JensenShannonDivergence": lambda: ki.distances.JensenShannonDivergence(
             from_logits=False, distribution="bernoulli"
         ),
-        "KLDivergence": lambda: ki.KLDivergence(from_logits=False),
-        "L1Distance": lambda: ki.L1Distance(weights=[1.0, 0.5], reduction="mean"),
-        "L2Cosine": lambda: ki.L2Cosine(cosine_weight=0.25),
-        "LogMelSpectrogram": lambda: ki.LogMelSpectrogram(
+        "KLDivergence": lambda: ki.distances.KLDivergence(from_logits=False),
+        "L1Distance": lambda: ki.distances.L1Distance(weights=[1.0, 0.5], reduction="mean"),
+        "L2Cosine": lambda: ki.distances.L2Cosine(cosine_weight=0.25),
+        "LogMelSpectrogram": lambda: ki.audio.LogMelSpectrogram(
             sample_rate=8000, num_mel_bins=20, upper_hz=3800.0
         ),
-        "LayerPerturbation": lambda: ki.LayerPerturbation(
+        "LayerPerturbation": lambda: ki.perturbations.LayerPerturbation(
             [keras.layers.GaussianNoise(0.1), keras.layers.Dropout(0.2)]
         ),
-        "LossIBPPenalty": lambda: ki.LossIBPPenalty(weight=0.5, order=2),
-        "NoiseRegularization": lambda: ki.NoiseRegularization(stddev=0.05, weight=2.0),
-        "NoiseBank": lambda: ki.NoiseBank(
+        "LossIBPPenalty": lambda: ki.penalties.LossIBPPenalty(weight=0.5, order=2),
+        "NoiseRegularization": lambda: ki.penalties.NoiseRegularization(stddev=0.05, weight=2.0),
+        "NoiseBank": lambda: ki.perturbations.NoiseBank(
             np.linspace(-0.5, 0.5, 30, dtype="float32").reshape(3, 10),
-            snr_db=(-2.0, 8.0), sample_rate=8000, seed=1,
+            snr_db=(-2.0, 8.0),
+            sample_rate=8000,
+            seed=1,
         ),
-        "OutOfDomainImageNoise": lambda: ki.OutOfDomainImageNoise(hue=0.1),
-        "OutputDivergence": lambda: ki.OutputDivergence(distance="squared_l2", weight=0.7),
-        "OverlappingSpeech": lambda: ki.OverlappingSpeech(snr_db=(4.0, 8.0), shift=False),
-        "PGD": lambda: ki.PGD(epsilon=0.3, norm="2", steps=3),
+        "OutOfDomainImageNoise": lambda: ki.perturbations.OutOfDomainImageNoise(hue=0.1),
+        "OutputDivergence": lambda: ki.penalties.OutputDivergence(
+            distance="squared_l2", weight=0.7
+        ),
+        "OverlappingSpeech": lambda: ki.perturbations.OverlappingSpeech(
+            snr_db=(4.0, 8.0), shift=False
+        ),
+        "PGD": lambda: ki.perturbations.PGD(epsilon=0.3, norm="2", steps=3),
         "Penalty": lambda: ki.Penalty(weight=0.5, name="custom"),
-        "PerInputPerturbation": lambda: ki.PerInputPerturbation(
-            {"image": ki.GaussianNoise(0.2, seed=1), "ids": ki.BlankNoise(blank_id=0)}
+        "PerInputPerturbation": lambda: ki.perturbations.PerInputPerturbation(
+            {
+                "image": ki.perturbations.GaussianNoise(0.2, seed=1),
+                "ids": ki.perturbations.BlankNoise(blank_id=0),
+            }
         ),
         "Perturbation": lambda: ki.Perturbation(seed=4),
-        "PredictionIBPPenalty": lambda: ki.PredictionIBPPenalty(weight=0.3, order=2),
-        "RandomChoice": lambda: ki.RandomChoice(
-            [ki.Telephony(), ki.VolumeNoise()], probabilities=[3.0, 1.0]
+        "PredictionIBPPenalty": lambda: ki.penalties.PredictionIBPPenalty(weight=0.3, order=2),
+        "RandomChoice": lambda: ki.perturbations.RandomChoice(
+            [ki.perturbations.Telephony(), ki.perturbations.VolumeNoise()], probabilities=[3.0, 1.0]
         ),
         "RandomSpatialTransform": lambda: spatial_perturbations.RandomSpatialTransform(
             translation=2.0, rotation=10.0
         ),
-        "Reverberation": lambda: ki.Reverberation(
+        "Reverberation": lambda: ki.perturbations.Reverberation(
             rt60=(0.4, 0.5), drr_db=2.0, rir_seconds=0.1, normalize=False
         ),
         "SpatialPGD": lambda: spatial_perturbations.SpatialPGD(steps=2),
-        "SquaredL2": lambda: ki.SquaredL2(weights=[0.5, 1.0], reduction="mean"),
-        "Telephony": lambda: ki.Telephony(band=(300.0, 3400.0), mu_law=True, bits=6),
+        "SquaredL2": lambda: ki.distances.SquaredL2(weights=[0.5, 1.0], reduction="mean"),
+        "Telephony": lambda: ki.perturbations.Telephony(band=(300.0, 3400.0), mu_law=True, bits=6),
         "TangentProp": lambda: tangent_prop.TangentProp(
             transforms=[keras.layers.RandomRotation(0.05)], weight=0.1
         ),
         "Tap": lambda: ki.Tap("block"),
-        "UnigramNoise": lambda: ki.UnigramNoise(unigram=[1.0, 3.0, 6.0], p=0.1),
-        "VATPenalty": lambda: ki.VATPenalty(epsilon=0.5, power_iterations=2),
-        "VolumeNoise": lambda: ki.VolumeNoise(factor=1.5, direction="up"),
+        "UnigramNoise": lambda: ki.perturbations.UnigramNoise(unigram=[1.0, 3.0, 6.0], p=0.1),
+        "VATPenalty": lambda: ki.penalties.VATPenalty(epsilon=0.5, power_iterations=2),
+        "VolumeNoise": lambda: ki.perturbations.VolumeNoise(factor=1.5, direction="up"),
         "WorstOfKSpatial": lambda: spatial_perturbations.WorstOfKSpatial(k=4, objective="kl"),
     }
 
@@ -158,7 +174,7 @@ def test_config_round_trip(name):
 
 
 def test_hyperparameter_values_survive_in_config():
-    noise = ki.GaussianNoise(0.1)
+    noise = ki.perturbations.GaussianNoise(0.1)
     noise.stddev.assign(0.7)
-    restored = ki.GaussianNoise.from_config(noise.get_config())
+    restored = ki.perturbations.GaussianNoise.from_config(noise.get_config())
     assert hyperparameters.value_of(restored.stddev) == pytest.approx(0.7)

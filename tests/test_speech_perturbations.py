@@ -51,7 +51,7 @@ def bank(n=3, length=700, seed=1):
 def test_noise_bank_mixes_a_looped_window_at_the_drawn_snr():
     clips = [bank(1, 500)[0], bank(1, 300, seed=2)[0]]  # shorter than T: looped
     x = speech(batch=8)
-    noise = ki.NoiseBank(clips, snr_db=(-5.0, 15.0), seed=0)
+    noise = ki.perturbations.NoiseBank(clips, snr_db=(-5.0, 15.0), seed=0)
     y = noise.perturb(x).numpy()
     snr = snr_db(x, y)
     assert np.all((snr >= -5 - 1e-3) & (snr <= 15 + 1e-3)) and np.ptp(snr) > 1
@@ -65,7 +65,7 @@ def test_noise_bank_mixes_a_looped_window_at_the_drawn_snr():
                 scale = added @ window / (window @ window)
                 matches.append(np.max(np.abs(added - scale * window)))
         assert min(matches) < 1e-5
-    fixed = ki.NoiseBank(clips, snr_db=6.0, seed=0).perturb(x).numpy()
+    fixed = ki.perturbations.NoiseBank(clips, snr_db=6.0, seed=0).perturb(x).numpy()
     np.testing.assert_allclose(snr_db(x, fixed), 6.0, atol=1e-3)
 
 
@@ -78,8 +78,8 @@ def test_noise_bank_from_wav_folder_equals_the_array_bank(tmp_path):
                           for i in range(2)])
     assert np.max(np.abs(quantized - clips)) <= 1 / 32767
     x = speech()
-    from_files = ki.NoiseBank(str(tmp_path), snr_db=3.0, seed=5).perturb(x)
-    from_arrays = ki.NoiseBank(quantized, snr_db=3.0, seed=5).perturb(x)
+    from_files = ki.perturbations.NoiseBank(str(tmp_path), snr_db=3.0, seed=5).perturb(x)
+    from_arrays = ki.perturbations.NoiseBank(quantized, snr_db=3.0, seed=5).perturb(x)
     np.testing.assert_allclose(from_files, from_arrays, atol=1e-6)
 
 
@@ -99,7 +99,7 @@ def test_overlapping_speech_from_the_batch_uses_another_row_of_its_block():
     copies = np.concatenate([speech(4)] * 2)
     distinct = np.concatenate([speech(4), speech(4, seed=7)])
     for shift in (False, True):
-        noise = ki.OverlappingSpeech(snr_db=6.0, shift=shift, seed=3)
+        noise = ki.perturbations.OverlappingSpeech(snr_db=6.0, shift=shift, seed=3)
         for x in (copies, distinct):
             y = noise.perturb(x, Context()).numpy()
             np.testing.assert_allclose(snr_db(x, y), 6.0, atol=1e-3)
@@ -109,13 +109,15 @@ def test_overlapping_speech_from_the_batch_uses_another_row_of_its_block():
                 assert found and all(o % 4 != row % 4 for o in found)
                 if x is distinct:  # ... of the same block
                     assert all(o // 4 == row // 4 for o in found)
-    single = ki.OverlappingSpeech(seed=0).perturb(copies[:1]).numpy()
+    single = ki.perturbations.OverlappingSpeech(seed=0).perturb(copies[:1]).numpy()
     assert np.all(np.isfinite(single)) and not np.allclose(single, copies[:1])
 
 
 def test_overlapping_speech_from_a_bank():
     x = speech()
-    y = ki.OverlappingSpeech(bank=speech(3, 2000, seed=9), snr_db=(6, 6), seed=0).perturb(x)
+    y = ki.perturbations.OverlappingSpeech(
+        bank=speech(3, 2000, seed=9), snr_db=(6, 6), seed=0
+    ).perturb(x)
     np.testing.assert_allclose(snr_db(x, y.numpy()), 6.0, atol=1e-3)
 
 
@@ -125,10 +127,10 @@ def test_reverberation_with_a_recorded_rir_equals_fftconvolve():
     h[41:] = 0.3 * np.exp(-np.arange(259) / 60.0) * np.random.default_rng(0).normal(size=259)
     aligned = h[40:] / np.linalg.norm(h[40:])
     x = speech()
-    raw = ki.Reverberation(rir_bank=h[None], normalize=False).perturb(x).numpy()
+    raw = ki.perturbations.Reverberation(rir_bank=h[None], normalize=False).perturb(x).numpy()
     expected = np.stack([scipy.signal.fftconvolve(row, aligned)[:T] for row in x])
     np.testing.assert_allclose(raw, expected, atol=1e-5)
-    level = ki.Reverberation(rir_bank=[h], max_rir_seconds=0.01).perturb(x).numpy()
+    level = ki.perturbations.Reverberation(rir_bank=[h], max_rir_seconds=0.01).perturb(x).numpy()
     short = aligned[:160] / np.linalg.norm(aligned[:160])
     expected = np.stack([scipy.signal.fftconvolve(row, short)[:T] for row in x])
     expected *= np.sqrt(np.mean(x**2, 1) / np.mean(expected**2, 1))[:, None]
@@ -137,7 +139,9 @@ def test_reverberation_with_a_recorded_rir_equals_fftconvolve():
 
 def test_synthetic_reverberation_is_aligned_and_level_normalized():
     x = speech(batch=6, length=8000)
-    reverb = ki.Reverberation(rt60=(0.3, 0.9), drr_db=(-3.0, 3.0), rir_seconds=0.3, seed=1)
+    reverb = ki.perturbations.Reverberation(
+        rt60=(0.3, 0.9), drr_db=(-3.0, 3.0), rir_seconds=0.3, seed=1
+    )
     y = reverb.perturb(x).numpy()
     np.testing.assert_allclose(np.mean(y**2, 1), np.mean(x**2, 1), rtol=1e-4)
     assert not np.allclose(y, x, atol=1e-3)
@@ -150,20 +154,20 @@ def test_synthetic_reverberation_is_aligned_and_level_normalized():
 
 def test_telephony_equals_resample_poly_round_trip():
     x = speech(length=T + 1)  # an odd length: 801 samples at 8 kHz
-    y = ki.Telephony().perturb(x).numpy()
+    y = ki.perturbations.Telephony().perturb(x).numpy()
     narrow = scipy.signal.resample_poly(x.astype("float64"), 1, 2, axis=-1)
     expected = scipy.signal.resample_poly(narrow, 2, 1, axis=-1)[:, : T + 1]
     np.testing.assert_allclose(y, expected, atol=2e-5)
     # Nothing is left above 4 kHz.
     noise = np.random.default_rng(0).normal(size=(1, 8192)).astype("float32")
-    spectrum = np.abs(np.fft.rfft(ki.Telephony().perturb(noise).numpy()[0])) ** 2
+    spectrum = np.abs(np.fft.rfft(ki.perturbations.Telephony().perturb(noise).numpy()[0])) ** 2
     freqs = np.fft.rfftfreq(8192, 1 / SR)
     assert spectrum[freqs > 4400].sum() < 1e-4 * spectrum[freqs < 3600].sum()
 
 
 def test_telephony_band_and_mu_law_equal_their_reference_pipeline():
     x = speech()
-    y = ki.Telephony(band=(300, 3400), mu_law=True).perturb(x).numpy()
+    y = ki.perturbations.Telephony(band=(300, 3400), mu_law=True).perturb(x).numpy()
     narrow = scipy.signal.resample_poly(x.astype("float64"), 1, 2, axis=-1)
     taps = scipy.signal.firwin(101, [300, 3400], pass_zero=False, fs=8000)
     narrow = np.stack([np.convolve(r, taps, mode="same") for r in narrow])
@@ -178,39 +182,61 @@ def test_telephony_band_and_mu_law_equal_their_reference_pipeline():
 
 def test_compose_and_random_choice():
     x = speech()
-    phone, up = ki.Telephony(), ki.VolumeNoise(2.0, direction="up")
-    chained = ki.Compose([phone, up]).perturb(x)
+    phone, up = ki.perturbations.Telephony(), ki.perturbations.VolumeNoise(2.0, direction="up")
+    chained = ki.perturbations.Compose([phone, up]).perturb(x)
     np.testing.assert_allclose(chained, 2.0 * phone.perturb(x).numpy(), rtol=1e-6, atol=1e-7)
     ones = np.ones((4000, 2), "float32")
-    gated = ki.Compose([ki.VolumeNoise(2.0, direction="up")], probabilities=[0.3],
-                       seed=0).perturb(ones).numpy()[:, 0]
+    gated = (
+        ki.perturbations.Compose(
+            [ki.perturbations.VolumeNoise(2.0, direction="up")], probabilities=[0.3], seed=0
+        )
+        .perturb(ones)
+        .numpy()[:, 0]
+    )
     assert set(np.unique(gated)) == {1.0, 2.0}
     assert abs(np.mean(gated == 2.0) - 0.3) < 5 * np.sqrt(0.21 / 4000)
-    choice = ki.RandomChoice([ki.VolumeNoise(2.0, direction="up"),
-                              ki.VolumeNoise(2.0, direction="down"),
-                              ki.VolumeNoise(1.0, direction="up")],
+    choice = ki.perturbations.RandomChoice([ki.perturbations.VolumeNoise(2.0, direction="up"),
+                              ki.perturbations.VolumeNoise(2.0, direction="down"),
+                              ki.perturbations.VolumeNoise(1.0, direction="up")],
                              probabilities=[2, 1, 1], seed=0)
     picked = choice.perturb(ones).numpy()[:, 0]
     for value, p in [(2.0, 0.5), (0.5, 0.25), (1.0, 0.25)]:
         assert abs(np.mean(picked == value) - p) < 5 * np.sqrt(p * (1 - p) / 4000)
     # The contract of the members carries over.
-    assert ki.Compose([ki.FGSM(0.1), ki.GaussianNoise(0.1)]).is_adversarial
-    assert not ki.RandomChoice([ki.BlankNoise(1), ki.UnigramNoise(vocabulary_size=4)]).requires_float_inputs
+    assert ki.perturbations.Compose(
+        [ki.perturbations.FGSM(0.1), ki.perturbations.GaussianNoise(0.1)]
+    ).is_adversarial
+    assert not ki.perturbations.RandomChoice(
+        [ki.perturbations.BlankNoise(1), ki.perturbations.UnigramNoise(vocabulary_size=4)]
+    ).requires_float_inputs
 
 
 ALL = {
-    "noise_bank": lambda: ki.NoiseBank(bank(), snr_db=(0, 10), seed=1),
-    "overlap_batch": lambda: ki.OverlappingSpeech(seed=2),
-    "overlap_bank": lambda: ki.OverlappingSpeech(bank=bank(2, 900), seed=2),
-    "reverb_synthetic": lambda: ki.Reverberation(rir_seconds=0.05, seed=3),
-    "reverb_bank": lambda: ki.Reverberation(rir_bank=bank(2, 400), seed=3),
-    "telephony": lambda: ki.Telephony(band=(300, 3400), mu_law=True),
-    "compose": lambda: ki.Compose(
-        [ki.Reverberation(rir_seconds=0.05, seed=3), ki.NoiseBank(bank(), seed=1),
-         ki.Telephony(), ki.VolumeNoise(seed=4), ki.AdditiveNoise(20.0, seed=5)],
-        probabilities=[0.5, 1.0, 0.5, 0.5, 1.0], seed=6),
-    "choice": lambda: ki.RandomChoice(
-        [ki.Reverberation(rir_seconds=0.05), ki.OverlappingSpeech(), ki.Telephony()], seed=7),
+    "noise_bank": lambda: ki.perturbations.NoiseBank(bank(), snr_db=(0, 10), seed=1),
+    "overlap_batch": lambda: ki.perturbations.OverlappingSpeech(seed=2),
+    "overlap_bank": lambda: ki.perturbations.OverlappingSpeech(bank=bank(2, 900), seed=2),
+    "reverb_synthetic": lambda: ki.perturbations.Reverberation(rir_seconds=0.05, seed=3),
+    "reverb_bank": lambda: ki.perturbations.Reverberation(rir_bank=bank(2, 400), seed=3),
+    "telephony": lambda: ki.perturbations.Telephony(band=(300, 3400), mu_law=True),
+    "compose": lambda: ki.perturbations.Compose(
+        [
+            ki.perturbations.Reverberation(rir_seconds=0.05, seed=3),
+            ki.perturbations.NoiseBank(bank(), seed=1),
+            ki.perturbations.Telephony(),
+            ki.perturbations.VolumeNoise(seed=4),
+            ki.perturbations.AdditiveNoise(20.0, seed=5),
+        ],
+        probabilities=[0.5, 1.0, 0.5, 0.5, 1.0],
+        seed=6,
+    ),
+    "choice": lambda: ki.perturbations.RandomChoice(
+        [
+            ki.perturbations.Reverberation(rir_seconds=0.05),
+            ki.perturbations.OverlappingSpeech(),
+            ki.perturbations.Telephony(),
+        ],
+        seed=7,
+    ),
 }
 
 
@@ -238,7 +264,7 @@ def test_config_round_trip(name):
 
 def waveform_model(name="base"):
     inputs = keras.Input((T,))
-    h = ki.LogMelSpectrogram(sample_rate=SR, num_mel_bins=16, name="logmel")(inputs)
+    h = ki.audio.LogMelSpectrogram(sample_rate=SR, num_mel_bins=16, name="logmel")(inputs)
     h = keras.layers.GlobalAveragePooling1D(name="pool")(h)
     h = keras.layers.Dense(8, activation="tanh", name="embedding")(h)
     return keras.Model(inputs, keras.layers.Dense(3, name="logits")(h), name=name)
@@ -271,10 +297,14 @@ def test_mirrored_strategy_matches_one_device(monkeypatch):
     x, y = data()
 
     def build():
-        noise = ki.Compose([
-            ki.Reverberation(rir_seconds=0.05), ki.NoiseBank(bank(), snr_db=(0, 10)),
-            ki.OverlappingSpeech(bank=bank(2, 900, seed=3)), ki.Telephony(mu_law=True),
-        ])
+        noise = ki.perturbations.Compose(
+            [
+                ki.perturbations.Reverberation(rir_seconds=0.05),
+                ki.perturbations.NoiseBank(bank(), snr_db=(0, 10)),
+                ki.perturbations.OverlappingSpeech(bank=bank(2, 900, seed=3)),
+                ki.perturbations.Telephony(mu_law=True),
+            ]
+        )
         return ki.IRL(waveform_model(), perturbation=noise, weight=0.5,
                       layers="above:embedding")
 
@@ -284,7 +314,7 @@ def test_mirrored_strategy_matches_one_device(monkeypatch):
 def test_batch_overlap_trains_under_mirrored_strategy():
     x, y = data()
     with mirrored_strategy().scope():
-        model = ki.IRL(waveform_model(), perturbation=ki.OverlappingSpeech(seed=0))
+        model = ki.IRL(waveform_model(), perturbation=ki.perturbations.OverlappingSpeech(seed=0))
         model.compile("adam", SCCE)
     history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert np.isfinite(history.history["irl_distance"][0])
@@ -301,7 +331,9 @@ def test_mixed_bfloat16_trains():
 
 def test_save_load_keeps_the_banks(tmp_path):
     x, y = data()
-    noise = ki.Compose([ki.Reverberation(rir_bank=bank(2, 300)), ki.NoiseBank(bank())])
+    noise = ki.perturbations.Compose(
+        [ki.perturbations.Reverberation(rir_bank=bank(2, 300)), ki.perturbations.NoiseBank(bank())]
+    )
     model = ki.IRL(waveform_model(), perturbation=noise, layers="above:embedding")
     model.compile(keras.optimizers.Adam(0.01), SCCE)
     loaded = check_save_load(model, x, y, tmp_path)
@@ -315,7 +347,7 @@ def test_a_bank_read_from_files_reloads_without_the_files(tmp_path):
     for i, clip in enumerate(bank(2, 800) * 0.3):
         tf.io.write_file(str(folder / f"{i}.wav"), tf.audio.encode_wav(clip[:, None], SR))
     x, y = data(16)
-    model = ki.IRL(waveform_model(), perturbation=ki.NoiseBank(str(folder)))
+    model = ki.IRL(waveform_model(), perturbation=ki.perturbations.NoiseBank(str(folder)))
     model.compile("adam", SCCE)
     model.fit(x, y, batch_size=16, verbose=0)
     path = str(tmp_path / "m.keras")
@@ -331,15 +363,19 @@ def test_a_bank_read_from_files_reloads_without_the_files(tmp_path):
 
 
 def test_bad_waveforms_are_rejected_with_advice():
-    for p in (ki.Telephony(), ki.Reverberation(rir_seconds=0.01), ki.NoiseBank(bank()),
-              ki.OverlappingSpeech()):
+    for p in (
+        ki.perturbations.Telephony(),
+        ki.perturbations.Reverberation(rir_seconds=0.01),
+        ki.perturbations.NoiseBank(bank()),
+        ki.perturbations.OverlappingSpeech(),
+    ):
         with pytest.raises(ValueError, match="float waveforms"):
             p.perturb(np.zeros((2, T), "int16"))
         with pytest.raises(ValueError, match=r"\(batch, time, 1\)"):
             p.perturb(np.zeros((2, T, 2), "float32"))
         with pytest.raises(ValueError, match=r"x\[None\]"):
             p.perturb(np.zeros((T,), "float32"))
-    model = ki.IRL(waveform_model(), perturbation=ki.Telephony())
+    model = ki.IRL(waveform_model(), perturbation=ki.perturbations.Telephony())
     model.compile("adam", SCCE)
     with pytest.raises(ValueError, match="Telephony needs float inputs"):
         model.fit(np.zeros((4, T), "int16"), np.zeros(4, "int32"), verbose=0)
@@ -347,58 +383,60 @@ def test_bad_waveforms_are_rejected_with_advice():
 
 def test_bad_arguments_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match="`telephone_rate`.*8001/16000"):
-        ki.Telephony(telephone_rate=8001)
+        ki.perturbations.Telephony(telephone_rate=8001)
     with pytest.raises(ValueError, match="`telephone_rate` .* must not exceed"):
-        ki.Telephony(sample_rate=8000, telephone_rate=16000)
+        ki.perturbations.Telephony(sample_rate=8000, telephone_rate=16000)
     with pytest.raises(ValueError, match="`sample_rate` must be a positive whole"):
-        ki.NoiseBank(bank(), sample_rate=0)
+        ki.perturbations.NoiseBank(bank(), sample_rate=0)
     with pytest.raises(ValueError, match="`band`"):
-        ki.Telephony(band=(300, 4500))
+        ki.perturbations.Telephony(band=(300, 4500))
     with pytest.raises(ValueError, match="`snr_db` is a range"):
-        ki.NoiseBank(bank(), snr_db=(10, 0))
+        ki.perturbations.NoiseBank(bank(), snr_db=(10, 0))
     with pytest.raises(ValueError, match="`snr_db` is a range"):
-        ki.OverlappingSpeech(snr_db=(7, 6))
+        ki.perturbations.OverlappingSpeech(snr_db=(7, 6))
     with pytest.raises(ValueError, match="`rt60` must be above 0"):
-        ki.Reverberation(rt60=(0.0, 0.5))
+        ki.perturbations.Reverberation(rt60=(0.0, 0.5))
     with pytest.raises(ValueError, match="`drr_db` is a range"):
-        ki.Reverberation(drr_db=(5, -5))
+        ki.perturbations.Reverberation(drr_db=(5, -5))
     with pytest.raises(ValueError, match="`bank` found no audio files"):
-        ki.NoiseBank(str(tmp_path))
+        ki.perturbations.NoiseBank(str(tmp_path))
     with pytest.raises(ValueError, match="`rir_bank` found no audio files"):
-        ki.Reverberation(rir_bank=str(tmp_path))
+        ki.perturbations.Reverberation(rir_bank=str(tmp_path))
     (tmp_path / "bad.wav").write_bytes(b"not a wav file")
     with pytest.raises(ValueError, match="`bank`: cannot read .*bad.wav"):
-        ki.OverlappingSpeech(bank=str(tmp_path))
+        ki.perturbations.OverlappingSpeech(bank=str(tmp_path))
     with pytest.raises(ValueError, match="NoiseBank needs `bank`"):
-        ki.NoiseBank()
+        ki.perturbations.NoiseBank()
     with pytest.raises(ValueError, match="`rir_bank`: impulse response 0 is empty"):
-        ki.Reverberation(rir_bank=np.zeros((1, 10)))
+        ki.perturbations.Reverberation(rir_bank=np.zeros((1, 10)))
     with pytest.raises(ValueError, match="one value per perturbation"):
-        ki.Compose([ki.Telephony()], probabilities=[0.5, 0.5])
+        ki.perturbations.Compose([ki.perturbations.Telephony()], probabilities=[0.5, 0.5])
     with pytest.raises(ValueError, match="probabilities in"):
-        ki.Compose([ki.Telephony()], probabilities=[1.5])
+        ki.perturbations.Compose([ki.perturbations.Telephony()], probabilities=[1.5])
     with pytest.raises(ValueError, match="`probabilities` must be 2 non-negative"):
-        ki.RandomChoice([ki.Telephony(), ki.Telephony()], probabilities=[0, 0])
+        ki.perturbations.RandomChoice(
+            [ki.perturbations.Telephony(), ki.perturbations.Telephony()], probabilities=[0, 0]
+        )
 
 
 def test_rir_longer_than_the_clip_names_the_argument():
     with pytest.raises(ValueError, match="`rir_seconds`.*longer than the clips"):
-        ki.Reverberation(rir_seconds=0.5).perturb(speech())
+        ki.perturbations.Reverberation(rir_seconds=0.5).perturb(speech())
     with pytest.raises(ValueError, match="`rir_bank`.*Set `max_rir_seconds`"):
-        ki.Reverberation(rir_bank=bank(1, 4000)).perturb(speech())
+        ki.perturbations.Reverberation(rir_bank=bank(1, 4000)).perturb(speech())
     with pytest.raises(ValueError, match="known number of samples"):
-        tf.function(ki.Reverberation(rir_seconds=0.01).perturb).get_concrete_function(
+        tf.function(ki.perturbations.Reverberation(rir_seconds=0.01).perturb).get_concrete_function(
             tf.TensorSpec((None, None)))
     # Mixing from a bank needs no static length (no FFT or filter sizes).
-    mix = tf.function(ki.NoiseBank(bank(), snr_db=6.0, seed=0).perturb,
+    mix = tf.function(ki.perturbations.NoiseBank(bank(), snr_db=6.0, seed=0).perturb,
                       input_signature=[tf.TensorSpec((None, None))])
     y = mix(speech()).numpy()
     np.testing.assert_allclose(snr_db(speech(), y), 6.0, atol=1e-3)
 
 
 def test_snr_and_rt60_variables_change_without_retrace():
-    noise = ki.NoiseBank(bank(), snr_db=0.0, seed=0)
-    reverb = ki.Reverberation(rt60=0.3, rir_seconds=0.05, drr_db=0.0, seed=0)
+    noise = ki.perturbations.NoiseBank(bank(), snr_db=0.0, seed=0)
+    reverb = ki.perturbations.Reverberation(rt60=0.3, rir_seconds=0.05, drr_db=0.0, seed=0)
     traces = []
 
     @tf.function(jit_compile=True)

@@ -120,7 +120,9 @@ def test_objective_names():
 
 
 def test_term_hyperparameters_are_the_model_variables():
-    model = ki.IRL(small_base(None), perturbation=ki.GaussianNoise(0.3), layers="above:hidden_2")
+    model = ki.IRL(
+        small_base(None), perturbation=ki.perturbations.GaussianNoise(0.3), layers="above:hidden_2"
+    )
     found = tuning.term_hyperparameters(model)
     assert list(found)[:3] == ["alpha", "beta", "perturbation.stddev"]
     assert found["irl_distance.weight"] is model.penalties[0].weight
@@ -134,7 +136,7 @@ def test_term_hyperparameters_are_the_model_variables():
 @pytest.mark.parametrize("configure, expected", [
     (lambda b: ki.VAT(b), {"vat.weight", "vat.epsilon"}),
     (lambda b: ki.LossIBP(b), {"loss_ibp.weight"}),
-    (lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.3)),
+    (lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.3)),
      {"alpha", "beta", "perturbation.stddev", "irl_distance.weight"}),
     (lambda b: ki.AdversarialTraining(b, attack="pgd"),
      {"alpha", "beta", "perturbation.epsilon"}),
@@ -195,7 +197,8 @@ def test_ranges_and_fixed_are_checked_against_the_configuration():
 def test_invariant_search_end_to_end(data, tmp_path):
     (x, y), (x_val, y_val) = data
     hypermodel = tuning.InvariantHyperModel(
-        lambda b: ki.IRL(b, perturbation=ki.GaussianNoise(0.5)), build_base=small_base)
+        lambda b: ki.IRL(b, perturbation=ki.perturbations.GaussianNoise(0.5)), build_base=small_base
+    )
     tuner = keras_tuner.RandomSearch(
         hypermodel, objective=tuning.objective("irl_distance"), max_trials=2,
         directory=str(tmp_path), project_name="any", seed=5)

@@ -47,7 +47,7 @@ def loss_gradient(base, x, y):
 @pytest.mark.parametrize("reuse", [False, True])
 def test_fgsm_moves_the_connected_input_by_its_sign_and_keeps_the_mask(reuse):
     base = masked_model()
-    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.FGSM(
+    model = ki.InvariantModel(base, beta=1.0, perturbation=ki.perturbations.FGSM(
         0.1, reuse_clean_pass=reuse))
     model.compile("sgd", SCCE)
     x, y = data()
@@ -60,7 +60,7 @@ def test_fgsm_moves_the_connected_input_by_its_sign_and_keeps_the_mask(reuse):
 
 @pytest.mark.parametrize("norm", ["inf", 2, 1])
 def test_pgd_from_a_random_start_never_moves_the_mask(norm):
-    model = ki.InvariantModel(masked_model(), beta=1.0, perturbation=ki.PGD(
+    model = ki.InvariantModel(masked_model(), beta=1.0, perturbation=ki.perturbations.PGD(
         0.2, norm=norm, steps=3, seed=1))
     model.compile("sgd", SCCE)
     x, y = data()
@@ -105,7 +105,7 @@ def test_a_model_that_ignores_its_input_is_left_alone():
 def test_a_model_without_trainable_weights_fits_and_warns_like_keras():
     inputs = keras.Input((3,))
     base = keras.Model(inputs, keras.layers.Activation("linear")(inputs))
-    model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
+    model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1))
     model.compile("sgd", SCCE)
     x, y = data()
     with warnings.catch_warnings(record=True) as caught:

@@ -25,7 +25,7 @@ def bn_mlp():
 
 
 def irl(base, **kwargs):
-    return ki.IRL(base, perturbation=ki.GaussianNoise(0.3, seed=1),
+    return ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.3, seed=1),
                   layers="above:hidden", **kwargs)
 
 

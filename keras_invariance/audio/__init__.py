@@ -35,3 +35,26 @@ from keras_invariance.audio.rir import synthetic_rirs
 from keras_invariance.audio.waveforms import match_level
 from keras_invariance.audio.waveforms import mix_at_snr
 from keras_invariance.audio.waveforms import power
+
+__all__ = [
+    "decode_audio",
+    "find_audio_files",
+    "load_clips",
+    "tfio_available",
+    "mu_law_decode",
+    "mu_law_encode",
+    "mu_law_quantize",
+    "convolve",
+    "fir_filter",
+    "LogMelSpectrogram",
+    "bandpass_filter",
+    "firwin",
+    "resampling_filter",
+    "resample",
+    "resample_poly",
+    "prepare_rirs",
+    "synthetic_rirs",
+    "match_level",
+    "mix_at_snr",
+    "power",
+]

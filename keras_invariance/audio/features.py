@@ -19,7 +19,7 @@ from keras_invariance.audio import waveforms
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.audio.LogMelSpectrogram")
 class LogMelSpectrogram(keras.layers.Layer):
     """Waveforms `(batch, time[, 1])` → log-mel features `(batch, frames, mels)`.
 

@@ -3,10 +3,14 @@
 The main job (`keras-invariance digits`), the Keras Tuner example and the
 science checks train on these 1,797 images because they ship with
 scikit-learn, load in milliseconds and train in seconds on a CPU.
+scikit-learn is the `digits` extra (`pip install 'keras-invariance[digits]'`),
+imported when the data are loaded.
 """
 
 import keras
 import numpy as np
+
+from keras_invariance.utils.extras import require
 
 #: Classes, image side and the largest raw pixel value of sklearn's digits.
 NUM_CLASSES = 10
@@ -48,8 +52,8 @@ def load_digits(test_size=0.25, seed=0, image=False, pad_to=None):
         ValueError: If `pad_to` is smaller than 8, or `test_size` is not a
             valid fraction or count.
     """
-    from sklearn import datasets as sk_datasets
-    from sklearn import model_selection
+    sk_datasets = require("sklearn.datasets", "digits", "load_digits")
+    model_selection = require("sklearn.model_selection", "digits", "load_digits")
 
     digits = sk_datasets.load_digits()
     x = (digits.data / MAX_PIXEL).astype("float32")

@@ -25,3 +25,26 @@ from keras_invariance.distances.more import JensenShannonDivergence
 from keras_invariance.distances.more import L1Distance
 from keras_invariance.distances.more import jensen_shannon
 from keras_invariance.distances.more import l1
+
+__all__ = [
+    "Distance",
+    "LOSS_OBJECTIVE",
+    "CosineDistance",
+    "CrossEntropy",
+    "KLDivergence",
+    "L2Cosine",
+    "SquaredL2",
+    "cosine_similarity",
+    "cross_entropy",
+    "for_outputs",
+    "get",
+    "kl_divergence",
+    "relative_squared_l2",
+    "resolve_objective",
+    "serialize",
+    "squared_l2",
+    "JensenShannonDivergence",
+    "L1Distance",
+    "jensen_shannon",
+    "l1",
+]

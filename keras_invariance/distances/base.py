@@ -5,7 +5,7 @@ import keras
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.Distance")
 class Distance(keras.layers.Layer):
     """Base class of the distances d(u, v) used by IRL and divergence penalties.
 

@@ -139,7 +139,7 @@ def cross_entropy(u, v, from_logits=True, distribution="categorical"):
     return _sum_per_example(-target * _log_probabilities(v, from_logits))
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.SquaredL2")
 class SquaredL2(Distance):
     """Squared Euclidean distance d(u, v) = ‖u − v‖².
 
@@ -213,7 +213,7 @@ class SquaredL2(Distance):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.CosineDistance")
 class CosineDistance(Distance):
     """Cosine distance d(u, v) = 1 − cos(u, v), in [0, 2].
 
@@ -233,7 +233,7 @@ class CosineDistance(Distance):
         return 1.0 - cosine_similarity(u, v)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.L2Cosine")
 class L2Cosine(Distance):
     """The IRL distance d(u, v) = ‖u − v‖² + λ·(1 − cos(u, v)).
 
@@ -287,7 +287,7 @@ class L2Cosine(Distance):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.KLDivergence")
 class KLDivergence(Distance):
     """KL(p(u) ‖ p(v)) between output distributions.
 
@@ -338,7 +338,7 @@ class KLDivergence(Distance):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.CrossEntropy")
 class CrossEntropy(Distance):
     """The "model risk" of IRL eq. 5: L_ce(f(x̃), f(x)) with f(x) as the label.
 

@@ -165,7 +165,7 @@ def jensen_shannon(u, v, from_logits=True, distribution="categorical"):
     return _per_example(terms)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.L1Distance")
 class L1Distance(Distance):
     """Absolute distance d(u, v) = Σ_j w_j |u_j − v_j| (NSL's `DistanceType.L1`).
 
@@ -209,7 +209,7 @@ class L1Distance(Distance):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.distances.JensenShannonDivergence")
 class JensenShannonDivergence(Distance):
     """JS(p(u), p(v)) = ½ KL(p ‖ m) + ½ KL(q ‖ m), m = ½(p + q), on outputs.
 

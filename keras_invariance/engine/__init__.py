@@ -13,3 +13,6 @@ The engine may import everything below it (`graph`, `ops`, `utils`,
 `penalties`, `perturbations`, `distances`) but never `presets`,
 `evaluation` or `integrations` (tests/test_architecture.py).
 """
+
+# Internal: import the modules themselves; nothing is re-exported here.
+__all__ = []

@@ -53,7 +53,7 @@ class _Untracked:
         self.output_losses = {}
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.InvariantModel")
 class InvariantModel(keras.Model):
     """A Keras model trained with invariance terms added to `fit()`.
 
@@ -103,8 +103,8 @@ class InvariantModel(keras.Model):
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     >>> model = ki.InvariantModel(
-    ...     base, alpha=0.5, beta=0.5, perturbation=ki.GaussianNoise(0.1),
-    ...     penalties=[ki.ActivationDistance(layers="logits", weight=1.0)])
+    ...     base, alpha=0.5, beta=0.5, perturbation=ki.perturbations.GaussianNoise(0.1),
+    ...     penalties=[ki.penalties.ActivationDistance(layers="logits", weight=1.0)])
     >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
     >>> history = model.fit(np.zeros((8, 4)), np.zeros((8,)), verbose=0)

@@ -68,14 +68,14 @@ def check_terms(alpha, beta, perturbation, penalties):
             raise ValueError(
                 f"beta={beta} weighs the loss on perturbed inputs, but no "
                 "`perturbation` was given. Pass e.g. "
-                "`perturbation=keras_invariance.GaussianNoise(0.1)`."
+                "`perturbation=keras_invariance.perturbations.GaussianNoise(0.1)`."
             )
         needing = [p.name for p in penalties if p.requires_perturbation]
         if needing:
             raise ValueError(
                 f"Penalties {needing} compare clean and perturbed "
                 "activations, so they need a `perturbation`. Pass e.g. "
-                "`perturbation=keras_invariance.GaussianNoise(0.1)`."
+                "`perturbation=keras_invariance.perturbations.GaussianNoise(0.1)`."
             )
 
 
@@ -140,7 +140,7 @@ def check_perturbation_inputs(perturbation, model):
     >>> import keras_invariance as ki
     >>> ids = keras.Input((4,), dtype="int32")
     >>> model = keras.Model(ids, keras.layers.Dense(2)(keras.layers.Embedding(9, 2)(ids)))
-    >>> check_perturbation_inputs(ki.GaussianNoise(0.1), model)
+    >>> check_perturbation_inputs(ki.perturbations.GaussianNoise(0.1), model)
     Traceback (most recent call last):
     ...
     ValueError: GaussianNoise needs float inputs but received int32 inputs. ...
@@ -229,6 +229,6 @@ def check_model_keywords(kwargs):
             "or `AdversarialLossPenalty(search, embedding_layer=...)` for "
             "adversarial training of text), not of this preset or of "
             "InvariantModel, whose perturbation acts on the inputs. For a "
-            "token model, perturb the ids with `ki.UnigramNoise` / "
-            "`ki.BlankNoise`, or add one of those terms to `penalties=`."
+            "token model, perturb the ids with `ki.perturbations.UnigramNoise` / "
+            "`ki.perturbations.BlankNoise`, or add one of those terms to `penalties=`."
         )

@@ -52,7 +52,7 @@ def compute_objective(model, x, y=None, sample_weight=None, x_perturbed=None):
     >>> import keras
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-    >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
+    >>> model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1))
     >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
     >>> total, terms = compute_objective(
@@ -104,7 +104,7 @@ def _choose(model, term, perturbation):
             f"({[p.name for p in model.penalties]}) are derivative penalties "
             "at x (the small-perturbation limits of noise and adversarial "
             "training). Pass the perturbation to apply, e.g. "
-            "`perturb_on_batch(x, y, perturbation=keras_invariance.FGSM(0.1))`."
+            "`perturb_on_batch(x, y, perturbation=keras_invariance.perturbations.FGSM(0.1))`."
         )
     if term == PERTURBATION:
         if model.perturbation is None:
@@ -193,7 +193,7 @@ def perturb_on_batch(model, x, y=None, sample_weight=None, term=None,
             `"noise_regularization"`, `"adversarial_loss"`; the default
             when it is the only one).
         perturbation: A perturbation to apply to this model instead (any
-            `perturbation=` value, e.g. `keras_invariance.PGD(0.1)`).
+            `perturbation=` value, e.g. `keras_invariance.perturbations.PGD(0.1)`).
         targets: Class indices a targeted search moves each row towards
             (overrides the search's `target` rule for this call).
 

@@ -27,3 +27,22 @@ from keras_invariance.evaluation.spatial import grid_accuracy
 from keras_invariance.evaluation.spatial import random_transform_accuracy
 from keras_invariance.evaluation.spatial import spatial_pgd_accuracy
 from keras_invariance.evaluation.spatial import worst_of_k_accuracy
+
+__all__ = [
+    "add_gaussian_noise",
+    "clean_accuracy",
+    "noise_curve",
+    "noisy_accuracy",
+    "adversarial_accuracy",
+    "adversarial_curve",
+    "adversarial_examples",
+    "fgsm_accuracy",
+    "pgd_accuracy",
+    "activation_distances",
+    "default_layers",
+    "jacobian_norms",
+    "grid_accuracy",
+    "random_transform_accuracy",
+    "spatial_pgd_accuracy",
+    "worst_of_k_accuracy",
+]

@@ -3,8 +3,8 @@
 `fgsm_accuracy` is the Invariant BP paper's test attack (eq. 4) with a
 per-channel ε. `adversarial_accuracy`, `adversarial_curve` (one point per ε,
 the x-axis of the paper's Fig. 2) and `adversarial_examples` run the
-package's own searches (`keras_invariance.FGSM`, `keras_invariance.PGD`, the
-code adversarial training trains with) in inference mode, through a
+package's own searches (`keras_invariance.perturbations.FGSM`,
+`keras_invariance.perturbations.PGD`, the code adversarial training trains with) in inference mode, through a
 `StepContext` built around the plain model: the cross-entropy of the true
 labels is what they maximise.
 
@@ -288,10 +288,10 @@ def adversarial_accuracy(model, x, y, epsilon, attack="pgd", norm="inf",
                          return_per_example=False):
     """Robust accuracy under one FGSM or PGD attack of radius ε.
 
-    * `attack="fgsm"`, `norm="inf"`: x + ε·sign(∇x L) (`keras_invariance.FGSM`).
+    * `attack="fgsm"`, `norm="inf"`: x + ε·sign(∇x L) (`keras_invariance.perturbations.FGSM`).
     * `attack="fgsm"`, `norm=2`: x + ε·∇x L / ‖∇x L‖₂ (the fast gradient
       method; one `PGD` step of length ε).
-    * `attack="pgd"`: `keras_invariance.PGD`, `steps` projected steps within
+    * `attack="pgd"`: `keras_invariance.perturbations.PGD`, `steps` projected steps within
       the ℓ∞ or ℓ2 ball, from a random start.
 
     L is the cross-entropy of the true labels. An example counts as correct

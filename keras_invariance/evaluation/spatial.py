@@ -6,7 +6,7 @@ signs as in `keras.layers.RandomTranslation` / `RandomRotation`) and count an
 example as correct only if the model classifies it correctly under every
 transform it was attacked with.
 
-The S-PGD attack is the search of `keras_invariance.SpatialPGD` (the same
+The S-PGD attack is the search of `keras_invariance.perturbations.SpatialPGD` (the same
 code trains with S-PGD), run in inference mode on the cross-entropy of the
 true labels, through a `StepContext` built around the plain model.
 

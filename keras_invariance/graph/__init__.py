@@ -10,3 +10,6 @@
 
 Nothing here imports the engine, the penalties or the perturbations.
 """
+
+# Internal: import the modules themselves; nothing is re-exported here.
+__all__ = []

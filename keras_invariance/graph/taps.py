@@ -77,7 +77,7 @@ SEPARATOR = "/"
 _RECORDING = threading.local()
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.Tap")
 class Tap(keras.layers.Layer):
     """Identity layer that marks an activation a_ℓ for invariance penalties.
 
@@ -98,8 +98,8 @@ class Tap(keras.layers.Layer):
     ...         self.out = keras.layers.Dense(3)
     ...     def call(self, x):
     ...         return self.out(self.tap(self.hidden(x)))
-    >>> net = Net(perturbation=ki.GaussianNoise(0.1), alpha=0.5, beta=0.5,
-    ...           penalties=[ki.ActivationDistance(layers=["hidden_tap"])])
+    >>> net = Net(perturbation=ki.perturbations.GaussianNoise(0.1), alpha=0.5, beta=0.5,
+    ...           penalties=[ki.penalties.ActivationDistance(layers=["hidden_tap"])])
 
     Args:
         name: The tap's name, used to select it in a penalty's `layers`.

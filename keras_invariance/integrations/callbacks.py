@@ -27,7 +27,7 @@ from keras_invariance.evaluation.accuracy import add_gaussian_noise
 from keras_invariance.evaluation.accuracy import clean_accuracy
 from keras_invariance.evaluation.representation import activation_distances
 from keras_invariance.evaluation.representation import jacobian_norms
-from keras_invariance.integrations.tuning import term_hyperparameters
+from keras_invariance.integrations.terms import term_hyperparameters
 from keras_invariance.utils.hyperparameters import check_non_negative
 from keras_invariance.utils.hyperparameters import value_of
 
@@ -100,7 +100,7 @@ class InvarianceDiagnostics(keras.callbacks.Callback):
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((4,)),
     ...     keras.layers.Dense(8, name="hidden"), keras.layers.Dense(3)])
-    >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1))
+    >>> model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1))
     >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
     >>> x, y = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
@@ -210,7 +210,7 @@ class WeightSchedule(keras.callbacks.Callback):
     so a schedule can raise it; give `value` then.
 
     The term is found by name (see
-    `keras_invariance.integrations.tuning.term_hyperparameters`): `"alpha"`, `"beta"`, a
+    `keras_invariance.integrations.terms.term_hyperparameters`): `"alpha"`, `"beta"`, a
     penalty's name (its weight, e.g. `"irl_distance"`, `"vat"`), or any
     `"<owner>.<variable>"` such as `"perturbation.epsilon"`. It is a
     non-trainable variable, so changing it does not retrace the train step.
@@ -221,7 +221,7 @@ class WeightSchedule(keras.callbacks.Callback):
     >>> import keras
     >>> import keras_invariance as ki
     >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1), weight=0.0)
+    >>> model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1), weight=0.0)
     >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
     ...     from_logits=True))
     >>> schedule = WeightSchedule("irl_distance", value=0.5, start_epoch=2)

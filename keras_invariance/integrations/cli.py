@@ -23,6 +23,10 @@ methods, a model file that is not a Keras model or does not fit the data,
 empty or negative σ / ε lists, an output directory that cannot be written
 or already holds a report) prints one line and exits with status 2, before
 anything is trained or written.
+
+`report` needs scikit-learn for its default data and matplotlib for its
+figures; `tune` and `report --tune` need Keras Tuner and TensorBoard. The
+`report` extra installs them all (`pip install 'keras-invariance[report]'`).
 """
 
 import collections
@@ -31,7 +35,6 @@ import sys
 import tempfile
 
 from keras_invariance.integrations import callbacks
-from keras_invariance.integrations import tuning
 from keras_invariance.integrations.report import config as config_lib
 from keras_invariance.integrations.report import data as data_lib
 from keras_invariance.integrations.report import methods as methods_lib
@@ -93,8 +96,11 @@ def _report(args):
 
 
 def _tune(args):
-    import keras_tuner
+    # Keras Tuner (the `tuner` extra) only for this subcommand: `report`
+    # without `--tune` runs without it.
+    from keras_invariance.integrations import tuning
 
+    keras_tuner = tuning.keras_tuner
     if args.method == "plain":
         raise _Exit("--method plain is ordinary training: it has no weights to search; "
                     "choose a method with terms (see `keras-invariance report "
@@ -168,11 +174,18 @@ def execute(args):
         `keras_tuner` tuner; `report --list-methods`: `None`.
 
     Raises:
-        SystemExit: With status 2 and one line on stderr for bad input.
+        SystemExit: With status 2 and one line on stderr for bad input or
+            a missing optional dependency (the line names the extra).
     """
     job = _report if args.command_name == "report" else _tune
     try:
         return job(args)
+    except ImportError as error:
+        # A missing optional dependency: its message names the extra.
+        if "keras-invariance[" not in str(error):
+            raise
+        sys.stderr.write(f"keras-invariance {args.command}: error: {error}\n")
+        raise SystemExit(2) from None
     except (_Exit, ReportError) as error:
         sys.stderr.write(f"keras-invariance {args.command}: error: {error}\n")
         raise SystemExit(2) from None

@@ -8,7 +8,12 @@
 * `term_hyperparameters(model)` lists a model's tunable variables by name
   (`"alpha"`, `"irl_distance.weight"`, `"perturbation.epsilon"`, …); the
   report prints them and `keras_invariance.integrations.callbacks.WeightSchedule` finds
-  its term through them.
+  its term through them (they live in `keras_invariance.integrations.terms`,
+  which needs no Keras Tuner, and are importable from here too).
+
+This module needs Keras Tuner and TensorBoard, the `tuner` extra
+(`pip install 'keras-invariance[tuner]'`); importing it without them raises
+an ImportError that says so.
 
 Objective names a search can use (all also appear in `fit()` history):
 
@@ -30,14 +35,20 @@ import importlib.util
 import math
 
 import keras
-import keras_tuner
 
 from keras_invariance.datasets.digits import digits_classifier
 from keras_invariance.distances import L2Cosine
+from keras_invariance.integrations.terms import assign_terms
+from keras_invariance.integrations.terms import term_hyperparameters
+from keras_invariance.integrations.terms import term_values  # noqa: F401 (public here too)
 from keras_invariance.perturbations.noise import GaussianNoise
 from keras_invariance.presets.irl import DEFAULT_WEIGHT as IRL_DEFAULT_WEIGHT
 from keras_invariance.presets.irl import IRL
+from keras_invariance.utils.extras import install_hint
+from keras_invariance.utils.extras import require
 from keras_invariance.utils.hyperparameters import value_of
+
+keras_tuner = require("keras_tuner", "tuner", "keras_invariance.integrations.tuning")
 
 #: Objective names (see above) and the direction that is better.
 OBJECTIVES = {
@@ -69,110 +80,9 @@ def _require_tensorboard():
         # ends with an unhelpful "consecutive failed trials" error.
         raise ImportError(
             "Keras Tuner imports `tensorboard` in every trial on the "
-            "TensorFlow backend, and it is not installed. Run "
-            "`pip install tensorboard`."
+            f"TensorFlow backend, and it is not installed. Run "
+            f"`{install_hint('tuner')}` (or `pip install tensorboard`)."
         )
-
-
-def term_hyperparameters(model):
-    """A model's term weights and strengths, by name, as its variables.
-
-    Names: `"alpha"`, `"beta"`, `"perturbation.<variable>"` (e.g.
-    `"perturbation.epsilon"`, `"perturbation.stddev"`) and
-    `"<penalty name>.<variable>"` for every scalar float variable of each
-    penalty (its `weight` λ_j, per-layer `layer_weight_<layer>`, its distance's
-    `cosine_weight`, VAT's `epsilon` …), in that order. The values are
-    whatever the variables hold (the weights actually used, including any
-    a schedule changed).
-
-    Example:
-
-    >>> import keras
-    >>> import keras_invariance as ki
-    >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model = ki.VAT(base)
-    >>> sorted(term_hyperparameters(model))[:3]
-    ['alpha', 'beta', 'vat.epsilon']
-
-    Args:
-        model: A `keras_invariance.InvariantModel`.
-
-    Returns:
-        A dict from name to scalar `keras.Variable`.
-
-    Raises:
-        ValueError: For a model that is not an `InvariantModel`.
-    """
-    if not hasattr(model, "penalties") or not hasattr(model, "alpha"):
-        raise ValueError(
-            "term_hyperparameters needs a keras_invariance.InvariantModel; "
-            f"received {type(model).__name__}."
-        )
-    found = {"alpha": model.alpha, "beta": model.beta}
-    owners = [("perturbation", model.perturbation)]
-    owners += [(penalty.name, penalty) for penalty in model.penalties]
-    for prefix, owner in owners:
-        if owner is None:
-            continue
-        for variable in owner.non_trainable_variables:
-            if tuple(variable.shape) == () and variable.dtype == "float32":
-                found.setdefault(f"{prefix}.{variable.name}", variable)
-    return found
-
-
-def term_values(model):
-    """`term_hyperparameters(model)` as Python floats (for printing, JSON).
-
-    Example:
-
-    >>> import keras
-    >>> import keras_invariance as ki
-    >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> term_values(ki.IRL(base, preset="plain"))
-    {'alpha': 1.0, 'beta': 0.0}
-
-    Args:
-        model: A `keras_invariance.InvariantModel`.
-
-    Returns:
-        A dict from name to float.
-    """
-    return {name: value_of(v) for name, v in term_hyperparameters(model).items()}
-
-
-def assign_terms(model, values):
-    """Sets a model's term weights and strengths by name (e.g. tuned ones).
-
-    The names are those of `term_hyperparameters`; a PGD step size keeps
-    its fraction of a changed radius, as in a tuner trial.
-
-    Example:
-
-    >>> import keras
-    >>> import keras_invariance as ki
-    >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    >>> model = ki.VAT(base)
-    >>> assign_terms(model, {"vat.weight": 0.3})
-    >>> round(term_values(model)["vat.weight"], 3)
-    0.3
-
-    Args:
-        model: A `keras_invariance.InvariantModel`.
-        values: `{name: float}`.
-
-    Raises:
-        ValueError: For a name the model does not have (the message lists
-            its names).
-    """
-    variables = term_hyperparameters(model)
-    unknown = sorted(set(values) - set(variables))
-    if unknown:
-        raise ValueError(
-            f"assign_terms: {unknown} are not terms of this model; its names "
-            f"are {list(variables)}."
-        )
-    for name, value in values.items():
-        _assign(model, name, variables[name], float(value))
 
 
 def objective(name):
@@ -439,7 +349,7 @@ class InvariantHyperModel(keras_tuner.HyperModel):
                 value = hp.Float(name, 0.0, 1.0, step=0.1, default=round(default, 1))
             else:
                 value = hp.Float(name, low, high, sampling=sampling, default=default)
-            _assign(model, name, variables[name], value)
+            assign_terms(model, {name: value})
         model.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -468,13 +378,3 @@ def _checked_range(name, bounds):
             f"low > 0; received {bounds!r}."
         )
     return low, high, sampling
-
-
-def _assign(model, name, variable, value):
-    previous = value_of(variable)
-    variable.assign(value)
-    # A PGD step size is kept at the same fraction of its radius.
-    if name == "perturbation.epsilon" and previous > 0:
-        step = getattr(model.perturbation, "step_size", None)
-        if isinstance(step, keras.Variable):
-            step.assign(value_of(step) * value / previous)

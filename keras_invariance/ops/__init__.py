@@ -8,3 +8,6 @@
 
 Nothing here imports any other part of the package except `utils`.
 """
+
+# Internal: import the modules themselves; nothing is re-exported here.
+__all__ = []

@@ -12,3 +12,10 @@ from keras_invariance.pairs.autoencoder import InvariantAutoencoder
 from keras_invariance.pairs.extended_layer import ExtendedLayer
 from keras_invariance.pairs.networks import build_extended_network
 from keras_invariance.pairs.networks import build_mlp
+
+__all__ = [
+    "InvariantAutoencoder",
+    "ExtendedLayer",
+    "build_extended_network",
+    "build_mlp",
+]

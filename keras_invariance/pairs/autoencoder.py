@@ -36,7 +36,7 @@ def _static_width(model, attribute):
     return None
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.pairs.InvariantAutoencoder")
 class InvariantAutoencoder(keras.Model):
     """Autoencoder whose code has an invariant part, trained with `fit()`.
 

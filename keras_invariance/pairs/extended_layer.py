@@ -13,7 +13,7 @@ from keras import ops
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.pairs.ExtendedLayer")
 class ExtendedLayer(keras.layers.Layer):
     """Extended layer: skip connection, 2-norm and normalised (quadratic) maps.
 

@@ -19,3 +19,17 @@ from keras_invariance.penalties.noise_regularization import NoiseRegularization
 from keras_invariance.penalties.tangent_prop import FastTangentProp
 from keras_invariance.penalties.tangent_prop import TangentProp
 from keras_invariance.penalties.vat import VATPenalty
+
+__all__ = [
+    "ActivationDistance",
+    "OutputDivergence",
+    "AdversarialLossPenalty",
+    "Penalty",
+    "LossIBPPenalty",
+    "PredictionIBPPenalty",
+    "JacobianPenalty",
+    "NoiseRegularization",
+    "FastTangentProp",
+    "TangentProp",
+    "VATPenalty",
+]

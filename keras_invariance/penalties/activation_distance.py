@@ -19,7 +19,7 @@ def tile_clean(clean, num_samples):
     return ops.concatenate([clean] * num_samples, axis=0)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.ActivationDistance")
 class ActivationDistance(Penalty):
     """IRL distance L_dist = (1/K) Σ_k Σ_ℓ γ_ℓ · d(a_ℓ, ã_ℓ⁽ᵏ⁾).
 
@@ -61,8 +61,8 @@ class ActivationDistance(Penalty):
     >>> h = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
     >>> base = keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
     >>> model = ki.InvariantModel(
-    ...     base, alpha=0.5, beta=0.5, perturbation=ki.GaussianNoise(0.1),
-    ...     penalties=[ki.ActivationDistance(layers={"hidden": 1.0, "logits": 0.5})])
+    ...     base, alpha=0.5, beta=0.5, perturbation=ki.perturbations.GaussianNoise(0.1),
+    ...     penalties=[ki.penalties.ActivationDistance(layers={"hidden": 1.0, "logits": 0.5})])
     >>> model.penalties[0].tap_names
     ['hidden', 'logits']
 
@@ -197,7 +197,7 @@ class ActivationDistance(Penalty):
         )
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.OutputDivergence")
 class OutputDivergence(ActivationDistance):
     """Divergence h(f(x), f(x̃)) between clean and perturbed outputs.
 
@@ -211,7 +211,7 @@ class OutputDivergence(ActivationDistance):
     Example:
 
     >>> import keras_invariance as ki
-    >>> h = ki.OutputDivergence(distance="kl", weight=1.0)
+    >>> h = ki.penalties.OutputDivergence(distance="kl", weight=1.0)
     >>> h.name
     'output_divergence'
 

@@ -11,7 +11,7 @@ from keras_invariance.perturbations.adversarial import Search
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.AdversarialLossPenalty")
 class AdversarialLossPenalty(EmbeddingInputs, Penalty):
     """R = L(f(x̃)), with x̃ from an FGSM or PGD search, as a penalty.
 
@@ -60,7 +60,7 @@ class AdversarialLossPenalty(EmbeddingInputs, Penalty):
         if not isinstance(perturbation, Search):
             raise ValueError(
                 "`perturbation` must be a search such as "
-                f"`keras_invariance.FGSM` or `PGD`; received {perturbation!r}."
+                f"`keras_invariance.perturbations.FGSM` or `PGD`; received {perturbation!r}."
             )
         self.perturbation = perturbation
         self.init_embedding(embedding_layer)

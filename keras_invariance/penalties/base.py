@@ -8,7 +8,7 @@ from keras_invariance.utils.hyperparameters import value_of
 from keras_invariance.utils.seeding import SeedState
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.Penalty")
 class Penalty(SeedState, keras.layers.Layer):
     """Base class for a weighted invariance penalty λ_j·R_j.
 

@@ -96,7 +96,7 @@ class InputGradientPenalty(EmbeddingInputs, Penalty):
         )
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.LossIBPPenalty")
 class LossIBPPenalty(InputGradientPenalty):
     """Loss IBP: R = ‖∇x L‖_r^r per example, r ∈ {1, 2} (default 1).
 
@@ -150,7 +150,7 @@ class LossIBPPenalty(InputGradientPenalty):
         return numerics.weighted_mean(values, context.sample_weight)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.PredictionIBPPenalty")
 class PredictionIBPPenalty(InputGradientPenalty):
     """Prediction IBP: R = ‖∇x p · ∇x Lᵀ‖_r^r, the derivative of p along g.
 

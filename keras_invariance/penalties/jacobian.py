@@ -13,7 +13,7 @@ from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.JacobianPenalty")
 class JacobianPenalty(EmbeddingInputs, LayerwiseSquaredL2):
     """Jacobian penalty R = Σ_ℓ γ_ℓ·‖∂a_ℓ/∂x‖²_F, averaged over the batch.
 

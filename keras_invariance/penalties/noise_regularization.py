@@ -14,7 +14,7 @@ from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.NoiseRegularization")
 class NoiseRegularization(EmbeddingInputs, LayerwiseSquaredL2):
     """Noise regularization R = E‖f(x) − f(x + Δx)‖², weighted by `weight`.
 

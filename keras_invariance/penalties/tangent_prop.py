@@ -116,7 +116,7 @@ class _TangentPenalty(Penalty):
                 "one image input, but the model has "
                 f"{len(tree.flatten(spec))} inputs. Split off the image branch "
                 "as its own model, or use a per-input spatial perturbation "
-                "(`perturbation={'image': ki.RandomSpatialTransform()}`) with "
+                "(`perturbation={'image': ki.perturbations.RandomSpatialTransform()}`) with "
                 "`OutputDivergence`."
             )
 
@@ -153,7 +153,7 @@ class _TangentPenalty(Penalty):
         return cls(**config)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.TangentProp")
 class TangentProp(_TangentPenalty):
     """Tangent Prop: R = Σ_t mean_b ‖J_f(x_b) · t_bt‖² (Tangent BP).
 
@@ -456,7 +456,7 @@ class TangentProp(_TangentPenalty):
         return super().from_config(deprecation.upgrade_config(config, "TangentProp"))
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.FastTangentProp")
 class FastTangentProp(_TangentPenalty):
     """Fast Tangent BP: R = Σ_t mean_b w_b·(∇x ℓ_b · t_bt)².
 

@@ -14,7 +14,7 @@ from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.penalties.VATPenalty")
 class VATPenalty(EmbeddingInputs, Penalty):
     """VAT: R = KL(p(y|x) ‖ p(y|x + r_adv)), r_adv = ε·d̂ by power iteration.
 

@@ -26,3 +26,32 @@ from keras_invariance.perturbations.spatial import WorstOfKSpatial
 from keras_invariance.perturbations.telephony import Telephony
 from keras_invariance.perturbations.token_noise import BlankNoise
 from keras_invariance.perturbations.token_noise import UnigramNoise
+
+__all__ = [
+    "FGSM",
+    "PGD",
+    "AdditiveNoise",
+    "VolumeNoise",
+    "Perturbation",
+    "Compose",
+    "RandomChoice",
+    "InDomainImageNoise",
+    "OutOfDomainImageNoise",
+    "FunctionPerturbation",
+    "GaussianNoise",
+    "LayerPerturbation",
+    "NoiseBank",
+    "project_to_ball",
+    "random_in_ball",
+    "steepest_direction",
+    "OverlappingSpeech",
+    "PerInputPerturbation",
+    "get",
+    "Reverberation",
+    "RandomSpatialTransform",
+    "SpatialPGD",
+    "WorstOfKSpatial",
+    "Telephony",
+    "BlankNoise",
+    "UnigramNoise",
+]

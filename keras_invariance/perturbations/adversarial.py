@@ -298,7 +298,7 @@ class Search(Perturbation):
         return cls(**config)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.FGSM")
 class FGSM(Search):
     """Fast gradient sign method: x̃ = x + ε·sign(∇x L(f(x), y)).
 
@@ -435,7 +435,7 @@ class FGSM(Search):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.PGD")
 class PGD(Search):
     """Projected gradient ascent within the ℓ∞, ℓ2 or ℓ1 ε-ball (Madry et al.).
 

@@ -29,7 +29,7 @@ def _check_waveforms(x, layer_name):
     return waveforms.check_waveforms(x, layer_name)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.AdditiveNoise")
 class AdditiveNoise(Perturbation):
     """Adds white Gaussian noise at a signal-to-noise ratio `snr_db` per clip.
 
@@ -83,7 +83,7 @@ class AdditiveNoise(Perturbation):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.VolumeNoise")
 class VolumeNoise(Perturbation):
     """Turns each clip's volume up or down by `factor` (amplitude scaling).
 

@@ -7,7 +7,7 @@ from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.seeding import SeedState
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.Perturbation")
 class Perturbation(SeedState, keras.layers.Layer):
     """Base class for the noise model ν_x that draws perturbed inputs x̃.
 

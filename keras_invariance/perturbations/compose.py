@@ -74,7 +74,7 @@ class _Combination(Perturbation):
         return cls(**config)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.Compose")
 class Compose(_Combination):
     """Applies perturbations one after another, e.g. reverb → noise → phone.
 
@@ -87,8 +87,8 @@ class Compose(_Combination):
 
     >>> import numpy as np
     >>> import keras_invariance as ki
-    >>> chain = Compose([ki.VolumeNoise(2.0, direction="up"),
-    ...                  ki.VolumeNoise(4.0, direction="down")])
+    >>> chain = Compose([ki.perturbations.VolumeNoise(2.0, direction="up"),
+    ...                  ki.perturbations.VolumeNoise(4.0, direction="down")])
     >>> chain.perturb(np.ones((1, 3), "float32")).numpy()
     array([[0.5, 0.5, 0.5]], dtype=float32)
 
@@ -141,7 +141,7 @@ class Compose(_Combination):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.RandomChoice")
 class RandomChoice(_Combination):
     """Gives each example one perturbation, drawn from a list.
 
@@ -154,8 +154,8 @@ class RandomChoice(_Combination):
 
     >>> import numpy as np
     >>> import keras_invariance as ki
-    >>> choice = RandomChoice([ki.VolumeNoise(2.0, direction="up"),
-    ...                        ki.VolumeNoise(2.0, direction="down")], seed=0)
+    >>> choice = RandomChoice([ki.perturbations.VolumeNoise(2.0, direction="up"),
+    ...                        ki.perturbations.VolumeNoise(2.0, direction="down")], seed=0)
     >>> y = choice.perturb(np.ones((6, 2), "float32")).numpy()
     >>> sorted(set(y[:, 0].tolist())) <= [0.5, 2.0]
     True

@@ -356,7 +356,7 @@ class _ImageNoise(Perturbation):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.InDomainImageNoise")
 class InDomainImageNoise(_ImageNoise):
     """The IRL paper's in-domain image noise: color jitter then PCA lighting.
 
@@ -474,7 +474,7 @@ class InDomainImageNoise(_ImageNoise):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.OutOfDomainImageNoise")
 class OutOfDomainImageNoise(_ImageNoise):
     """The IRL paper's out-of-domain image noise: hue then saturation jitter.
 

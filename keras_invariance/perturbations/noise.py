@@ -12,7 +12,7 @@ from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.GaussianNoise")
 class GaussianNoise(Perturbation):
     """Additive Gaussian noise x̃ = x + Δx with Δx ~ N(0, σ²I).
 
@@ -62,7 +62,7 @@ class GaussianNoise(Perturbation):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.LayerPerturbation")
 class LayerPerturbation(Perturbation):
     """Uses Keras layers (e.g. preprocessing layers) as the noise model.
 
@@ -104,7 +104,7 @@ class LayerPerturbation(Perturbation):
                 raise ValueError(
                     "`LayerPerturbation` takes Keras layers; received "
                     f"{layer!r}. Wrap plain functions in "
-                    "`keras_invariance.FunctionPerturbation`."
+                    "`keras_invariance.perturbations.FunctionPerturbation`."
                 )
         self.layers = layers
 
@@ -136,7 +136,7 @@ class LayerPerturbation(Perturbation):
         return cls(**config)
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.FunctionPerturbation")
 class FunctionPerturbation(Perturbation):
     """Uses a plain function `fn(x) -> x̃` as the noise model.
 

@@ -156,7 +156,7 @@ def _draw_snr(layer, rows):
     return layer.min_snr_db + (layer.max_snr_db - layer.min_snr_db) * u
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.NoiseBank")
 class NoiseBank(BankPerturbation):
     """Adds noise clips from a bank (e.g. MUSAN's noise) at a random SNR.
 

@@ -14,7 +14,7 @@ from keras_invariance.perturbations.noise_bank import NoiseBank
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.OverlappingSpeech")
 class OverlappingSpeech(NoiseBank):
     """Mixes a second utterance into each clip at a random SNR.
 

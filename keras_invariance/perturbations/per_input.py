@@ -32,15 +32,15 @@ def input_names(model):
     return [getattr(t, "name", str(i)) for i, t in enumerate(flat)]
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.PerInputPerturbation")
 class PerInputPerturbation(Perturbation):
     """Draws x̃ input by input: `{input name: perturbation}`.
 
     For a model with several inputs (a dict, or a list of named
     `keras.Input`s), each named input is perturbed by its own perturbation
     and the inputs not named stay clean. Give it directly as
-    `InvariantModel(..., perturbation={"image": ki.GaussianNoise(0.1),
-    "ids": ki.UnigramNoise(...)})`. A search (FGSM, PGD) in the mapping
+    `InvariantModel(..., perturbation={"image": ki.perturbations.GaussianNoise(0.1),
+    "ids": ki.perturbations.UnigramNoise(...)})`. A search (FGSM, PGD) in the mapping
     searches its input with the others held at their clean values.
 
     Names are dict keys for dict inputs, and the `keras.Input` names (or
@@ -53,7 +53,7 @@ class PerInputPerturbation(Perturbation):
     >>> import keras
     >>> import numpy as np
     >>> import keras_invariance as ki
-    >>> p = PerInputPerturbation({"image": ki.GaussianNoise(0.0)})
+    >>> p = PerInputPerturbation({"image": ki.perturbations.GaussianNoise(0.0)})
     >>> x = {"image": np.ones((2, 3), "float32"), "ids": np.ones((2, 4), "int32")}
     >>> sorted(p.perturb(x))
     ['ids', 'image']

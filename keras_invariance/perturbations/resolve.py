@@ -13,7 +13,7 @@ def get(identifier):
     Example:
 
     >>> import keras_invariance as ki
-    >>> type(get({"image": ki.GaussianNoise(0.1)})).__name__
+    >>> type(get({"image": ki.perturbations.GaussianNoise(0.1)})).__name__
     'PerInputPerturbation'
     >>> get(None) is None
     True

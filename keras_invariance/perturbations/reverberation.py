@@ -24,7 +24,7 @@ from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.Reverberation")
 class Reverberation(BankPerturbation):
     """Convolves each clip with a random room impulse response.
 

@@ -224,7 +224,7 @@ class SpatialTransform(Perturbation):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.RandomSpatialTransform")
 class RandomSpatialTransform(SpatialTransform):
     """x̃ = g(x, θ) with θ uniform in the box: data augmentation (D.A.).
 
@@ -314,7 +314,7 @@ class _SpatialSearch(SpatialTransform):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.WorstOfKSpatial")
 class WorstOfKSpatial(_SpatialSearch):
     """Worst of k random transforms, by loss or by divergence.
 
@@ -403,7 +403,7 @@ class WorstOfKSpatial(_SpatialSearch):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.SpatialPGD")
 class SpatialPGD(_SpatialSearch):
     """S-PGD: projected gradient ascent over the transform parameters.
 

@@ -22,7 +22,7 @@ from keras_invariance.utils.api_export import keras_invariance_export
 BAND_TAPS = 101
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.Telephony")
 class Telephony(Perturbation):
     """Band-limits each clip as a telephone line: down to 8 kHz and back.
 

@@ -146,7 +146,7 @@ class _TokenNoise(Perturbation):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.UnigramNoise")
 class UnigramNoise(_TokenNoise):
     """Replaces each token, with probability `p`, by a unigram draw.
 
@@ -253,7 +253,7 @@ class UnigramNoise(_TokenNoise):
         return config
 
 
-@keras_invariance_export
+@keras_invariance_export("keras_invariance.perturbations.BlankNoise")
 class BlankNoise(_TokenNoise):
     """Replaces each token, with probability `p`, by a placeholder `blank_id`.
 

@@ -25,3 +25,19 @@ from keras_invariance.presets.noise_jacobian_vat import NoiseRegularized
 from keras_invariance.presets.regularized_augmentation import SPATIAL_MODES
 from keras_invariance.presets.regularized_augmentation import RegularizedAdversarialTraining
 from keras_invariance.presets.regularized_augmentation import SpatialInvariance
+
+__all__ = [
+    "AdversarialTraining",
+    "FastTangentBP",
+    "LossIBP",
+    "PredictionIBP",
+    "TangentBP",
+    "IRL",
+    "IRL_PRESETS",
+    "VAT",
+    "JacobianRegularized",
+    "NoiseRegularized",
+    "SPATIAL_MODES",
+    "RegularizedAdversarialTraining",
+    "SpatialInvariance",
+]

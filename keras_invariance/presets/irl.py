@@ -68,7 +68,7 @@ def IRL(
     >>> base = keras.Sequential([keras.Input((4,)),
     ...                          keras.layers.Dense(8, name="hidden"),
     ...                          keras.layers.Dense(3, name="out")])
-    >>> model = ki.IRL(base, perturbation=ki.GaussianNoise(0.1),
+    >>> model = ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.1),
     ...                preset="irl_loss", layers="above:hidden")
     >>> model.penalties[0].tap_names
     ['hidden', 'logits']

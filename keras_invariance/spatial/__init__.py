@@ -25,3 +25,21 @@ from keras_invariance.spatial.warps import FILL_MODES
 from keras_invariance.spatial.warps import affine_sample
 from keras_invariance.spatial.warps import apply_spatial_params
 from keras_invariance.spatial.warps import transform_images
+
+__all__ = [
+    "sample_spatial_params",
+    "spatial_grid",
+    "BOX_LAYERS",
+    "TANGENT_LAYERS",
+    "box_from_layers",
+    "spatial_pgd_search",
+    "IBP_TANGENTS",
+    "TANGENT_NAMES",
+    "gaussian_smooth",
+    "image_gradients",
+    "tangent_vectors",
+    "FILL_MODES",
+    "affine_sample",
+    "apply_spatial_params",
+    "transform_images",
+]

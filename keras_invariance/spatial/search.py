@@ -1,6 +1,6 @@
 """Projected sign-gradient ascent over per-row transform parameters (S-PGD).
 
-Shared by `keras_invariance.SpatialPGD` (training) and
+Shared by `keras_invariance.perturbations.SpatialPGD` (training) and
 `keras_invariance.evaluation.spatial_pgd_accuracy` (the attack).
 
 Reference:

@@ -6,3 +6,6 @@
 * `deprecation`: renamed arguments and names, each with its removal version.
 * `vocabulary`: the one name of each concept, and what `scale=` means per term.
 """
+
+# Internal: import the modules themselves; nothing is re-exported here.
+__all__ = []

@@ -10,8 +10,8 @@ from keras import tree
 
 #: The hint for integer inputs reaching a float-only term.
 TOKEN_HINT = (
-    "For token ids use `keras_invariance.UnigramNoise` or "
-    "`keras_invariance.BlankNoise`, or cast the inputs to float."
+    "For token ids use `keras_invariance.perturbations.UnigramNoise` or "
+    "`keras_invariance.perturbations.BlankNoise`, or cast the inputs to float."
 )
 #: The hint when every input is sparse.
 SPARSE_HINT = (
@@ -135,7 +135,7 @@ def check_image_batch(x, who, channels=None):
             f"channels); received shape {shape} and dtype {dtype_of(x)}. Add "
             "a channel axis to grayscale images (`x[..., None]`) and cast "
             "integer pixels to float (e.g. `x.astype('float32') / 255`). For "
-            "non-image inputs use e.g. `keras_invariance.GaussianNoise`."
+            "non-image inputs use e.g. `keras_invariance.perturbations.GaussianNoise`."
         )
     if channels is not None and shape[-1] != channels:
         raise ValueError(

@@ -34,3 +34,12 @@ from keras_invariance.integrations.report.methods import DEFAULT_METHODS
 from keras_invariance.integrations.report.methods import METHODS
 from keras_invariance.integrations.report.methods import Method
 from keras_invariance.integrations.report.runner import run_report
+
+__all__ = [
+    "ReportConfig",
+    "ReportError",
+    "DEFAULT_METHODS",
+    "METHODS",
+    "Method",
+    "run_report",
+]

@@ -6,7 +6,7 @@ only what a preset needs and has no default for, or what must match the
 data: the Gaussian noise σ of the IRL rows (which take a perturbation), and
 the spatial box of the spatial rows (the box the report evaluates on). The
 weights a model actually trained with are read back from its variables
-(`keras_invariance.integrations.tuning.term_values`), so they are printed and saved
+(`keras_invariance.integrations.terms.term_values`), so they are printed and saved
 whatever the presets' defaults are.
 """
 

@@ -31,7 +31,7 @@ from keras_invariance.integrations.report.progress import StepTimer
 from keras_invariance.integrations.report.training import BaseModels
 from keras_invariance.integrations.report.training import build_method
 from keras_invariance.integrations.report.training import compile_model
-from keras_invariance.integrations.tuning import term_values
+from keras_invariance.integrations.terms import term_values
 
 
 def _versions():

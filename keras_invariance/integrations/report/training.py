@@ -5,7 +5,7 @@ import dataclasses
 import keras
 
 from keras_invariance.integrations.report import data as data_lib
-from keras_invariance.integrations.tuning import assign_terms
+from keras_invariance.integrations.terms import assign_terms
 
 
 class BaseModels:

@@ -27,7 +27,6 @@ searched. The chosen weights are printed and saved with each method.
 import shutil
 import tempfile
 
-import keras_tuner
 import numpy as np
 
 from keras_invariance.evaluation import accuracy
@@ -37,6 +36,9 @@ from keras_invariance.integrations import tuning
 from keras_invariance.integrations.report import training
 from keras_invariance.integrations.report.data import ReportError
 from keras_invariance.integrations.report.evaluate import VALUE_RANGE
+from keras_invariance.utils.extras import require
+
+keras_tuner = require("keras_tuner", "tuner", "The fair mode (`--tune`)")
 
 #: The score of a trial that breaks the clean-accuracy constraint is its
 #: robust accuracy minus this, below every trial that keeps it.
@@ -153,7 +155,8 @@ def validation_split(x, y, fraction, seed):
     >>> len(xf), sorted(yv.tolist())
     (8, [0, 1])
     """
-    from sklearn import model_selection
+    model_selection = require("sklearn.model_selection", "digits",
+                              "The validation split of the fair mode")
 
     x_fit, x_val, y_fit, y_val = model_selection.train_test_split(
         x, y, test_size=fraction, random_state=seed, stratify=y)
