@@ -50,6 +50,13 @@ def mu_law_decode(y, mu=255.0):
     >>> x = np.array([-0.5, 0.001, 0.9], "float32")
     >>> np.allclose(mu_law_decode(mu_law_encode(x)), x, atol=1e-6)
     True
+
+    Args:
+        y: μ-law values in [-1, 1] (clipped to it).
+        mu: μ > 0 (255 for 8-bit telephony).
+
+    Returns:
+        The expanded waveform, float32, the shape of `y`.
     """
     mu = _check_mu(mu)
     y = tf.clip_by_value(tf.cast(y, tf.float32), -1.0, 1.0)

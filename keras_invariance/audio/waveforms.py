@@ -119,6 +119,12 @@ def power(x):
 
     >>> power(np.array([[1.0, -1.0], [2.0, 0.0]])).numpy().ravel().tolist()
     [1.0, 2.0]
+
+    Args:
+        x: Waveforms, shape `(batch, ...)`.
+
+    Returns:
+        Shape `(batch, 1, ...)` (every non-batch axis kept as 1), float32.
     """
     x = ops.cast(x, "float32")
     return ops.mean(ops.square(x), axis=tuple(range(1, len(x.shape))),
@@ -165,6 +171,13 @@ def match_level(y, reference):
 
     >>> np.asarray(match_level(np.array([[2.0, -2.0]]), np.array([[0.5, 0.5]])))
     array([[ 0.5, -0.5]], dtype=float32)
+
+    Args:
+        y: Waveforms to rescale, shape `(batch, ...)`.
+        reference: Waveforms whose levels `y` takes, the same batch.
+
+    Returns:
+        `y` rescaled, float32.
     """
     y = ops.cast(y, "float32")
     gain = ops.sqrt(power(reference) / (power(y) + EPSILON))

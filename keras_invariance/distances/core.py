@@ -31,7 +31,20 @@ _DISTRIBUTIONS = ("categorical", "bernoulli")
 
 
 def squared_l2(u, v):
-    """‖u − v‖² per example, in float32."""
+    """‖u − v‖² per example, in float32.
+
+    Example:
+
+    >>> squared_l2([[3.0, 0.0]], [[0.0, 4.0]]).numpy()
+    array([25.], dtype=float32)
+
+    Args:
+        u: Clean values, shape `(batch, ...)`.
+        v: Perturbed values, the shape of `u`.
+
+    Returns:
+        Shape `(batch,)`, float32.
+    """
     u, v = flatten_rows(u), flatten_rows(v)
     return ops.sum(ops.square(u - v), axis=-1)
 
@@ -43,6 +56,13 @@ def relative_squared_l2(u, v):
 
     >>> relative_squared_l2([[2.0, 0.0]], [[1.0, 0.0]]).numpy()
     array([0.4], dtype=float32)
+
+    Args:
+        u: Clean values, shape `(batch, ...)`.
+        v: Perturbed values, the shape of `u`.
+
+    Returns:
+        Shape `(batch,)`, float32.
     """
     u, v = flatten_rows(u), flatten_rows(v)
     energy = 0.5 * (ops.sum(ops.square(u), axis=-1) + ops.sum(ops.square(v), axis=-1))
@@ -54,7 +74,20 @@ def _scaled(values, l2_scale):
 
 
 def cosine_similarity(u, v):
-    """uᵀv / (‖u‖‖v‖) per example; 0 (with finite gradient) for zero vectors."""
+    """uᵀv / (‖u‖‖v‖) per example; 0 (with finite gradient) for zero vectors.
+
+    Example:
+
+    >>> cosine_similarity([[1.0, 0.0], [0.0, 0.0]], [[2.0, 0.0], [1.0, 0.0]]).numpy()
+    array([1., 0.], dtype=float32)
+
+    Args:
+        u: Clean values, shape `(batch, ...)`.
+        v: Perturbed values, the shape of `u`.
+
+    Returns:
+        Shape `(batch,)`, float32.
+    """
     u, v = flatten_rows(u), flatten_rows(v)
     dot = ops.sum(u * v, axis=-1)
     norms = ops.sqrt(
@@ -98,6 +131,16 @@ def kl_divergence(u, v, from_logits=True, distribution="categorical"):
 
     >>> round(float(kl_divergence([[0.0]], [[0.0]], distribution="bernoulli")[0]), 6)
     0.0
+
+    Args:
+        u: Clean values, shape `(batch, ...)`.
+        v: Perturbed values, the shape of `u`.
+        from_logits: Whether `u` and `v` are logits (else probabilities).
+        distribution: `"categorical"` (softmax over the last axis) or
+            `"bernoulli"` (one sigmoid per unit).
+
+    Returns:
+        Shape `(batch,)`, float32, in nats.
     """
     if distribution == "bernoulli":
         u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
@@ -126,6 +169,16 @@ def cross_entropy(u, v, from_logits=True, distribution="categorical"):
 
     >>> round(float(cross_entropy([[0.0]], [[0.0]], distribution="bernoulli")[0]), 4)
     0.6931
+
+    Args:
+        u: Clean values, shape `(batch, ...)`.
+        v: Perturbed values, the shape of `u`.
+        from_logits: Whether `u` and `v` are logits (else probabilities).
+        distribution: `"categorical"` (softmax over the last axis) or
+            `"bernoulli"` (one sigmoid per unit).
+
+    Returns:
+        Shape `(batch,)`, float32, in nats.
     """
     if distribution == "bernoulli":
         u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
@@ -224,6 +277,9 @@ class CosineDistance(Distance):
 
     >>> CosineDistance().distance([[1.0, 0.0]], [[0.0, 2.0]]).numpy()
     array([1.], dtype=float32)
+
+    Args:
+        **kwargs: Keras `Layer` arguments.
 
     Reference:
         Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3, Figure 1b.
@@ -553,5 +609,11 @@ def serialize(distance):
 
     >>> serialize(SquaredL2())["registered_name"]
     'keras_invariance>SquaredL2'
+
+    Args:
+        distance: A `Distance`.
+
+    Returns:
+        Its Keras serialization (a dict `keras.saving` deserializes).
     """
     return keras.saving.serialize_keras_object(distance)

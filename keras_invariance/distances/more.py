@@ -105,6 +105,15 @@ def l1(u, v, weights=None, reduction="sum"):
 
     >>> l1([[1.0, -1.0]], [[0.0, 1.0]]).numpy()
     array([3.], dtype=float32)
+
+    Args:
+        u: Clean values, shape `(batch, ...)`.
+        v: Perturbed values, the shape of `u`.
+        weights: Optional per-feature weights w_j (default all 1).
+        reduction: `"sum"` over features (default) or `"mean"`.
+
+    Returns:
+        Shape `(batch,)`, float32.
     """
     u = ops.cast(ops.convert_to_tensor(u), "float32")
     v = ops.cast(ops.convert_to_tensor(v), "float32")
