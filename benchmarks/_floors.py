@@ -164,7 +164,8 @@ class FloorModel(keras.Model):
         pooled = 4.0 * tf.nn.avg_pool2d(tf.reshape(u1, (-1,) + tuple(u1.shape[2:])), 2, 2, "VALID")
         u2 = tf.nn.conv2d(pooled, conv2.kernel, 1, "SAME")
         u2 = tf.reshape(u2, (-1, count) + tuple(u2.shape[1:])) * m2[:, None]
-        jvp = tf.matmul(tf.reshape(tf.reduce_sum(u2, axis=(2, 3)), (-1, u2.shape[-1])), dense.kernel)
+        jvp = tf.matmul(tf.reshape(tf.reduce_sum(u2, axis=(2, 3)), (-1, u2.shape[-1])),
+                        dense.kernel)
         batch = tf.cast(tf.shape(x)[0], tf.float32)
         return _CE(y, out) + 0.01 * tf.reduce_sum(tf.square(jvp)) / batch
 

@@ -190,7 +190,7 @@ def drive(args):
                        "--epochs", str(args.epochs), "--batch", str(args.batch)]
             result = subprocess.run(command, capture_output=True, text=True,
                                     cwd=os.getcwd(), timeout=1800)
-            line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+            line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT ")]
             if not line:
                 raise RuntimeError(f"{side} run failed:\n{result.stderr[-3000:]}")
             runs[side].append(json.loads(line[0][len("RESULT "):]))
@@ -212,7 +212,8 @@ def markdown(payload):
     s = payload["summary"]
     rows = []
     for kind in MODELS:
-        for side, label in (("nsl", "NSL AdversarialRegularization"), ("ki", "ki.AdversarialTraining")):
+        for side, label in (("nsl", "NSL AdversarialRegularization"),
+                            ("ki", "ki.AdversarialTraining")):
             e = s[side][kind]
 
             def f(key, fmt="{:.2f}"):
@@ -229,7 +230,8 @@ def markdown(payload):
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return (f"**Peer comparison**: FGSM L∞ ε = {EPSILON}, L(x) + {MULTIPLIER}·L(x*), digits, "
             f"batch {payload['batch']}; median [min–max] over {payload['processes']} processes "
-            "per side, each ratio to its own environment's plain fit()\n\n" + "\n".join(lines) + "\n")
+            "per side, each ratio to its own environment's plain fit()\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def main(argv=None):

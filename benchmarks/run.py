@@ -236,7 +236,8 @@ def scaling_suite(args):
 
     def irl(**kw):
         stddev = noise.stddev.numpy()
-        return lambda: ki.IRL(make_base(), perturbation=ki.perturbations.GaussianNoise(stddev), **kw)
+        return lambda: ki.IRL(make_base(), perturbation=ki.perturbations.GaussianNoise(stddev),
+                              **kw)
 
     families = [f for f in ("irl", "vat") if not args.methods or f in args.methods]
     builders = {"plain": make_base}
@@ -275,7 +276,8 @@ def scaling_suite(args):
     plain_ms = groups["samples"]["plain"]["ms"]
     for family, key in (("irl", "irl_per_extra_k"), ("vat", "vat_per_extra_iteration")):
         if family in families:
-            fits[key] = _slope(ks, [groups["samples"][f"{family}_k{k}"]["ms"] for k in ks]) / plain_ms
+            fits[key] = _slope(
+                ks, [groups["samples"][f"{family}_k{k}"]["ms"] for k in ks]) / plain_ms
     if "layers" in groups:
         fits["irl_per_extra_layer"] = _slope(
             counts, [groups["layers"][f"irl_layers{c}"]["ms"] for c in counts]
@@ -298,10 +300,12 @@ def scaling_markdown(p):
     rows.append(["cost of one more K (plain steps)",
                  f"{s['irl_per_extra_k']:.2f} (ideal 1.00)" if "irl" in fam else "–",
                  f"{s['vat_per_extra_iteration']:.2f} (ideal 0.67)" if "vat" in fam else "–"])
-    out.append(protocol.markdown_table(["K (IRL copies / VAT power iterations)", "IRL", "VAT"], rows))
+    out.append(protocol.markdown_table(
+        ["K (IRL copies / VAT power iterations)", "IRL", "VAT"], rows))
     out.append("")
     if "layers" in g:
-        rows = [[f"{c} ({', '.join(p['taps'][-c:])})", protocol.fmt_ratio(g["layers"][f"irl_layers{c}"])]
+        rows = [[f"{c} ({', '.join(p['taps'][-c:])})",
+                 protocol.fmt_ratio(g["layers"][f"irl_layers{c}"])]
                 for c in p["layer_counts"]]
         rows.append(["cost of one more layer (plain steps)",
                      f"{s['irl_per_extra_layer']:.3f} (ideal ≈ 0)"])
@@ -367,7 +371,8 @@ MEMORY_GOALS = {"irl_k1": 2.0, "loss_ibp": 2.5, "prediction_ibp": 2.5, "jacobian
 
 
 def memory_markdown(payload):
-    registry = {"cnn": _methods.CNN, "mlp": _methods.MLP, "spatial": _methods.SPATIAL}[payload["model"]]
+    registry = {"cnn": _methods.CNN, "mlp": _methods.MLP,
+                "spatial": _methods.SPATIAL}[payload["model"]]
     out = []
     for setting, summary in payload["results"].items():
         src = next(iter(summary.values()))["source"]
@@ -377,7 +382,8 @@ def memory_markdown(payload):
         for name, e in summary.items():
             rows.append([name, registry[name]["label"], f"{e['peak'] / 2**20:.1f}",
                          f"{(e['peak'] - e['resident']) / 2**20:.1f}", f"{e['peak_ratio']:.2f}",
-                         f"{e['step_ratio']:.2f}", protocol.goal_mark(e["step_ratio"], MEMORY_GOALS.get(name))])
+                         f"{e['step_ratio']:.2f}",
+                         protocol.goal_mark(e["step_ratio"], MEMORY_GOALS.get(name))])
         out.append(protocol.markdown_table(
             ["method", "what", "peak MiB", "step MiB (peak − resident)", "peak × plain",
              "step × plain", "goal (step)"], rows))
@@ -463,7 +469,8 @@ def overhead_suite(args):
             "plain": _compile(make_base(), jit),
             "invariant_model": _compile(ki.InvariantModel(make_base()), jit),
             "plain_spe10": _compile(make_base(), jit, steps_per_execution=10),
-            "invariant_model_spe10": _compile(ki.InvariantModel(make_base()), jit, steps_per_execution=10),
+            "invariant_model_spe10": _compile(ki.InvariantModel(make_base()), jit,
+                                              steps_per_execution=10),
         }
         for m in models.values():
             protocol.fit_steps(m, x, y, batch, 20 if not args.quick else 2)
@@ -531,7 +538,8 @@ def main(argv=None):
     start = time.perf_counter()
     machine = protocol.machine()
     if args.suite in ("mlp", "cnn", "spatial"):
-        registry = {"mlp": _methods.MLP, "cnn": _methods.CNN, "spatial": _methods.SPATIAL}[args.suite]
+        registry = {"mlp": _methods.MLP, "cnn": _methods.CNN,
+                    "spatial": _methods.SPATIAL}[args.suite]
         payload = _method_suite(registry, args.suite, args)
         title = {"mlp": "MLP 64→256→256→10, digits", "cnn": "ResNet-8, 32×32×3 synthetic",
                  "spatial": "16×16 digits CNN"}[args.suite]

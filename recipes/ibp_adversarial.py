@@ -90,7 +90,9 @@ def methods():
 
 
 def columns(args):
-    cols = [_common.error_column("clean err %", lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y))]
+    cols = [_common.error_column(
+        "clean err %",
+        lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y))]
     for eps in args.eval_epsilons:
         cols.append(_common.error_column(
             f"ε={eps:g} err %",

@@ -143,15 +143,19 @@ def noisy_copy(noise_cls, x, seed, batch_size=1024):
 
 
 def columns(args, noisy_tests, std):
-    cols = [_common.error_column("clean err %", lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y))]
+    cols = [_common.error_column(
+        "clean err %",
+        lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y))]
     for key, x_noisy in noisy_tests.items():
         cols.append(_common.error_column(
             f"{NOISES[key][0]} err %",
-            lambda m, x, y, a, xn=x_noisy: evaluation.clean_accuracy(_common.predict_model(m), xn, y)))
+            lambda m, x, y, a, xn=x_noisy: evaluation.clean_accuracy(
+                _common.predict_model(m), xn, y)))
     for eps in args.fgsm_epsilons:
         cols.append(_common.error_column(
             f"ε={eps:g} err %",
-            lambda m, x, y, a, e=eps: evaluation.fgsm_accuracy(_common.predict_model(m), x, y, e * std)))
+            lambda m, x, y, a, e=eps: evaluation.fgsm_accuracy(
+                _common.predict_model(m), x, y, e * std)))
     return cols
 
 

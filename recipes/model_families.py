@@ -59,9 +59,9 @@ def family_data(name, seed=0, train=None):
         noise = lambda: ki.perturbations.UnigramNoise(vocabulary_size=VOCAB, p=0.2, pad_id=0)  # noqa: E731
     elif name == "tokens_pool":
         (xt, yt), (xs, ys) = keyword_data(seed)
-        noise = lambda: ki.perturbations.UnigramNoise(
+        noise = lambda: ki.perturbations.UnigramNoise(  # noqa: E731
             vocabulary_size=KEYWORD_VOCAB, p=0.2, pad_id=0
-        )  # noqa: E731
+        )
     else:
         raise ValueError(f"unknown family {name!r}; use one of {FAMILIES}")
     if train is not None:

@@ -32,7 +32,8 @@ grid over 10,000 test images dominates evaluation):
 
 Tiny run on scikit-learn's digits zero-padded to 16×16 (no download):
 
-    python recipes/spatial_invariance.py --dataset digits --epochs 1 --train-size 256 --test-size 128 --grid 3 3 5
+    python recipes/spatial_invariance.py --dataset digits --epochs 1 --train-size 256 \\
+        --test-size 128 --grid 3 3 5
 """
 
 import os
@@ -120,7 +121,8 @@ def columns(args):
     box = dict(translation=args.translation, rotation=args.rotation)
     C = _common.accuracy_column
     return [
-        C("std acc %", lambda m, x, y, a: evaluation.clean_accuracy(_common.predict_model(m), x, y)),
+        C("std acc %", lambda m, x, y, a: evaluation.clean_accuracy(
+            _common.predict_model(m), x, y)),
         C("random acc %", lambda m, x, y, a: evaluation.random_transform_accuracy(
             _common.predict_model(m), x, y, seed=a.seed + 1000, **box)),
         C(f"grid acc % ({len(grid)})", lambda m, x, y, a: evaluation.grid_accuracy(

@@ -102,7 +102,8 @@ def test_pgd_increases_the_loss():
 
 @pytest.mark.parametrize(
     "perturbation",
-    [FGSM(0.1), FGSM(0.1, objective="kl"), PGD(0.1, steps=2), PGD(0.1, norm=2, steps=2, objective="squared_l2")],
+    [FGSM(0.1), FGSM(0.1, objective="kl"), PGD(0.1, steps=2),
+     PGD(0.1, norm=2, steps=2, objective="squared_l2")],
     ids=["fgsm", "fgsm_kl", "pgd", "pgd_l2"],
 )
 def test_search_leaves_no_gradient_path(perturbation):
@@ -285,7 +286,8 @@ def test_integer_inputs_are_rejected_with_a_hint():
 
 @pytest.mark.parametrize(
     "perturbation",
-    [FGSM(0.2, objective="kl", value_range=(0, 1), training=True), PGD(0.3, norm=2, steps=4, step_size=0.1, random_start=False)],
+    [FGSM(0.2, objective="kl", value_range=(0, 1), training=True),
+     PGD(0.3, norm=2, steps=4, step_size=0.1, random_start=False)],
     ids=["fgsm", "pgd"],
 )
 def test_config_round_trip(perturbation):

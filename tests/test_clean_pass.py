@@ -38,7 +38,8 @@ def manual_step(base, x, y, alpha, beta, lr):
         clean = SCCE(y, base(x, training=True))
     x_star = x + (EPS / 2) * tf.sign(tape.gradient(clean, x))
     with tf.GradientTape() as tape:
-        total = alpha * SCCE(y, base(x, training=True)) + beta * SCCE(y, base(x_star, training=True))
+        total = (alpha * SCCE(y, base(x, training=True))
+                 + beta * SCCE(y, base(x_star, training=True)))
     grads = tape.gradient(total, base.trainable_weights)
     return [w.numpy() - lr * g.numpy() for w, g in zip(base.trainable_weights, grads)]
 

@@ -148,7 +148,8 @@ def test_help_shows_the_defaults(capsys):
     with pytest.raises(SystemExit):
         keras_invariance_cli.main(["tune", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--max-trials MAX_TRIALS trials of the random search (default: 4)" in text and "(default: val_noisy_accuracy)" in text
+    assert ("--max-trials MAX_TRIALS trials of the random search (default: 4)" in text
+            and "(default: val_noisy_accuracy)" in text)
 
 
 def test_the_parser_defaults_are_the_package_defaults():

@@ -233,9 +233,9 @@ def test_subclass_warning_names_the_class_called():
 
 @pytest.mark.parametrize(
     "cls",
-    [ki.penalties.ActivationDistance, ki.penalties.OutputDivergence, ki.penalties.NoiseRegularization,
-     ki.penalties.JacobianPenalty, ki.penalties.LossIBPPenalty, ki.penalties.PredictionIBPPenalty,
-     ki.penalties.TangentProp],
+    [ki.penalties.ActivationDistance, ki.penalties.OutputDivergence,
+     ki.penalties.NoiseRegularization, ki.penalties.JacobianPenalty, ki.penalties.LossIBPPenalty,
+     ki.penalties.PredictionIBPPenalty, ki.penalties.TangentProp],
 )
 @pytest.mark.parametrize("normalize", [True, False])
 def test_config_saved_by_0_2_0_loads_without_warning(cls, normalize):
@@ -289,8 +289,9 @@ def test_an_unrecorded_shim_is_refused():
 
 def test_every_scale_default_is_normalized():
     assert vocabulary.SCALES == ("normalized", "paper")
-    for cls in [ki.penalties.ActivationDistance, ki.penalties.NoiseRegularization, ki.penalties.JacobianPenalty,
-                ki.penalties.LossIBPPenalty, ki.penalties.PredictionIBPPenalty, ki.penalties.TangentProp]:
+    for cls in [ki.penalties.ActivationDistance, ki.penalties.NoiseRegularization,
+                ki.penalties.JacobianPenalty, ki.penalties.LossIBPPenalty,
+                ki.penalties.PredictionIBPPenalty, ki.penalties.TangentProp]:
         assert cls().scale == "normalized"
 
 

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 import keras_invariance as ki
 from keras_invariance.ops import random_ops
-from tests.engine_checks import SCCE
 from tests.engine_checks import check_distribution_equivalence
 
 # ------------------------------------------------------------- keyed draws

@@ -82,10 +82,12 @@ def test_every_bind_override_keeps_the_signature(cls):
 
 def test_perturbation_bind_reads_no_graph_of_a_subclassed_model():
     # The per-input check is skipped (as for `None`) when the graph is unknown.
-    per_input = ki.perturbations.PerInputPerturbation({"missing": ki.perturbations.GaussianNoise(0.1)})
+    per_input = ki.perturbations.PerInputPerturbation(
+        {"missing": ki.perturbations.GaussianNoise(0.1)})
     per_input.bind(mlp(), subclassed=True)
     with pytest.raises(ValueError, match="does not have"):
-        ki.perturbations.PerInputPerturbation({"missing": ki.perturbations.GaussianNoise(0.1)}).bind(mlp())
+        ki.perturbations.PerInputPerturbation(
+            {"missing": ki.perturbations.GaussianNoise(0.1)}).bind(mlp())
 
 
 # Seeds -----------------------------------------------------------------------
@@ -109,8 +111,8 @@ def test_seed_is_in_the_config_and_round_trips(name):
 
 
 def test_unseeded_terms_have_no_seed_in_their_config():
-    for term in (LossIBPPenalty(), ki.penalties.FastTangentProp(), ki.penalties.ActivationDistance(),
-                 AdversarialLossPenalty()):
+    for term in (LossIBPPenalty(), ki.penalties.FastTangentProp(),
+                 ki.penalties.ActivationDistance(), AdversarialLossPenalty()):
         assert "seed" not in term.get_config(), type(term).__name__
     assert "seed" in ki.perturbations.GaussianNoise(0.1).get_config()
     assert "seed" in ki.penalties.TangentProp().get_config()

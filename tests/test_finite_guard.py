@@ -34,7 +34,8 @@ def test_a_non_finite_penalty_is_named():
     x, y = tiny_data()
     m = ki.InvariantModel(tiny_mlp(), penalties=[Exploding(name="exploding")])
     m.compile("sgd", SCCE)
-    with pytest.raises(NonFiniteError, match="penalty 'exploding' became non-finite at training step 1"):
+    with pytest.raises(NonFiniteError,
+                       match="penalty 'exploding' became non-finite at training step 1"):
         m.fit(x, y, batch_size=16, verbose=0)
 
 
@@ -76,7 +77,8 @@ def test_a_perturbation_producing_inf_is_named():
     x, y = tiny_data(n=32)
     m = ki.IRL(tiny_mlp(), perturbation=lambda t: t / 0.0)
     m.compile("sgd", SCCE)
-    with pytest.raises(NonFiniteError, match="perturbation produced NaN or infinity at training step 1"):
+    with pytest.raises(NonFiniteError,
+                       match="perturbation produced NaN or infinity at training step 1"):
         m.fit(x, y, batch_size=16, verbose=0)
 
 

@@ -225,7 +225,8 @@ def test_prediction_ibp_on_batch_norm_equals_forward_mode_of_the_batch():
 def test_loss_ibp_at_embedding_equals_embedding_gradient():
     base = token_model()
     model = compiled(
-        ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, embedding_layer="emb", scale="paper")])
+        ki.InvariantModel(
+            base, penalties=[LossIBPPenalty(order=2, embedding_layer="emb", scale="paper")])
     )
     x = np.random.default_rng(0).integers(0, 20, (8, 6)).astype("int32")
     y = np.random.default_rng(1).integers(0, 3, 8).astype("int32")

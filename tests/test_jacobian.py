@@ -19,7 +19,9 @@ def test_exact_jacobian_equals_gradient_tape_jacobian(layer):
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, penalties=[JacobianPenalty(layers=layer, num_projections=None, scale="paper")])
+        ki.InvariantModel(
+            base,
+            penalties=[JacobianPenalty(layers=layer, num_projections=None, scale="paper")])
     )
     _, terms = objective(model, x, y)
     jac = explicit_jacobian(base, x, layer)

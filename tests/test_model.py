@@ -58,7 +58,8 @@ def test_irl_objective_equals_hand_computation(num_samples, batching):
     )
     model.compile("sgd", SCCE)
     rng = np.random.default_rng(3)
-    x_tilde = (np.tile(x, (num_samples, 1)) + rng.normal(size=(5 * num_samples, 6))).astype("float32")
+    x_tilde = (np.tile(x, (num_samples, 1))
+               + rng.normal(size=(5 * num_samples, 6))).astype("float32")
     total, terms = model.compute_objective(x, y, sw, x_perturbed=x_tilde)
 
     hidden = keras.Model(base.inputs, base.get_layer("hidden").output)
@@ -88,7 +89,8 @@ def test_weight_regularizers_counted_once():
     total, terms = model.compute_objective(x, y)
     reg = 0.5 * float(np.sum(base.get_layer("out").kernel.numpy() ** 2))
     gamma = float(model.penalties[0].weight)
-    without = 0.5 * terms["clean_loss"] + 0.5 * terms["perturbed_loss"] + gamma * terms["irl_distance"]
+    without = (0.5 * terms["clean_loss"] + 0.5 * terms["perturbed_loss"]
+               + gamma * terms["irl_distance"])
     np.testing.assert_allclose(float(total) - float(without), reg, rtol=1e-4)
 
 

@@ -164,7 +164,8 @@ def test_exact_jacobian_sums_over_every_float_input():
     x, y = list_data(6)
     base = two_float_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.penalties.JacobianPenalty(weight=1.0, num_projections=None, scale="paper")]
+        base,
+        penalties=[ki.penalties.JacobianPenalty(weight=1.0, num_projections=None, scale="paper")],
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)

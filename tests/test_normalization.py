@@ -120,7 +120,8 @@ def test_normalized_tangent_prop_is_relative_to_the_outputs():
     jvp = raw.directional_derivatives(ctx).numpy()  # (B, 1, 3)
     size = (base(x).numpy() ** 2).sum(axis=1).mean()  # the batch's E‖p‖²
     terms = model.compute_objective(x, y)[1]
-    np.testing.assert_allclose(float(terms["tangent_prop"]), (jvp**2).sum(axis=(1, 2)).mean(), rtol=1e-4)
+    np.testing.assert_allclose(float(terms["tangent_prop"]), (jvp**2).sum(axis=(1, 2)).mean(),
+                               rtol=1e-4)
     np.testing.assert_allclose(
         float(terms["rel"]), ((jvp**2).sum(axis=(1, 2)) / size).mean(), rtol=1e-4
     )

@@ -167,7 +167,8 @@ def test_vat_on_a_regression_is_the_output_change_closed_form():
 def test_vat_trains_a_regression_and_lowers_its_sensitivity():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(256, 4)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]]) + 0.1 * rng.normal(size=(256, 1))).astype("float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]])
+         + 0.1 * rng.normal(size=(256, 1))).astype("float32")
 
     def sensitivity(build):
         base = regression_model(seed=2)

@@ -101,7 +101,8 @@ def test_speech_synthetic(tmp_path, capsys):
     for row in saved["rows"]:
         for column in irl_speech.NOISE_COLUMNS:
             assert 0.0 <= row[column] <= 100.0, (row, column)
-        assert math.isfinite(row[irl_speech.DISTANCE_COLUMN]) and row[irl_speech.DISTANCE_COLUMN] >= 0
+        assert (math.isfinite(row[irl_speech.DISTANCE_COLUMN])
+                and row[irl_speech.DISTANCE_COLUMN] >= 0)
     # The noise bank went through WAV files, as MUSAN's would.
     assert sorted(os.listdir(os.path.join(out, "noise_bank"))) == ["test", "train"]
     assert len(os.listdir(os.path.join(out, "noise_bank", "train"))) == 8

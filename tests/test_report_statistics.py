@@ -152,7 +152,8 @@ def test_page_bolds_the_significant_cells_only(made_up, tmp_path):
     path = page.write_html(made_up, tmp_path, [])
     text = open(path, encoding="utf-8").read()
     table = text.split("<h2>All results</h2>")[1].split("<h2>Figures</h2>")[0]
-    assert table.count('class="best"') == sum(bool(b and b["significant"]) for b in made_up["best"].values())
+    assert table.count('class="best"') == sum(
+        bool(b and b["significant"]) for b in made_up["best"].values())
     assert '<td class="best">81.0<span class="ci">±2.5</span></td>' in table
     assert "SMOKE RUN" not in text
     assert "paired t-test over seeds" in text
@@ -168,7 +169,8 @@ def test_summary_says_which_method_for_which_threat(made_up):
     assert noise["pareto"] == ["plain", "irl"]
     assert all("jac" not in t["pareto"] for t in threats.values())
     clean = made_up["summary"]["clean"]
-    assert clean["da"]["significant"] and clean["da"]["difference"] == pytest.approx(0.9033333 - 0.96)
+    assert clean["da"]["significant"]
+    assert clean["da"]["difference"] == pytest.approx(0.9033333 - 0.96)
     assert not clean["jac"]["significant"]
     text = summary.format_summary(made_up)
     assert "indistinguishable from plain: Jacobian" in text

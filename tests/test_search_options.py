@@ -96,7 +96,8 @@ def test_the_l1_projection_is_the_soft_threshold_onto_the_ball():
     support = out != 0
     np.testing.assert_allclose(np.abs(moved)[support], np.broadcast_to(theta, out.shape)[support],
                                rtol=1e-4)
-    assert np.all(np.abs(v[~inside])[~support] <= np.broadcast_to(theta, out.shape)[~support] + 1e-6)
+    assert np.all(
+        np.abs(v[~inside])[~support] <= np.broadcast_to(theta, out.shape)[~support] + 1e-6)
 
 
 def test_projections_of_several_inputs_are_joint():

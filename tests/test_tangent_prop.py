@@ -74,8 +74,8 @@ def objective_model(base, penalty):
 def test_tangent_prop_equals_explicit_jacobian(transforms, sigma, order, softmax, jvp_method):
     x, y = images(), labels()
     base = tiny_cnn()
-    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax, scale="paper",
-                          jvp_method=jvp_method)
+    penalty = TangentProp(transforms=transforms, sigma=sigma, order=order, softmax=softmax,
+                          scale="paper", jvp_method=jvp_method)
     model = objective_model(base, penalty)
     _, terms = model.compute_objective(x, y)
     expected = explicit_tangent_prop(base, x, transforms, sigma, order, softmax)
@@ -207,12 +207,14 @@ def test_tangent_prop_zero_for_invariant_model_positive_otherwise():
     # A model that ignores the image is invariant to every tangent.
     inputs = keras.Input((H, W, 1))
     ignoring = keras.Model(
-        inputs, keras.layers.Dense(3)(keras.layers.Lambda(lambda t: 0.0 * t[:, 0, 0, :] + 1.0)(inputs))
+        inputs,
+        keras.layers.Dense(3)(keras.layers.Lambda(lambda t: 0.0 * t[:, 0, 0, :] + 1.0)(inputs)),
     )
     _, terms = objective_model(ignoring, TangentProp()).compute_objective(x, y)
     assert abs(float(terms["tangent_prop"])) < 1e-10
     # The same architecture without the centering is not invariant.
-    _, terms = objective_model(tiny_cnn(), TangentProp(transforms="brightness")).compute_objective(x, y)
+    _, terms = objective_model(
+        tiny_cnn(), TangentProp(transforms="brightness")).compute_objective(x, y)
     assert float(terms["tangent_prop"]) > 1e-2
     _, terms = objective_model(_mean_centered_model(), TangentProp()).compute_objective(x, y)
     assert float(terms["tangent_prop"]) > 1e-3
@@ -241,7 +243,8 @@ def test_fast_tangent_prop_equals_explicit_loss_gradient():
 def test_num_projections_is_unbiased():
     x = images(2)
     base = tiny_cnn()
-    exact = float(objective_model(base, TangentProp()).compute_objective(x, labels(2))[1]["tangent_prop"])
+    exact = float(
+        objective_model(base, TangentProp()).compute_objective(x, labels(2))[1]["tangent_prop"])
     model = objective_model(base, TangentProp(num_projections=64, seed=3))
     estimate = float(model.compute_objective(x, labels(2))[1]["tangent_prop"])
     np.testing.assert_allclose(estimate / 64.0, exact, rtol=0.35)

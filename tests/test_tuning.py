@@ -188,7 +188,8 @@ def test_ranges_and_fixed_are_checked_against_the_configuration():
     with pytest.raises(ValueError, match="low ≤ high"):
         tuning.InvariantHyperModel(configure, ranges={"vat.weight": (2, 1)}).search_space(model)
     with pytest.raises(ValueError, match="log scale needs low > 0"):
-        tuning.InvariantHyperModel(configure, ranges={"vat.weight": (0, 1, "log")}).search_space(model)
+        tuning.InvariantHyperModel(
+            configure, ranges={"vat.weight": (0, 1, "log")}).search_space(model)
     with pytest.raises(ValueError, match="`configure`"):
         tuning.InvariantHyperModel("vat")
 

@@ -52,7 +52,8 @@ def test_fit_logs_val_terms_and_they_are_the_objectives_terms():
     for name in ("val_loss", "val_clean_loss", "val_perturbed_loss", "val_irl_distance"):
         assert name in history.history, sorted(history.history)
     # No regularizers: the clean loss is the plain validation loss.
-    np.testing.assert_allclose(history.history["val_clean_loss"], history.history["val_loss"], rtol=1e-6)
+    np.testing.assert_allclose(history.history["val_clean_loss"], history.history["val_loss"],
+                               rtol=1e-6)
     logs = model.evaluate(x[32:], y[32:], batch_size=16, verbose=0, return_dict=True)
     # A model without BatchNorm or dropout: inference passes are the
     # training passes, so the terms equal the objective's on the same rows
@@ -60,7 +61,8 @@ def test_fit_logs_val_terms_and_they_are_the_objectives_terms():
     _, terms = model.compute_objective(x[32:], y[32:])
     np.testing.assert_allclose(logs["irl_distance"], float(terms["irl_distance"]), rtol=1e-5)
     np.testing.assert_allclose(logs["perturbed_loss"], float(terms["perturbed_loss"]), rtol=1e-5)
-    np.testing.assert_allclose(history.history["val_irl_distance"][-1], logs["irl_distance"], rtol=1e-5)
+    np.testing.assert_allclose(history.history["val_irl_distance"][-1], logs["irl_distance"],
+                               rtol=1e-5)
 
 
 def test_validation_runs_in_inference_mode():

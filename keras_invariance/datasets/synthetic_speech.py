@@ -80,7 +80,8 @@ def _utterance(word, rng, sample_rate):
             segments.append(("noise", phone, int(seconds / rate * sample_rate)))
     n = sum(s[2] for s in segments)
     t = np.arange(n) / sample_rate
-    f0 = f0_start * (1.0 - 0.18 * t / max(t[-1], 1e-3)) * (1 + 0.01 * rng.normal(size=n).cumsum() / np.sqrt(n))
+    f0 = (f0_start * (1.0 - 0.18 * t / max(t[-1], 1e-3))
+          * (1 + 0.01 * rng.normal(size=n).cumsum() / np.sqrt(n)))
     phase = 2 * np.pi * np.cumsum(f0) / sample_rate
     harmonics = np.arange(1, int(7000 / f0.min()) + 1)[:, None]
     out, start = np.zeros(n), 0

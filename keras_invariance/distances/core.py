@@ -282,7 +282,8 @@ class CosineDistance(Distance):
         **kwargs: Keras `Layer` arguments.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3, Figure 1b.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3, Figure 1b.
     """
 
     def distance(self, u, v, l2_scale=None):
@@ -369,8 +370,11 @@ class KLDivergence(Distance):
         **kwargs: Keras `Layer` arguments.
 
     Reference:
-        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) (KL regularizer);
-        Connections between noise regularization, Jacobian penalties and VAT (a PEA regularizer, Bachman et al. 2014) (VAT's KL).
+        Yang et al.,
+        "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019)
+        (KL regularizer);
+        Connections between noise regularization, Jacobian penalties and VAT (a PEA regularizer,
+        Bachman et al. 2014) (VAT's KL).
     """
 
     on_outputs_only = True

@@ -4,9 +4,9 @@
 per-channel ε. `adversarial_accuracy`, `adversarial_curve` (one point per ε,
 the x-axis of the paper's Fig. 2) and `adversarial_examples` run the
 package's own searches (`keras_invariance.perturbations.FGSM`,
-`keras_invariance.perturbations.PGD`, the code adversarial training trains with) in inference mode, through a
-`StepContext` built around the plain model: the cross-entropy of the true
-labels is what they maximise.
+`keras_invariance.perturbations.PGD`, the code adversarial training trains
+with) in inference mode, through a `StepContext` built around the plain
+model: the cross-entropy of the true labels is what they maximise.
 
 Robust accuracy counts an example as correct only if the model classifies
 it correctly both clean and after every attack (every restart), as

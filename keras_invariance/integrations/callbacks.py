@@ -141,7 +141,9 @@ class InvarianceDiagnostics(keras.callbacks.Callback):
             )
         self.x_perturbed = self._perturbed(perturbation, seed)
         if int(every) != every or every < 1:
-            raise ValueError(f"InvarianceDiagnostics: `every` must be an integer ≥ 1; received {every!r}.")
+            raise ValueError(
+                f"InvarianceDiagnostics: `every` must be an integer ≥ 1; received {every!r}."
+            )
         self.layers = layers
         self.jacobian = bool(jacobian)
         self.every = int(every)

@@ -476,8 +476,9 @@ class PGD(Search):
         ValueError: For integer inputs, an unknown norm, or `steps` < 1.
 
     Reference:
-        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) (A.T., e.g. [3] for
-        ℓ2; modified A.T. maximizing h, e.g. [4] for KL).
+        Yang et al.,
+        "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019)
+        (A.T., e.g. [3] for ℓ2; modified A.T. maximizing h, e.g. [4] for KL).
     """
 
     def __init__(

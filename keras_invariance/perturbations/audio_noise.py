@@ -57,7 +57,8 @@ class AdditiveNoise(Perturbation):
             `(batch, time)` / `(batch, time, 1)`.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Speech recognition".
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3 "Speech recognition".
     """
 
     single_input = True
@@ -112,7 +113,8 @@ class VolumeNoise(Perturbation):
             and (when called) for non-float or non-mono inputs.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Speech recognition".
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3 "Speech recognition".
     """
 
     single_input = True

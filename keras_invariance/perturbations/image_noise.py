@@ -399,9 +399,9 @@ class InDomainImageNoise(_ImageNoise):
             eigen-basis, and (when called) non-float or non-RGB-NHWC inputs.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Image classification",
-        in-domain noise; MXNet `CreateAugmenter` (brightness, contrast,
-        pca_noise).
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3 "Image classification", in-domain noise; MXNet `CreateAugmenter`
+        (brightness, contrast, pca_noise).
     """
 
     def __init__(
@@ -507,8 +507,9 @@ class OutOfDomainImageNoise(_ImageNoise):
             called) non-float or non-RGB-NHWC inputs.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Image classification",
-        out-of-domain noise; MXNet `CreateAugmenter` (hue, saturation).
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3 "Image classification", out-of-domain noise; MXNet `CreateAugmenter`
+        (hue, saturation).
     """
 
     def __init__(

@@ -36,8 +36,10 @@ class GaussianNoise(Perturbation):
         ValueError: For a negative `stddev`, or integer inputs.
 
     Reference:
-        Connections between noise regularization, Jacobian penalties and VAT (a PEA regularizer, Bachman et al. 2014), eq. 1 (Δx ~ N(0, ε²I));
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §2 (additive noise model).
+        Connections between noise regularization, Jacobian penalties and VAT (a PEA regularizer,
+        Bachman et al. 2014), eq. 1 (Δx ~ N(0, ε²I));
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §2 (additive noise model).
     """
 
     def __init__(self, stddev=0.1, seed=None, **kwargs):
@@ -90,7 +92,8 @@ class LayerPerturbation(Perturbation):
         ValueError: If `layers` holds something that is not a Keras layer.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 2 (any ν_x).
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        eq. 2 (any ν_x).
     """
 
     single_input = True

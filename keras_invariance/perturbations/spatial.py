@@ -255,7 +255,9 @@ class RandomSpatialTransform(SpatialTransform):
         ValueError: For inputs that are not a 4-D float image batch.
 
     Reference:
-        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019): x̃ ∼ Unif(T(x)).
+        Yang et al.,
+        "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019):
+        x̃ ∼ Unif(T(x)).
     """
 
     def perturb(self, x, context=None):
@@ -351,8 +353,9 @@ class WorstOfKSpatial(_SpatialSearch):
             a 4-D float image batch.
 
     Reference:
-        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) ("worst-of-k: worst
-        of k randomly drawn transformations"); Engstrom et al. (2019).
+        Yang et al.,
+        "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019)
+        ("worst-of-k: worst of k randomly drawn transformations"); Engstrom et al. (2019).
     """
 
     def __init__(self, k=10, objective=None, **kwargs):
@@ -450,8 +453,9 @@ class SpatialPGD(_SpatialSearch):
             `objective`, or inputs that are not a 4-D float image batch.
 
     Reference:
-        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) ("S-PGD: Projected
-        Gradient Descent with respect to the transformation parameters").
+        Yang et al.,
+        "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019)
+        ("S-PGD: Projected Gradient Descent with respect to the transformation parameters").
     """
 
     def __init__(

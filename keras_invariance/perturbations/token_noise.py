@@ -182,8 +182,8 @@ class UnigramNoise(_TokenNoise):
             non-integer inputs.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Language modeling",
-        unigram noise.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3 "Language modeling", unigram noise.
     """
 
     def __init__(
@@ -282,8 +282,8 @@ class BlankNoise(_TokenNoise):
             non-integer inputs.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), §3 "Language modeling",
-        blank noise.
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        §3 "Language modeling", blank noise.
     """
 
     def __init__(self, blank_id, p=0.2, pad_id=None, seed=None, **kwargs):

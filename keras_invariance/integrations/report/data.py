@@ -290,7 +290,8 @@ def check_model_fits(model, x, num_classes, source):
     ...                  np.zeros((2, 8, 8, 1), "float32"), 10, "--model m.keras")
     Traceback (most recent call last):
     ...
-    keras_invariance.integrations.report.data.ReportError: --model m.keras takes inputs of shape (16, 16, 1) but the data have shape (8, 8, 1); ...
+    keras_invariance.integrations.report.data.ReportError: --model m.keras takes inputs of
+    shape (16, 16, 1) but the data have shape (8, 8, 1); ...
 
     Args:
         model: The base model.

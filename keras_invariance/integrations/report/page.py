@@ -202,7 +202,8 @@ Noise σ and attack ε are pixel intensities (inputs in [0, 1]); FGSM and PGD
 ±{c['translation']:g} px and ±{c['rotation']:g}° (random: one draw, worst-of-{c['worst_of']}:
 every one of {c['worst_of']} draws must be right, grid: all
 {c['grid'][0]}×{c['grid'][1]}×{c['grid'][2]} transforms, on the first
-{min(c.get('grid_size') or data['test_examples'], data['test_examples'])} test examples). Diagnostics on
+{min(c.get('grid_size') or data['test_examples'],
+     data['test_examples'])} test examples). Diagnostics on
 {c['diagnostics_size']} test examples, Gaussian σ = {c['noise']:g}: logit Jacobian norm
 ‖J‖<sub>F</sub> and logit L2 distance. <i>step ×</i> is each method's median
 training-step time over plain training's of the same seed, in this process (the median over
@@ -211,7 +212,8 @@ Wall time {results['wall_seconds']:.0f} s.</p>
 {_main_table(results)}
 <h2>Figures</h2>
 {''.join(figure(f) for f in others)}
-{'' if figures else '<p>No figures: matplotlib is not installed (<code>pip install "keras-invariance[plots]"</code>).</p>'}
+{'' if figures else ('<p>No figures: matplotlib is not installed '
+                     '(<code>pip install "keras-invariance[plots]"</code>).</p>')}
 <h2>Configurations and the weights actually used</h2>
 <p class="small">Every method is a public preset; the weights below are read from the trained
 model's variables (first seed). IRL rows train with Gaussian noise σ = {c['noise']:g}.</p>

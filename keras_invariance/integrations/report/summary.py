@@ -250,7 +250,8 @@ def format_summary(results):
         if len(threat["best"]) > 3:
             lines.append(f"  ({too_close(len(threat['best']), seeds)})")
         lines.append("  Pareto front (cost → robustness): " + " → ".join(
-            f"{names[k]} ({cost_text(threat, k)}, {score_text(threat, k)})" for k in threat["pareto"]))
+            f"{names[k]} ({cost_text(threat, k)}, {score_text(threat, k)})"
+            for k in threat["pareto"]))
         if "like_plain" in threat:
             lines.append(f"  plain: {score_text(threat, 'plain')}")
             if threat["like_plain"]:
