@@ -9,17 +9,14 @@ constant in the gradient, so the gradient is the raw term's, divided by a
 number: it keeps the raw term's pull (e.g. IRL's contraction of the
 representation). The two relative-sensitivity terms (noise regularization
 and the Jacobian) divide by the outputs' spread instead, kept in the
-gradient (`batch_spread` says why: held constant, they collapsed models).
+gradient (`batch_spread` says why).
 
-Why per batch and not per example: a per-example ratio ‖f(x) − f(x̃)‖² /
-‖f(x)‖² explodes where ‖f(x)‖ is small, which is common for one or a few
-outputs (a regression near 0, a binary logit near the boundary): measured on
-a single-unit sigmoid model, the per-example relative Jacobian term rose from
-72 to 552 in three epochs while the clean loss got worse; per batch it falls.
-Why per step and not calibrated once: activations grow during training, so a
-scale measured at the first step made IRL's term 50× too strong on a token
-model (it collapsed to 0.40 accuracy against plain's 0.82) and made the
-logged value rise during healthy training.
+Per batch, not per example: a per-example ratio ‖f(x) − f(x̃)‖² / ‖f(x)‖²
+explodes where ‖f(x)‖ is small, which is common for one or a few outputs (a
+regression near 0, a binary logit near the boundary). Per step, not
+calibrated once: activations grow during training, so a scale fixed at the
+first step drifts from the term it divides. The measurements behind both
+choices are in the README ("Weights and scales", design notes).
 
 Example:
 

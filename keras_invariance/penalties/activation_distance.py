@@ -87,8 +87,8 @@ class ActivationDistance(Penalty):
             layer.
 
     Reference:
-        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 1–2 (L_dist), eq. 5
-        (model risk), §1 (d = ‖u−v‖² − λ·cos, IRL-E and IRL-C).
+        Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018),
+        eq. 1–2 (L_dist), eq. 5 (model risk), §1 (d = ‖u−v‖² − λ·cos, IRL-E and IRL-C).
     """
 
     requires_perturbation = True
@@ -227,8 +227,10 @@ class OutputDivergence(ActivationDistance):
             `"output_divergence"`.
 
     Reference:
-        Yang et al., "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019) (D.A./A.T. + KL or
-        L2); Salazar et al., "Invariant Representation Learning for Robust Deep Networks" (2018), eq. 5.
+        Yang et al.,
+        "Invariance-inducing regularization using worst-case transformations" (NeurIPS 2019)
+        (D.A./A.T. + KL or L2); Salazar et al., "Invariant Representation Learning for Robust
+        Deep Networks" (2018), eq. 5.
     """
 
     default_name = "output_divergence"

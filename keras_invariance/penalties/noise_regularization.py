@@ -25,9 +25,8 @@ class NoiseRegularization(EmbeddingInputs, LayerwiseSquaredL2):
     `weight` and ε mean the same on any model and input range: R is noise
     over signal, the outputs' change under noise of a fixed fraction of the
     inputs' own size relative to how much they vary between examples. The
-    spread stays in the gradient: held constant, the term was lowered
-    fastest by outputs that stop depending on x, and collapsed two of the
-    defaults study's seven families to chance.
+    spread stays in the gradient: held constant, the term is lowered
+    fastest by outputs that stop depending on x.
     `scale="paper"` is the paper's raw ‖h − h̃‖² with ε in input units.
 
     Draws its own Δx ~ N(0, ε²I) each step (so it combines with any model
@@ -182,9 +181,8 @@ class NoiseRegularization(EmbeddingInputs, LayerwiseSquaredL2):
 
         Inputs have no common unit (pixels in [0, 1] or [0, 255],
         standardized features, and embeddings, whose scale is learned and
-        starts near 0.03: an absolute ε = 0.1 there is 3× the signal and
-        collapsed a token model to chance), so the normalized scale counts ε
-        in the batch's own input RMS (`keras_invariance.ops.scales`).
+        starts small), so the normalized scale counts ε in the batch's own
+        input RMS (`keras_invariance.ops.scales`).
         """
         if self.scale != vocabulary.NORMALIZED:
             return self.stddev

@@ -183,14 +183,10 @@ class TangentProp(_TangentPenalty):
     every row moves along its own tangent t. This is `"double_vjp"`, and
     `"auto"` (default) except for one case: without XLA, a model with
     BatchNormalization layers takes the B·T-row forward-mode pass below.
-    The shared pass is the faster one there too (BatchNorm ResNet-8, no XLA:
-    5.9× plain against 14×, once its third derivatives run without
-    TensorFlow's slow rank-8 tiles, `keras_invariance.ops.second_order`), but a
-    BatchNorm CNN trained through it ended with moving statistics that do
-    not match its training-mode network: the defaults study's BatchNorm CNN
-    reached 98.0 % test accuracy in training mode and 87.3 % in inference
-    mode, against 98.2 % and 96.7 % through the forward-mode pass. Choose
-    `jvp_method="double_vjp"` to take the shared pass anyway.
+    The shared pass is the faster one there too, but a BatchNorm CNN trained
+    through it ends with moving statistics that do not match its
+    training-mode network (README, "Weights and scales", design notes).
+    Choose `jvp_method="double_vjp"` to take the shared pass anyway.
 
     Without the engine's pass (`training=False`, which differentiates the
     inference-mode network, or `directional_derivatives` called on other

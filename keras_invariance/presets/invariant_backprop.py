@@ -32,8 +32,8 @@ PAPER_WEIGHTS = {
     "tangent_bp": 0.01,
     "fast_tangent_bp": 0.0003,
 }
-#: Defaults on the normalized scale, measured on four model families
-#: (`recipes/default_weights.py`; see each preset's docstring).
+#: Defaults on the normalized scale, chosen on the seven model families of
+#: `recipes/default_weights.py` (README, "Weights and scales").
 DEFAULT_WEIGHTS = {
     "loss_ibp": 0.05,
     "prediction_ibp": 1.0,

@@ -16,13 +16,8 @@ IRL_PRESETS = {
 }
 #: γ of the IRL loss on the default scale (each layer's L2 part divided by
 #: its clean activations' energy E‖a‖² on the same step, averaged over the
-#: global batch, `keras_invariance.ops.scales`). Measured on seven model
-#: families (`recipes/default_weights.py`, 20 epochs, seed 0): with γ = 0.1
-#: the IRL distance on the test split falls to 0.52–0.64× plain's on the
-#: MLP, the BatchNorm CNN, the 1-D CNN and the bag-of-embeddings token
-#: model at no loss of clean accuracy; on the GRU it stays at 0.95× (README,
-#: "Weights and scales"). The first-step calibration this replaces needed
-#: γ = 0.003 and collapsed tutorial 07's token model.
+#: global batch, `keras_invariance.ops.scales`), chosen on the seven model
+#: families of `recipes/default_weights.py` (README, "Weights and scales").
 DEFAULT_WEIGHT = 0.1
 
 

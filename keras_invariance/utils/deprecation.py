@@ -1,6 +1,6 @@
 """Renamed keyword arguments keep working for one release, with a warning.
 
-The 0.2 reorganisation gave every concept one name across the presets
+Every concept has one name across the package
 (`keras_invariance.utils.vocabulary` lists them): `weight=` for a term's
 weight (λ; the paper's own symbol is in each docstring), `beta` only for the
 perturbed-loss weight, `scale=` for the normalized or the paper's scale,
