@@ -42,6 +42,7 @@ from keras import tree
 
 from keras_invariance.graph import output_structure
 from keras_invariance.graph.output_structure import MultiOutputSpec
+from keras_invariance.utils import keras_compat
 
 #: Kinds of output distribution.
 CATEGORICAL = "categorical"
@@ -174,7 +175,7 @@ def _output_layer(model):
             return None
     except (AttributeError, ValueError, TypeError):
         return None
-    history = getattr(outputs[0], "_keras_history", None)
+    history = keras_compat.keras_history(outputs[0])
     return None if history is None else history[0]
 
 
@@ -210,7 +211,7 @@ def from_loss(loss):
             return distribution, False
         from_logits = getattr(loss, "from_logits", None)
         if from_logits is None:
-            from_logits = getattr(loss, "_fn_kwargs", {}).get("from_logits", False)
+            from_logits = keras_compat.loss_function_kwargs(loss).get("from_logits", False)
         return distribution, bool(from_logits)
     return None, None
 

@@ -6,6 +6,7 @@ from keras_invariance import distances as distances_lib
 from keras_invariance.graph import taps as taps_lib
 from keras_invariance.ops import scales
 from keras_invariance.penalties.base import Penalty
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import check_non_negative
@@ -201,7 +202,7 @@ class ActivationDistance(Penalty):
     def load_own_variables(self, store):
         # Models saved by 0.2 also hold a first-step energy after each
         # layer's γ_ℓ (a calibration this version replaces): skip them.
-        expected = len(self._trainable_variables + self._non_trainable_variables)
+        expected = len(keras_compat.own_variables(self))
         legacy = len(self.layer_weights)
         if self._normalizes() and legacy and len(_variable_keys(store)) == expected + legacy:
             store = _without_legacy_energies(store, expected - legacy)

@@ -8,9 +8,12 @@ names the Keras version, instead of a `fit()` deep inside the engine.
 
 Each function's docstring says which Keras versions it was checked on and
 what it does when the private attribute is missing: a public equivalent
-where one exists, else a `KerasCompatibilityError`. setup.py requires
-`keras>=3.8`; tests/test_keras_compat.py runs each function on the
-installed Keras and each fallback with the private attribute removed.
+where one exists, else a `KerasCompatibilityError` naming the Keras
+version. setup.py requires `keras>=3.8`; tests/test_keras_compat.py runs
+each function on the installed Keras (3.15.1 when written) and each
+fallback with the private attribute removed. "Keras 3.8.0's source" means
+the attribute was read in that release's `keras/src/trainers/trainer.py`;
+an old Keras cannot be installed in the test environment.
 
 Besides these reads, `InvariantModel` overrides one Keras hook,
 `Trainer._maybe_symbolic_build` (Keras calls it by that name before the
@@ -25,7 +28,7 @@ import keras
 
 #: Oldest Keras this module was checked against (setup.py: keras>=3.8).
 OLDEST_CHECKED = "3.8"
-#: Newest Keras this module was checked against.
+#: Newest Keras this module was checked against (installed when written).
 NEWEST_CHECKED = "3.15"
 
 _MISSING = object()
@@ -51,9 +54,9 @@ def _unsupported(what):
 def functional_class():
     """Keras' `Functional` model class (not exported publicly).
 
-    Checked on Keras 3.8–3.15: `keras.src.models.functional.Functional`.
-    Fallback: the type of a one-layer `keras.Model(inputs, outputs)`, which
-    Keras builds as a `Functional`.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `keras.src.models.functional.Functional`. Fallback: the type of a one-layer
+    `keras.Model(inputs, outputs)`, which Keras builds as a `Functional`.
 
     Example:
 
@@ -78,11 +81,11 @@ def functional_class():
 def metrics_list_class():
     """The base class of a metric that holds several metrics.
 
-    Checked on Keras 3.8–3.15: `keras.src.trainers.compile_utils.MetricsList`,
-    whose members `MonitorCallback` (`EarlyStopping`, `ModelCheckpoint` …)
-    searches for a metric's direction. Fallback: an equivalent
-    `keras.metrics.Metric` (the terms are still logged; callbacks then need
-    an explicit `mode=`).
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `keras.src.trainers.compile_utils.MetricsList`, whose members
+    `MonitorCallback` (`EarlyStopping`, `ModelCheckpoint` …) searches for a
+    metric's direction. Fallback: an equivalent `keras.metrics.Metric` (the
+    terms are still logged; callbacks then need an explicit `mode=`).
 
     Returns:
         A `keras.metrics.Metric` subclass taking `(metrics, name=...)`.
@@ -117,9 +120,9 @@ class _MetricsList(keras.metrics.Metric):
 def set_direction(metric, direction):
     """Marks `metric` as better when lower (`"down"`) or higher (`"up"`).
 
-    Checked on Keras 3.8–3.15: `MonitorCallback` reads `metric._direction`
-    for `mode="auto"`. Setting an attribute cannot fail; on a Keras that
-    does not read it, callbacks need an explicit `mode=`.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read): `MonitorCallback` reads
+    `metric._direction` for `mode="auto"`. Setting an attribute cannot fail; on
+    a Keras that does not read it, callbacks need an explicit `mode=`.
 
     Example:
 
@@ -140,9 +143,10 @@ def set_direction(metric, direction):
 def flatten_layers(layer, include_self=True):
     """`layer` and all its sublayers, recursively, each once.
 
-    Checked on Keras 3.8–3.15: `Layer._flatten_layers(include_self=...)`.
-    Fallback: a walk over `layer.layers` (models) and the layer's attributes
-    that hold layers or lists of layers.
+    Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
+    `Layer._flatten_layers(include_self=...)`. Fallback: a walk over
+    `layer.layers` (models) and the layer's attributes that hold layers or
+    lists of layers.
 
     Example:
 
@@ -187,8 +191,9 @@ def _sublayers(layer):
 def seed_generators(layer):
     """The `keras.random.SeedGenerator`s a layer draws from (its own only).
 
-    Checked on Keras 3.8–3.15: `Layer._seed_generators`. Fallback: the
-    layer's attributes that are seed generators, in attribute order.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `Layer._seed_generators`. Fallback: the layer's attributes that are seed
+    generators, in attribute order.
 
     Example:
 
@@ -207,9 +212,9 @@ def seed_generators(layer):
 def own_variables(layer):
     """The variables a layer created itself (not its sublayers'), in save order.
 
-    Checked on Keras 3.8–3.15: `_trainable_variables +
-    _non_trainable_variables`, the list `save_own_variables` stores.
-    Fallback: the layer's weights that no sublayer holds.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read): `_trainable_variables +
+    _non_trainable_variables`, the list `save_own_variables` stores. Fallback:
+    the layer's weights that no sublayer holds.
     """
     trainable = getattr(layer, "_trainable_variables", _MISSING)
     non_trainable = getattr(layer, "_non_trainable_variables", _MISSING)
@@ -224,8 +229,8 @@ def own_variables(layer):
 def call_has_training_arg(layer):
     """Whether `layer.call` takes a `training` argument.
 
-    Checked on Keras 3.8–3.15: `Layer._call_has_training_arg`. Fallback:
-    the signature of `layer.call`.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `Layer._call_has_training_arg`. Fallback: the signature of `layer.call`.
 
     Example:
 
@@ -245,18 +250,31 @@ def call_has_training_arg(layer):
 def keras_history(tensor):
     """`(layer, node_index, tensor_index)` of a symbolic Keras tensor, or `None`.
 
-    Checked on Keras 3.8–3.15: `KerasTensor._keras_history`. Fallback:
-    `None` (the caller then reads the model without its output layer).
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `KerasTensor._keras_history`. Fallback: `None` (the caller then reads the
+    model without its output layer).
     """
     return getattr(tensor, "_keras_history", None)
+
+
+def outputs_structure(model):
+    """The outputs of a Functional model, nested as it was built, or `None`.
+
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `Functional._outputs_struct`. Fallback: the flat list `model.outputs`
+    (`None` for a model without outputs).
+    """
+    found = getattr(model, "_outputs_struct", None)
+    return getattr(model, "outputs", None) if found is None else found
 
 
 def graph_structure(model):
     """`(inputs, outputs)` of a Functional model, nested as it was built.
 
-    Checked on Keras 3.8–3.15: `Functional._inputs_struct` and
-    `_outputs_struct`. Fallback: the flat lists `model.inputs` and
-    `model.outputs` (dict outputs are then in `output_names` order).
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `Functional._inputs_struct` and `_outputs_struct`. Fallback: the flat lists
+    `model.inputs` and `model.outputs` (dict outputs are then in `output_names`
+    order).
     """
     inputs = getattr(model, "_inputs_struct", None)
     outputs = getattr(model, "_outputs_struct", None)
@@ -272,8 +290,9 @@ def graph_structure(model):
 def loss_function_kwargs(loss):
     """The keyword arguments a `keras.losses` wrapper passes to its function.
 
-    Checked on Keras 3.8–3.15: `LossFunctionWrapper._fn_kwargs` (e.g.
-    `from_logits`). Fallback: `loss.get_config()`, which holds them too.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `LossFunctionWrapper._fn_kwargs` (e.g. `from_logits`). Fallback:
+    `loss.get_config()`, which holds them too.
 
     Example:
 
@@ -293,10 +312,11 @@ def loss_function_kwargs(loss):
 def compile_loss(model):
     """The loss object `compile(loss=...)` built (`CompileLoss`), or `None`.
 
-    Checked on Keras 3.8–3.15: `Trainer._compile_loss` (`None` until
-    compiled with a loss). Fallback: `None` for a model not compiled with a
-    loss; a model compiled with one raises `KerasCompatibilityError` (the
-    objective would otherwise silently lose its supervised terms).
+    Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
+    `Trainer._compile_loss` (`None` until compiled with a loss). Fallback:
+    `None` for a model not compiled with a loss; a model compiled with one
+    raises `KerasCompatibilityError` (the objective would otherwise silently
+    lose its supervised terms).
 
     Example:
 
@@ -319,9 +339,9 @@ def compile_loss(model):
 def compile_loss_trackers(loss):
     """The per-output `Mean` trackers of a built `CompileLoss` (a list), or `[]`.
 
-    Checked on Keras 3.8–3.15: `CompileLoss._metrics`, the list
-    `CompileLoss.call` updates. Fallback: `[]` (each call of the compiled
-    loss then updates the per-output losses Keras logs).
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read): `CompileLoss._metrics`,
+    the list `CompileLoss.call` updates. Fallback: `[]` (each call of the
+    compiled loss then updates the per-output losses Keras logs).
     """
     if loss is None or not getattr(loss, "built", False):
         return []
@@ -332,8 +352,9 @@ def compile_loss_trackers(loss):
 def flat_losses(loss):
     """`[(path, loss_fn, weight, name), ...]` of a built `CompileLoss`, or `None`.
 
-    Checked on Keras 3.8–3.15: `CompileLoss._flat_losses`. Fallback: `None`
-    (terms that need one loss per example then ask for a single loss).
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read):
+    `CompileLoss._flat_losses`. Fallback: `None` (terms that need one loss per
+    example then ask for a single loss).
     """
     if loss is None or not getattr(loss, "built", False):
         return None
@@ -344,9 +365,9 @@ def flat_losses(loss):
 def additional_loss(model, loss):
     """One entry of `model.losses` as Keras adds it to the objective.
 
-    Checked on Keras 3.8–3.15: `Trainer._aggregate_additional_loss` (a
-    float sum). Fallback: the same arithmetic (cast to `floatx()` unless
-    float, then summed).
+    Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
+    `Trainer._aggregate_additional_loss` (a float sum). Fallback: the same
+    arithmetic (cast to `floatx()` unless float, then summed).
 
     Example:
 
@@ -366,9 +387,9 @@ def additional_loss(model, loss):
 def loss_tracker(model):
     """The `Mean` tracker `fit()` logs as `loss`.
 
-    Checked on Keras 3.8–3.15: `Trainer._loss_tracker` (built at
-    `compile()`). Fallback: the metric named `"loss"` in `model.metrics`;
-    `KerasCompatibilityError` when there is none.
+    Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
+    `Trainer._loss_tracker` (built at `compile()`). Fallback: the metric named
+    `"loss"` in `model.metrics`; `KerasCompatibilityError` when there is none.
     """
     found = getattr(model, "_loss_tracker", _MISSING)
     if found is not _MISSING and found is not None:
@@ -385,11 +406,11 @@ def loss_tracker(model):
 def raw_iterations(optimizer):
     """The optimizer's counter of batches seen (not of weight updates).
 
-    With `gradient_accumulation_steps=k`, `optimizer.iterations` advances
-    once per k batches. Checked on Keras 3.8–3.15: the per-batch counter is
-    `BaseOptimizer._iterations`. Fallback: `optimizer.iterations` when
-    there is no accumulation (the two agree); `KerasCompatibilityError`
-    otherwise.
+    With `gradient_accumulation_steps=k`, `optimizer.iterations` advances once
+    per k batches. Checked on Keras 3.15.1 (tested; 3.8 not re-read): the
+    per-batch counter is `BaseOptimizer._iterations`. Fallback:
+    `optimizer.iterations` when there is no accumulation (the two agree);
+    `KerasCompatibilityError` otherwise.
 
     Example:
 
@@ -414,9 +435,10 @@ def raw_iterations(optimizer):
 def distribute_strategy_or_none(model):
     """The strategy a model was built under, or `None` outside any.
 
-    Checked on Keras 3.8–3.15: `TensorFlowTrainer._distribute_strategy`.
-    Fallback: `model.distribute_strategy` (the current strategy when none
-    was set: callers must work with the default strategy too).
+    Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
+    `TensorFlowTrainer._distribute_strategy`. Fallback:
+    `model.distribute_strategy` (the current strategy when none was set:
+    callers must work with the default strategy too).
     """
     found = getattr(model, "_distribute_strategy", _MISSING)
     if found is not _MISSING:
@@ -427,9 +449,9 @@ def distribute_strategy_or_none(model):
 def symbolic_build_hook_exists():
     """Whether Keras calls `Trainer._maybe_symbolic_build` before a step.
 
-    Checked on Keras 3.8–3.15 (TensorFlow trainer: before `fit`,
-    `evaluate`, `train_on_batch`). Without it, models build at their first
-    step and the override in `InvariantModel` is simply not called.
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read) (TensorFlow trainer:
+    before `fit`, `evaluate`, `train_on_batch`). Without it, models build at
+    their first step and the override in `InvariantModel` is simply not called.
     """
     return callable(getattr(keras.Model, "_maybe_symbolic_build", None))
 
@@ -437,8 +459,8 @@ def symbolic_build_hook_exists():
 def keras_symbolic_build(model, iterator=None, data_batch=None):
     """Keras' own `_maybe_symbolic_build` for `model` (what `super()` runs).
 
-    Checked on Keras 3.8–3.15. Fallback: nothing (Keras without the hook
-    builds the model at its first step).
+    Checked on Keras 3.15.1 (tested; 3.8 not re-read). Fallback: nothing (Keras
+    without the hook builds the model at its first step).
     """
     if symbolic_build_hook_exists():
         keras.Model._maybe_symbolic_build(model, iterator=iterator, data_batch=data_batch)
@@ -447,8 +469,9 @@ def keras_symbolic_build(model, iterator=None, data_batch=None):
 def symbolic_build(model, data_batch):
     """Builds a model, its compiled loss and metrics from one batch.
 
-    Checked on Keras 3.8–3.15: `Trainer._symbolic_build(data_batch=...)`.
-    Fallback: `KerasCompatibilityError` (there is no public equivalent).
+    Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
+    `Trainer._symbolic_build(data_batch=...)`. Fallback:
+    `KerasCompatibilityError` (there is no public equivalent).
     """
     method = getattr(model, "_symbolic_build", None)
     if method is None:
