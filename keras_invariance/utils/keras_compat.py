@@ -22,6 +22,7 @@ calls it.
 """
 
 import functools
+import importlib
 import inspect
 
 import keras
@@ -36,6 +37,14 @@ _MISSING = object()
 
 class KerasCompatibilityError(RuntimeError):
     """A Keras internal the package needs is missing in this Keras version."""
+
+
+def _private(module, name):
+    """`module.name` from Keras' private tree; `ImportError` when it moved."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except AttributeError as error:
+        raise ImportError(f"{module}.{name}") from error
 
 
 def _unsupported(what):
@@ -70,11 +79,10 @@ def functional_class():
         A class.
     """
     try:
-        from keras.src.models.functional import Functional
+        return _private("keras.src.models.functional", "Functional")
     except ImportError:
         inputs = keras.Input((1,))
         return type(keras.Model(inputs, keras.layers.Identity()(inputs)))
-    return Functional
 
 
 @functools.lru_cache(maxsize=None)
@@ -91,10 +99,9 @@ def metrics_list_class():
         A `keras.metrics.Metric` subclass taking `(metrics, name=...)`.
     """
     try:
-        from keras.src.trainers.compile_utils import MetricsList
+        return _private("keras.src.trainers.compile_utils", "MetricsList")
     except ImportError:
         return _MetricsList
-    return MetricsList
 
 
 class _MetricsList(keras.metrics.Metric):
@@ -146,7 +153,8 @@ def flatten_layers(layer, include_self=True):
     Checked on Keras 3.15.1 (tested) and 3.8.0 (source read):
     `Layer._flatten_layers(include_self=...)`. Fallback: a walk over
     `layer.layers` (models) and the layer's attributes that hold layers or
-    lists of layers.
+    lists of layers (a model's `InputLayer`s, which `layer.layers` leaves
+    out, are then missing).
 
     Example:
 
