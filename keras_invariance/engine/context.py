@@ -396,13 +396,16 @@ class StepContext:
         Yields:
             The persistent `tf.GradientTape` (also `input_tape`).
         """
+        with self._new_input_tape():
+            self.input_tape.watch(self.gradient_source)
+            yield self.input_tape
+
+    def _new_input_tape(self):
         self.x = second_order.inputs_for(self.model, self.x)
         self.input_tape = tf.GradientTape(
             persistent=True, watch_accessed_variables=False
         )
-        with self.input_tape:
-            self.input_tape.watch(self.gradient_source)
-            yield self.input_tape
+        return self.input_tape
 
     def open_input_tape(self):
         """Deprecated: enters `input_tape` and leaves it to the caller to exit.
@@ -416,8 +419,8 @@ class StepContext:
             DeprecationWarning,
             stacklevel=2,
         )
-        scope = self.input_tape_scope()
-        scope.__enter__()
+        self._new_input_tape().__enter__()
+        self.input_tape.watch(self.gradient_source)
 
     def input_gradient(self, loss):
         """∇x of `loss` through the clean pass, itself differentiable.
