@@ -386,8 +386,8 @@ class StepContext:
         >>> import keras
         >>> import numpy as np
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        >>> context = StepContext.for_model(model, np.ones((2, 2), "float32"),
-        ...                                 np.zeros((2,), "int32"))
+        >>> context = StepContext.for_model(
+        ...     model, ops.ones((2, 2)), ops.zeros((2,), "int32"))
         >>> with context.input_tape_scope():
         ...     total = ops.sum(context.forward(context.x).outputs)
         >>> tuple(context.input_gradient(total).shape)

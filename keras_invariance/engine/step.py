@@ -103,6 +103,24 @@ def run_passes(model, ctx):
 
     Returns:
         The list of `model.losses` terms (regularization), aggregated.
+
+    Example:
+
+    >>> import keras
+    >>> import keras_invariance as ki
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    >>> model = ki.InvariantModel(base, beta=0.5, perturbation=ki.GaussianNoise(0.1))
+    >>> model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+    ...     from_logits=True))
+    >>> ctx = model.step_context(np.ones((4, 2), "float32"), np.zeros((4,), "int32"))
+    >>> StepPlan(model, ctx).draw
+    'before_clean_pass'
+    >>> regularization = run_passes(model, ctx)
+    >>> tuple(ctx.x_perturbed.shape), tuple(ctx.perturbed.outputs.shape)
+    ((4, 2), (4, 3))
+    >>> total, terms = assemble_objective(model, ctx, regularization)
+    >>> sorted(terms)
+    ['clean_loss', 'perturbed_loss']
     """
     plan = StepPlan(model, ctx)
     objective_checks.check_step(

@@ -161,7 +161,7 @@ def flatten_layers(layer, include_self=True):
     >>> import keras
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     >>> [type(l).__name__ for l in flatten_layers(model, include_self=False)]
-    ['Dense']
+    ['InputLayer', 'Dense']
 
     Args:
         layer: A Keras layer or model.
