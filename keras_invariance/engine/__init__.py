@@ -2,6 +2,9 @@
 
 * `model`: `InvariantModel` (the step: run the passes, assemble the objective,
   scale it for distribution and loss scaling, apply it).
+* `step`: the step's two halves, `run_passes` (x̃ drawn once, by
+  `draw_perturbation`; tapes under `contextlib.ExitStack`) and
+  `assemble_objective`.
 * `context`: the `StepContext` a penalty reads (clean pass, x̃, taps, tapes).
 * `clean_pass`, `output_losses`, `objective_checks`: the clean and perturbed
   losses and the checks on how a method is configured.

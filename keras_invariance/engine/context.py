@@ -13,6 +13,9 @@ one around a plain Keras model, so that the same searches (FGSM, PGD,
 S-PGD) attack a trained model in `keras_invariance.evaluation`.
 """
 
+import contextlib
+import warnings
+
 import keras
 from keras import ops
 from keras import tree
@@ -24,6 +27,7 @@ from keras_invariance.graph import structures
 from keras_invariance.graph import taps as taps_lib
 from keras_invariance.graph.forward_result import ForwardResult
 from keras_invariance.ops import second_order
+from keras_invariance.utils import deprecation
 from keras_invariance.utils import validation
 
 
@@ -368,19 +372,56 @@ class StepContext:
             return source
         return structures.replace_float_inputs(self.x, list(source))
 
-    def open_input_tape(self):
-        """Opens `input_tape` (entered, watching the inputs) for the clean pass.
+    @contextlib.contextmanager
+    def input_tape_scope(self):
+        """Records the clean pass on `input_tape`, watching the inputs.
 
         For a model with batch or feature means the inputs' batch dimension
         is first made unknown to the graph (`keras_invariance.ops.second_order`):
-        its third derivatives then run 3× faster without XLA. The caller
-        exits the tape after the clean pass.
+        its third derivatives then run 3× faster without XLA. The tape is
+        left when the block ends, also on an error; being persistent, it can
+        be entered again to record more (`per_example_input_gradient`).
+
+        Example:
+
+        >>> import keras
+        >>> import numpy as np
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> context = StepContext.for_model(
+        ...     model, ops.ones((2, 2)), ops.zeros((2,), "int32"))
+        >>> with context.input_tape_scope():
+        ...     total = ops.sum(context.forward(context.x).outputs)
+        >>> tuple(context.input_gradient(total).shape)
+        (2, 2)
+
+        Yields:
+            The persistent `tf.GradientTape` (also `input_tape`).
         """
+        with self._new_input_tape():
+            self.input_tape.watch(self.gradient_source)
+            yield self.input_tape
+
+    def _new_input_tape(self):
         self.x = second_order.inputs_for(self.model, self.x)
         self.input_tape = tf.GradientTape(
             persistent=True, watch_accessed_variables=False
         )
-        self.input_tape.__enter__()
+        return self.input_tape
+
+    def open_input_tape(self):
+        """Deprecated: enters `input_tape` and leaves it to the caller to exit.
+
+        Use `with context.input_tape_scope():`, which exits the tape also
+        when the pass raises.
+        """
+        warnings.warn(
+            "StepContext.open_input_tape() is deprecated; use "
+            "`with context.input_tape_scope():` (exception-safe; the old "
+            f"method stops working in keras-invariance {deprecation.REMOVAL}).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self._new_input_tape().__enter__()
         self.input_tape.watch(self.gradient_source)
 
     def input_gradient(self, loss):

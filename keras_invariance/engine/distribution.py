@@ -11,6 +11,8 @@ from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
 from tensorflow.python.distribute import multi_worker_util
 from tensorflow.python.eager import context as eager_context
 
+from keras_invariance.utils import keras_compat
+
 
 def scale_for_distribution(value):
     """Divides by the replica count, as Keras scales its compiled loss.
@@ -41,6 +43,36 @@ def unscale_for_distribution(value):
     if replicas > 1:
         value = value * float(replicas)
     return value
+
+
+def scale_for_optimizer(model, loss):
+    """The loss the weight gradient is taken of: with the optimizer's scaling.
+
+    `optimizer.scale_loss` multiplies by the loss scale of a
+    `LossScaleOptimizer` (mixed precision) and is the identity otherwise;
+    Keras' own `train_step` applies it to its (replica-scaled) loss inside
+    the tape. Every `train_step` of the package (`InvariantModel`,
+    `InvariantAutoencoder`) goes through this and `scale_for_distribution`.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> float(scale_for_optimizer(model, tf.constant(3.0)))
+    3.0
+
+    Args:
+        model: A Keras model (no optimizer before `compile()`: unchanged).
+        loss: The scalar objective, already scaled for distribution.
+
+    Returns:
+        The scalar to differentiate.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return loss
+    return optimizer.scale_loss(loss)
 
 
 def replica_row_positions(local_rows):
@@ -201,4 +233,4 @@ def symbolic_build_from_local_batch(model, iterator):
         )
         break
     with strategy.scope():
-        model._symbolic_build(data_batch=data_batch)
+        keras_compat.symbolic_build(model, data_batch)

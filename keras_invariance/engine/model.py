@@ -13,23 +13,22 @@ from keras_invariance.engine import finite_guard
 from keras_invariance.engine import objective_checks
 from keras_invariance.engine import one_batch
 from keras_invariance.engine import output_losses
+from keras_invariance.engine import step as step_lib
 from keras_invariance.engine import wrapping
 from keras_invariance.engine.distribution import logs_for_reduction
 from keras_invariance.engine.distribution import replica_row_positions
-from keras_invariance.engine.distribution import scale_for_distribution
+from keras_invariance.engine.distribution import scale_for_optimizer
 from keras_invariance.engine.distribution import symbolic_build_from_local_batch
 from keras_invariance.engine.distribution import unscale_for_distribution
 from keras_invariance.engine.term_metrics import TermMetrics
 from keras_invariance.engine.wrapping import base_model_from_arguments
 from keras_invariance.graph import batchnorm
-from keras_invariance.graph import outputs as outputs_lib
-from keras_invariance.graph import structures
 from keras_invariance.graph import taps as taps_lib
-from keras_invariance.graph.forward_result import ForwardResult
 from keras_invariance.ops import random_ops
 from keras_invariance.penalties.base import Penalty
 from keras_invariance.perturbations import resolve as perturbation_lib
 from keras_invariance.perturbations.per_input import input_names
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
@@ -51,6 +50,9 @@ class _Untracked:
         self.finite_store = None  # finite_guard.flag_store, built with fit()
         self.output_spec = None
         self.output_losses = {}
+        # Whether the train function was traced with the clean pass off the
+        # weight tape (keras_invariance.engine.clean_pass.follow_alpha).
+        self.alpha_zero = False
 
 
 @keras_invariance_export("keras_invariance.InvariantModel")
@@ -220,6 +222,11 @@ class InvariantModel(keras.Model):
             self._passes = "clean_statistics" if batchnorm.moving_statistics(
                 self if self._subclassed else base_model
             ) else "concat"
+        self._bind_terms(base_model)
+
+    def _bind_terms(self, base_model):
+        """Binds the perturbations and penalties to the model, collects the
+        layers they tap, and builds the tap reader and the term trackers."""
         tap_model = self if self._subclassed else base_model
         graph_model = None if self._taps_by_recording else base_model
         for perturbation in (self.perturbation, self.global_augmentation):
@@ -283,7 +290,7 @@ class InvariantModel(keras.Model):
         """Reads what the outputs are (terms read their logits view), again
         once `compile()` gave the loss."""
         terms = [t for t in (self.perturbation, self.global_augmentation) if t]
-        spec = outputs_lib.resolve_for_terms(
+        spec = objective_checks.resolve_for_terms(
             self._untracked.tap_reader.graph_model, loss, self.from_logits,
             terms + self.penalties, check=getattr(self, "compiled", False),
         )
@@ -336,7 +343,7 @@ class InvariantModel(keras.Model):
     def _call_model(self, x, training):
         if self._base_model is not None:
             return self._base_model(x, training=training)
-        if self._call_has_training_arg:
+        if keras_compat.call_has_training_arg(self):
             return self(x, training=training)
         return self(x)
 
@@ -353,94 +360,28 @@ class InvariantModel(keras.Model):
         per-output losses, as plain Keras (`keras_invariance.engine.output_losses`).
         """
         value, self._untracked.output_losses = output_losses.call_quietly(
-            self._compile_loss, y, y_pred, sample_weight
+            keras_compat.compile_loss(self), y, y_pred, sample_weight
         )
         return value
 
     def _per_example_loss_fn(self):
-        if output_losses.is_multi_output(self._compile_loss):
-            return output_losses.per_example_function(self._compile_loss)
+        compiled = keras_compat.compile_loss(self)
+        if output_losses.is_multi_output(compiled):
+            return output_losses.per_example_function(compiled)
         return context_lib.per_example_loss_function(getattr(self, "loss", None))
 
     def _regularization_losses(self):
-        return [self._aggregate_additional_loss(loss) for loss in self.losses]
+        return [keras_compat.additional_loss(self, loss) for loss in self.losses]
 
     def _objective(self, ctx):
-        """Returns (total scaled objective, {metric name: unscaled value})."""
-        terms = {}
-        supervised = self._compile_loss is not None
-        objective_checks.check_step(
-            supervised, ctx.y is not None, self._supervised_terms, self.penalties
-        )
-        perturbed = self.perturbation is not None
-        # A perturbation that reads the clean pass (e.g. FGSM reusing ∇x L,
-        # `uses_clean_pass = True`) is drawn after that pass, from the input
-        # tape, and its inputs run as a second, separate pass.
-        deferred = perturbed and ctx.x_perturbed is None
-        if deferred and not self.perturbation.uses_clean_pass:
-            raise RuntimeError("The perturbed inputs were not drawn.")
-        strict = self.unconnected_inputs == "raise" and structures.float_inputs(ctx.x)
-        needs_input_tape = deferred or strict or any(
-            p.requires_input_gradient for p in self.penalties
-        )
-        if needs_input_tape:
-            ctx.open_input_tape()
-        batch = ctx.batch_size
-        if perturbed and self._passes == "concat" and not deferred:
-            joint = tree.map_structure(
-                lambda a, b: ops.concatenate([a, b], axis=0), ctx.x, ctx.x_perturbed
-            )
-            result = self._forward(joint, training=True, taps=self._tap_names)
-            regularization = self._regularization_losses()
-            (c_out, c_taps), (p_out, p_taps) = context_lib.split_batch(
-                (result.outputs, result.taps), batch
-            )
-            ctx.clean = ForwardResult(c_out, c_taps)
-            ctx.perturbed = ForwardResult(p_out, p_taps)
-        else:
-            with clean_pass.weight_free(self, ctx, deferred):
-                ctx.clean = self._forward(ctx.x, training=True, taps=self._tap_names)
-                if supervised:
-                    ctx.clean_loss = self._compile_loss(
-                        ctx.y, ctx.clean.outputs, ctx.sample_weight)
-            regularization = self._regularization_losses()
-        if supervised and ctx.clean_loss is None:
-            ctx.clean_loss = self._compile_loss(ctx.y, ctx.clean.outputs, ctx.sample_weight)
-        clean_loss = ctx.clean_loss
-        if needs_input_tape:
-            ctx.input_tape.__exit__(None, None, None)
-        if strict:
-            structures.check_connected(
-                ctx.input_tape, ctx.clean.outputs, ctx.gradient_source,
-                [f.name for f in structures.float_inputs(ctx.x, self._input_names())])
-        if deferred:
-            ctx.x_perturbed = self._draw_perturbation(ctx)
-        if perturbed and ctx.perturbed is None:
-            clean_statistics = self._passes == "clean_statistics"
-            if clean_statistics:
-                statistics = batchnorm.moving_statistics(self)
-                saved = batchnorm.snapshot(statistics)
-            ctx.perturbed = self._forward(
-                ctx.x_perturbed, training=True, taps=self._tap_names
-            )
-            if clean_statistics:
-                batchnorm.restore(statistics, saved)
+        """Returns (total scaled objective, {metric name: unscaled value}).
 
-        total = ops.sum(regularization) if regularization else 0.0
-        if supervised:
-            total = total + self.alpha * clean_loss
-            terms["clean_loss"] = unscale_for_distribution(clean_loss)
-            if perturbed:
-                noise_loss = ctx.compiled_loss(ctx.perturbed.outputs)
-                total = total + self.beta * noise_loss
-                terms["perturbed_loss"] = unscale_for_distribution(noise_loss)
-                for name, value in self._untracked.output_losses.items():
-                    terms[output_losses.PERTURBED_PREFIX + name] = value
-        for penalty in self.penalties:
-            value = ops.cast(penalty.compute(ctx), "float32")
-            terms[penalty.name] = value
-            total = total + penalty.weight * scale_for_distribution(value)
-        return ops.cast(total, "float32"), terms
+        The step's two halves (`keras_invariance.engine.step`): run the
+        passes (drawing x̃ once, unless `ctx.x_perturbed` is set), then
+        assemble the objective from what they left in `ctx`.
+        """
+        regularization = step_lib.run_passes(self, ctx)
+        return step_lib.assemble_objective(self, ctx, regularization)
 
     def compute_objective(self, x, y=None, sample_weight=None, x_perturbed=None):
         """`(total, terms)` of `train_step` on one batch, without training.
@@ -491,8 +432,6 @@ class InvariantModel(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with self._keyed_draws(x), taps_lib.inference_passes():
             ctx = self.step_context(x, y, sample_weight)
-            if self.perturbation is not None and not self.perturbation.uses_clean_pass:
-                ctx.x_perturbed = self._draw_perturbation(ctx)
             _, terms = self._objective(ctx)
         self._untracked.terms.update_validation(terms, ctx.batch_size)
 
@@ -514,19 +453,14 @@ class InvariantModel(keras.Model):
                 type(self.perturbation).__name__,
                 self.perturbation.float_input_hint,
             )
-        if self.perturbation is not None and not self.perturbation.uses_clean_pass:
-            # Drawn outside the weight-update tape: an adversarial search
-            # must not leave a gradient path into the update.
-            ctx.x_perturbed = self._draw_perturbation(ctx)
         with tf.GradientTape() as tape:
             ctx.weight_tape = tape
             total, terms = self._objective(ctx)
             batch = ctx.batch_size
-            self._loss_tracker.update_state(
+            keras_compat.loss_tracker(self).update_state(
                 unscale_for_distribution(total), sample_weight=batch
             )
-            if self.optimizer is not None:
-                total = self.optimizer.scale_loss(total)
+            total = scale_for_optimizer(self, total)
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(total, trainable_weights) if trainable_weights else []
         if self.check_finite:
@@ -571,16 +505,10 @@ class InvariantModel(keras.Model):
         self.train_function = clean_pass.follow_alpha(self, self.train_function)
         return self.train_function
 
-    def _draw_perturbation(self, ctx):
-        """x̃ for K copies of the batch, shape-checked, without gradient."""
-        expected = context_lib.tile_batch(ctx.x, self.num_samples)
-        x_perturbed = self.perturbation.perturb(expected, ctx)
-        validation.check_perturbed(self.perturbation.name, x_perturbed, expected)
-        return structures.stop_gradient(x_perturbed)
-
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None or iterator is None:
-            super()._maybe_symbolic_build(iterator, data_batch)
+        # Keras' hook before the first step (`keras_compat.symbolic_build_hook_exists`).
+        if keras_compat.distribute_strategy_or_none(self) is None or iterator is None:
+            keras_compat.keras_symbolic_build(self, iterator, data_batch)
         else:
             symbolic_build_from_local_batch(self, iterator)
         output_losses.track_perturbed(self)

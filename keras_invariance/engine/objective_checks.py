@@ -5,9 +5,10 @@ combination fails at construction); `check_step` at the first step, once
 `compile()` and the data are known.
 """
 
-import keras
 from keras import tree
 
+from keras_invariance import distances as distances_lib
+from keras_invariance.graph import outputs as outputs_lib
 from keras_invariance.penalties.base import Penalty
 from keras_invariance.utils import validation
 
@@ -232,3 +233,50 @@ def check_model_keywords(kwargs):
             "token model, perturb the ids with `ki.perturbations.UnigramNoise` / "
             "`ki.perturbations.BlankNoise`, or add one of those terms to `penalties=`."
         )
+
+
+def resolve_for_terms(model, loss, from_logits, terms, check=True):
+    """The `OutputSpec` an `InvariantModel` trains with, its terms checked.
+
+    Explicit `from_logits=` values (the model's and each term's) must agree;
+    every distance a term applies to the outputs (`output_distances`) is
+    checked against the spec, so a KL on a regression fails at `compile()`
+    with a message rather than inside the first step.
+
+    Example:
+
+    >>> import keras
+    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> resolve_for_terms(base, "mse", None, []).describe()
+    'a regression output'
+
+    Args:
+        model: The graph model (or `None` for a subclassed one).
+        loss: The compiled loss, or `None` before `compile()`.
+        from_logits: The model's explicit `from_logits`, or `None`.
+        terms: The penalties and perturbations.
+        check: Check the terms' distances (once the model is compiled, so
+            the loss is known).
+
+    Returns:
+        An `OutputSpec`.
+
+    Raises:
+        ValueError: For contradicting `from_logits` values or a distance
+            that does not fit the outputs.
+    """
+    declared = {"InvariantModel": from_logits}
+    declared.update({t.name: getattr(t, "from_logits", None) for t in terms})
+    explicit = {name: bool(v) for name, v in declared.items() if v is not None}
+    if len(set(explicit.values())) > 1:
+        raise ValueError(
+            f"The terms disagree on whether the model returns logits: "
+            f"{explicit}. Give `from_logits=` once, to the InvariantModel or "
+            "preset (or leave it out: the package reads the model's final "
+            "activation and the compiled loss)."
+        )
+    spec = outputs_lib.resolve(model, loss, next(iter(explicit.values()), None))
+    for term in terms if check else ():
+        for distance in getattr(term, "output_distances", ()):
+            distances_lib.for_outputs(distance, spec, term.name)
+    return spec

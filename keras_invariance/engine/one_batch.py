@@ -29,6 +29,7 @@ from keras_invariance.penalties.adversarial_loss import AdversarialLossPenalty
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
 from keras_invariance.penalties.vat import VATPenalty
 from keras_invariance.perturbations import resolve as perturbation_lib
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils import validation
 
 #: What `perturb_on_batch(term=...)` calls the model's own perturbation.
@@ -72,15 +73,10 @@ def compute_objective(model, x, y=None, sample_weight=None, x_perturbed=None):
     """
     x, y, sample_weight = _tensors(x, y, sample_weight)
     ctx = model.step_context(x, y, sample_weight)
+    if model.perturbation is not None and x_perturbed is not None:
+        ctx.x_perturbed = tree.map_structure(ops.convert_to_tensor, x_perturbed)
     with model._keyed_draws(ctx.x):
-        perturbation = model.perturbation
-        if perturbation is not None and (
-            x_perturbed is not None or not perturbation.uses_clean_pass
-        ):
-            if x_perturbed is None:
-                ctx.x_perturbed = model._draw_perturbation(ctx)
-            else:
-                ctx.x_perturbed = tree.map_structure(ops.convert_to_tensor, x_perturbed)
+        # x̃ is drawn by the step itself (keras_invariance.engine.step).
         return model._objective(ctx)
 
 
@@ -132,7 +128,7 @@ def _with_clean_pass(model, ctx, needs_gradient):
         with ctx.input_tape:
             ctx.input_tape.watch(ctx.gradient_source)
             ctx.clean = model._forward(ctx.x, training=False)
-            if model._compile_loss is not None and ctx.y is not None:
+            if keras_compat.compile_loss(model) is not None and ctx.y is not None:
                 ctx.clean_loss = model._supervised_loss(
                     ctx.y, ctx.clean.outputs, ctx.sample_weight
                 )
@@ -221,7 +217,7 @@ def perturb_on_batch(model, x, y=None, sample_weight=None, term=None,
                     x, type(chosen).__name__, chosen.float_input_hint
                 )
             if chosen.is_adversarial and getattr(chosen, "needs_labels", False):
-                if getattr(model, "_compile_loss", None) is None and ctx.targets is None:
+                if keras_compat.compile_loss(model) is None and ctx.targets is None:
                     raise ValueError(
                         f"{type(chosen).__name__} maximizes the compiled loss: "
                         "`compile(loss=...)` the model first."

@@ -13,8 +13,11 @@ pass's per-output values are logged under their own names,
 `AdversarialLossPenalty` rank or differentiate.
 """
 
+import keras
 from keras import ops
 from keras import tree
+
+from keras_invariance.utils import keras_compat
 
 #: Prefix of the perturbed pass's per-output losses in `fit()` logs.
 PERTURBED_PREFIX = "perturbed_"
@@ -34,10 +37,7 @@ class _Capture:
 
 def _trackers(compile_loss):
     """The per-output `Mean` trackers of a built `CompileLoss` (a list), or `[]`."""
-    if compile_loss is None or not getattr(compile_loss, "built", False):
-        return []
-    trackers = getattr(compile_loss, "_metrics", None)
-    return trackers if isinstance(trackers, list) else []
+    return keras_compat.compile_loss_trackers(compile_loss)
 
 
 def call_quietly(compile_loss, y, y_pred, sample_weight=None):
@@ -52,12 +52,12 @@ def call_quietly(compile_loss, y, y_pred, sample_weight=None):
     >>> model.compile("sgd", ["mse", "mse"])
     >>> x, y = np.ones((2, 2)), [np.zeros((2, 1)), np.zeros((2, 1))]
     >>> logs = model.evaluate(x, y, verbose=0, return_dict=True)
-    >>> value, per_output = call_quietly(model._compile_loss, y, model(x))
+    >>> value, per_output = call_quietly(keras_compat.compile_loss(model), y, model(x))
     >>> sorted(per_output)
     ['a_loss', 'b_loss']
 
     Args:
-        compile_loss: Keras' `CompileLoss` (`model._compile_loss`).
+        compile_loss: Keras' `CompileLoss` (`keras_compat.compile_loss(model)`).
         y: Labels.
         y_pred: Predictions.
         sample_weight: Optional sample weights.
@@ -101,13 +101,13 @@ def track_perturbed(model):
     if model.perturbation is None:
         return
     with model.distribute_strategy.scope():
-        model._untracked.terms.add(perturbed_names(model._compile_loss))
+        model._untracked.terms.add(perturbed_names(keras_compat.compile_loss(model)))
 
 
 def is_multi_output(compile_loss):
     """Whether the built compiled loss has one loss per output (several)."""
-    flat = getattr(compile_loss, "_flat_losses", None) if compile_loss else None
-    return bool(getattr(compile_loss, "built", False) and flat and len(flat) > 1)
+    flat = keras_compat.flat_losses(compile_loss)
+    return bool(flat and len(flat) > 1)
 
 
 def _resolve(path, structure):
@@ -144,7 +144,7 @@ def per_example_function(compile_loss):
     >>> model.compile("sgd", ["mse", "mae"], loss_weights=[1.0, 2.0])
     >>> y = [np.zeros((3, 1)), np.zeros((3, 1))]
     >>> _ = model.evaluate(np.ones((3, 2)), y, verbose=0)
-    >>> fn = per_example_function(model._compile_loss)
+    >>> fn = per_example_function(keras_compat.compile_loss(model))
     >>> fn(y, model(np.ones((3, 2)))).shape
     TensorShape([3])
 
@@ -154,7 +154,13 @@ def per_example_function(compile_loss):
     Returns:
         The per-example loss function.
     """
-    flat_losses = list(compile_loss._flat_losses)
+    flat_losses = keras_compat.flat_losses(compile_loss)
+    if flat_losses is None:
+        raise keras_compat.KerasCompatibilityError(
+            "The per-example loss of a model with several outputs needs the "
+            f"built compiled loss's parts; Keras {keras.__version__} does not "
+            "expose them. Compile with a single loss."
+        )
     output_names = getattr(compile_loss, "output_names", None)
 
     def fn(y_true, y_pred):

@@ -12,10 +12,11 @@ inference mode, `taps.inference_passes`, and Keras logs `val_<term>`).
 """
 
 import keras
-from keras.src.trainers.compile_utils import MetricsList
+
+from keras_invariance.utils import keras_compat
 
 
-class TermMetrics(MetricsList):
+class TermMetrics(keras_compat.metrics_list_class()):
     """A `Mean` tracker per objective term, every one lower-is-better.
 
     Example:
@@ -60,5 +61,5 @@ class TermMetrics(MetricsList):
 def _tracker(name):
     tracker = keras.metrics.Mean(name=name)
     # Read by Keras' MonitorCallback for `mode="auto"`.
-    tracker._direction = "down"
+    keras_compat.set_direction(tracker, "down")
     return tracker

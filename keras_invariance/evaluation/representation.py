@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras_invariance import distances
 from keras_invariance.evaluation import common
 from keras_invariance.graph import taps as taps_lib
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils import validation
 
 
@@ -60,7 +61,7 @@ def default_layers(model):
     """
     model = _plain(model)
     if not taps_lib.is_graph_model(model):
-        names = [layer.name for layer in model._flatten_layers()
+        names = [layer.name for layer in keras_compat.flatten_layers(model)
                  if isinstance(layer, taps_lib.Tap)]
         return names + [taps_lib.LOGITS]
     names = [layer.name for layer in model.layers if layer.trainable_weights

@@ -21,6 +21,8 @@ picks for a model with BatchNorm.
 
 import keras
 
+from keras_invariance.utils import keras_compat
+
 
 def moving_statistics(model):
     """The moving mean and variance variables of every BatchNorm in `model`.
@@ -32,7 +34,7 @@ def moving_statistics(model):
     ['moving_mean', 'moving_variance']
     """
     found = []
-    for layer in model._flatten_layers(include_self=False):
+    for layer in keras_compat.flatten_layers(model, include_self=False):
         if isinstance(layer, keras.layers.BatchNormalization):
             found.extend([layer.moving_mean, layer.moving_variance])
     return found

@@ -11,6 +11,8 @@ import math
 
 from keras import ops
 
+from keras_invariance.utils import keras_compat
+
 
 @dataclasses.dataclass(frozen=True)
 class MultiOutputSpec:
@@ -91,7 +93,7 @@ class MultiOutputSpec:
 
 def output_keys(model):
     """The names of a graph model's outputs in flat order (dict keys first)."""
-    structure = getattr(model, "_outputs_struct", None)
+    structure = keras_compat.outputs_structure(model)
     if isinstance(structure, dict):
         return [str(k) for k in sorted(structure)]
     names = getattr(model, "output_names", None) or []

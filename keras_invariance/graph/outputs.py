@@ -15,7 +15,8 @@ weights:
 | sigmoid probabilities p | log(p / (1 − p)) (the logits exactly) | one Bernoulli per unit |
 | binary logits (one unit, binary cross-entropy) | the outputs | Bernoulli |
 | a regression (MSE, MAE, Huber … loss) | the outputs | none: squared L2 |
-| several outputs (a dict or list) | each output's view, flattened and concatenated per row | each output's own |
+| several outputs (a dict or list) | each output's view, flattened and concatenated per row |
+  each output's own |
 
 A model with several outputs (`MultiOutputSpec`) is read output by output:
 its final activations, and the compiled loss of each output (a dict keyed by
@@ -42,6 +43,7 @@ from keras import tree
 
 from keras_invariance.graph import output_structure
 from keras_invariance.graph.output_structure import MultiOutputSpec
+from keras_invariance.utils import keras_compat
 
 #: Kinds of output distribution.
 CATEGORICAL = "categorical"
@@ -174,7 +176,7 @@ def _output_layer(model):
             return None
     except (AttributeError, ValueError, TypeError):
         return None
-    history = getattr(outputs[0], "_keras_history", None)
+    history = keras_compat.keras_history(outputs[0])
     return None if history is None else history[0]
 
 
@@ -210,7 +212,7 @@ def from_loss(loss):
             return distribution, False
         from_logits = getattr(loss, "from_logits", None)
         if from_logits is None:
-            from_logits = getattr(loss, "_fn_kwargs", {}).get("from_logits", False)
+            from_logits = keras_compat.loss_function_kwargs(loss).get("from_logits", False)
         return distribution, bool(from_logits)
     return None, None
 
@@ -315,54 +317,6 @@ def logits_view(outputs, spec):
     return log_p - ops.mean(log_p, axis=-1, keepdims=True)
 
 
-def resolve_for_terms(model, loss, from_logits, terms, check=True):
-    """The `OutputSpec` an `InvariantModel` trains with, its terms checked.
-
-    Explicit `from_logits=` values (the model's and each term's) must agree;
-    every distance a term applies to the outputs (`output_distances`) is
-    checked against the spec, so a KL on a regression fails at `compile()`
-    with a message rather than inside the first step.
-
-    Example:
-
-    >>> import keras
-    >>> base = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    >>> resolve_for_terms(base, "mse", None, []).describe()
-    'a regression output'
-
-    Args:
-        model: The graph model (or `None` for a subclassed one).
-        loss: The compiled loss, or `None` before `compile()`.
-        from_logits: The model's explicit `from_logits`, or `None`.
-        terms: The penalties and perturbations.
-        check: Check the terms' distances (once the model is compiled, so
-            the loss is known).
-
-    Returns:
-        An `OutputSpec`.
-
-    Raises:
-        ValueError: For contradicting `from_logits` values or a distance
-            that does not fit the outputs.
-    """
-    from keras_invariance import distances as distances_lib
-    declared = {"InvariantModel": from_logits}
-    declared.update({t.name: getattr(t, "from_logits", None) for t in terms})
-    explicit = {name: bool(v) for name, v in declared.items() if v is not None}
-    if len(set(explicit.values())) > 1:
-        raise ValueError(
-            f"The terms disagree on whether the model returns logits: "
-            f"{explicit}. Give `from_logits=` once, to the InvariantModel or "
-            "preset (or leave it out: the package reads the model's final "
-            "activation and the compiled loss)."
-        )
-    spec = resolve(model, loss, next(iter(explicit.values()), None))
-    for term in terms if check else ():
-        for distance in getattr(term, "output_distances", ()):
-            distances_lib.for_outputs(distance, spec, term.name)
-    return spec
-
-
 def model_from_logits(model, from_logits=None):
     """`from_logits` as given, or whether `model` returns logits (its activation).
 
@@ -405,7 +359,7 @@ def _resolve_several(model, loss, from_logits):
         keys = output_structure.output_keys(model)
         losses = output_structure.losses_per_output(loss, keys)
         specs = tuple(
-            resolve(_OneOutput(t), l, from_logits) for t, l in zip(outputs, losses)
+            resolve(_OneOutput(t), one, from_logits) for t, one in zip(outputs, losses)
         )
         shapes = [tuple(t.shape[1:]) for t in outputs]
         if any(d is None for shape in shapes for d in shape):
@@ -418,7 +372,7 @@ def _resolve_several(model, loss, from_logits):
             else [str(i) for i in range(len(loss))]
         )
         losses = output_structure.losses_per_output(loss, keys)
-        specs = tuple(resolve(None, l, from_logits) for l in losses)
+        specs = tuple(resolve(None, one, from_logits) for one in losses)
         return MultiOutputSpec(specs, tuple(keys))
     if isinstance(loss, (dict, list, tuple)) and len(loss) == 1:
         # One output compiled with a one-entry dict or list.

@@ -24,10 +24,10 @@ import difflib
 import threading
 
 import keras
-from keras.src.models.functional import Functional
 
 from keras_invariance.graph import outputs as outputs_lib
 from keras_invariance.graph.forward_result import ForwardResult
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils.api_export import keras_invariance_export
 
 _INFERENCE = threading.local()
@@ -141,7 +141,7 @@ def is_graph_model(model):
     Keras 3 exports no public Functional class; `keras.Model(inputs,
     outputs)` returns an instance of this private one.
     """
-    return isinstance(model, (Functional, keras.Sequential))
+    return isinstance(model, (keras_compat.functional_class(), keras.Sequential))
 
 
 def tappable_layer_names(model, nested=False):
@@ -330,9 +330,8 @@ def build_extractor(model, tap_names):
 def _graph_structure(model):
     """(inputs, outputs) of a graph model, in their structures."""
     inputs, outputs = model.inputs, model.outputs
-    if isinstance(model, Functional):
-        inputs = getattr(model, "_inputs_struct", inputs)
-        outputs = getattr(model, "_outputs_struct", outputs)
+    if isinstance(model, keras_compat.functional_class()):
+        inputs, outputs = keras_compat.graph_structure(model)
     inputs = inputs[0] if isinstance(inputs, list) and len(inputs) == 1 else inputs
     outputs = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
     return inputs, outputs

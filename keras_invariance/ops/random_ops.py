@@ -33,6 +33,8 @@ import threading
 import keras
 import tensorflow as tf
 
+from keras_invariance.utils import keras_compat
+
 _ACTIVE = threading.local()
 _GOLDEN = 0x9E3779B9
 
@@ -107,7 +109,7 @@ def batch_counter(optimizer):
     0
     """
     if getattr(optimizer, "gradient_accumulation_steps", None):
-        return optimizer._iterations
+        return keras_compat.raw_iterations(optimizer)
     return optimizer.iterations
 
 
@@ -270,7 +272,7 @@ def save_seed_states(layer, store):
     keyed draws need the seed to be the same after `load_model`,
     `load_weights` and `BackupAndRestore`, so layers that draw save it.
     """
-    for i, generator in enumerate(layer._seed_generators):
+    for i, generator in enumerate(keras_compat.seed_generators(layer)):
         store[f"seed_state_{i}"] = generator.state
 
 
@@ -281,7 +283,7 @@ def load_seed_states(layer, store):
     keep their fresh values).
     """
     keys = list(store.keys())
-    for i, generator in enumerate(layer._seed_generators):
+    for i, generator in enumerate(keras_compat.seed_generators(layer)):
         name = f"seed_state_{i}"
         if name in keys:
             generator.state.assign(store[name])

@@ -24,6 +24,8 @@ neither measured no difference (a 16×16 max-pool CNN, an MLP).
 import keras
 import tensorflow as tf
 
+from keras_invariance.utils import keras_compat
+
 #: Layers whose training-mode forward pass means over static axes.
 MEAN_LAYERS = (
     keras.layers.BatchNormalization,
@@ -54,9 +56,9 @@ def has_batch_or_feature_means(model):
     Returns:
         A Python bool.
     """
-    if model is None or not hasattr(model, "_flatten_layers"):
+    if model is None or not isinstance(model, keras.layers.Layer):
         return False
-    layers = list(model._flatten_layers(include_self=True))
+    layers = keras_compat.flatten_layers(model, include_self=True)
     if any(isinstance(layer, keras.layers.RNN) for layer in layers):
         return False
     return any(isinstance(layer, MEAN_LAYERS) for layer in layers)

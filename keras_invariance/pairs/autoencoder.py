@@ -14,8 +14,11 @@ import copy
 import keras
 from keras import ops
 
+from keras_invariance.engine.distribution import scale_for_distribution
+from keras_invariance.engine.distribution import scale_for_optimizer
 from keras_invariance.ops import numerics
 from keras_invariance.pairs.networks import check_sizes
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import check_non_negative
@@ -271,7 +274,7 @@ class InvariantAutoencoder(keras.Model):
                 f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow "
                 "before importing keras."
             )
-        if getattr(self, "_compile_loss", None) is not None:
+        if keras_compat.compile_loss(self) is not None:
             raise ValueError(
                 "InvariantAutoencoder builds its own loss (reconstruction + "
                 "invariance_weight * invariance); compile it without `loss=`, "
@@ -388,11 +391,10 @@ class InvariantAutoencoder(keras.Model):
                 x, y, sample_weight, training=True
             )
             total = self._total(reconstruction, invariance)
-            # Gradients are summed over replicas, so each replica's loss is
-            # divided by their number, as Keras does for compiled losses.
-            num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = total * (1.0 / num_replicas)
-            scaled = self.optimizer.scale_loss(scaled)
+            # The engine's scaling (InvariantModel's step uses the same two
+            # helpers): gradients are summed over replicas, so each
+            # replica's loss is divided by their number, then loss-scaled.
+            scaled = scale_for_optimizer(self, scale_for_distribution(total))
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(scaled, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))

@@ -1,6 +1,7 @@
 """Which tapped layers a penalty compares, each with its weight γ_ℓ."""
 
 from keras_invariance.graph import taps as taps_lib
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import check_non_negative
 from keras_invariance.utils.hyperparameters import value_of
@@ -142,7 +143,7 @@ class LayerSelection:
         γ_ℓ (a calibration this version replaces). Call it from the owner's
         `load_own_variables` when the owner normalizes.
         """
-        expected = len(owner._trainable_variables + owner._non_trainable_variables)
+        expected = len(keras_compat.own_variables(owner))
         legacy = len(self.layer_weights)
         if legacy and len(_variable_keys(store)) == expected + legacy:
             return _without_legacy_energies(store, expected - legacy)
