@@ -13,8 +13,9 @@ REPORT = TUNER + DIGITS + PLOTS
 RECIPES = ["tensorflow-datasets"] + REPORT
 NOTEBOOKS = ["nbclient", "nbformat", "ipykernel"] + REPORT
 # mnist1d: the 1-D model family of the defaults checks (generated, no
-# download); pytest-xdist: the suite runs on two workers (pytest.ini).
-TEST = ["pytest>=7", "pytest-xdist", "scipy", "mnist1d"] + RECIPES + NOTEBOOKS
+# download); pytest-xdist: the suite runs on two workers (pytest.ini); ruff:
+# tests/test_lint.py checks the tree with ruff.toml.
+TEST = ["pytest>=7", "pytest-xdist", "scipy", "mnist1d", "ruff"] + RECIPES + NOTEBOOKS
 
 setup(
     name="keras-invariance",

@@ -194,7 +194,9 @@ def test_a_given_x_tilde_is_not_drawn_again():
 def test_the_plan_says_when_x_tilde_is_drawn():
     x, y = batch()
     noise = ki.InvariantModel(mlp(), beta=0.5, perturbation=ki.perturbations.GaussianNoise(0.1))
-    fgsm = ki.InvariantModel(mlp(), beta=0.5, perturbation=ki.perturbations.FGSM(0.1, reuse_clean_pass=True))
+    fgsm = ki.InvariantModel(
+        mlp(), beta=0.5, perturbation=ki.perturbations.FGSM(0.1, reuse_clean_pass=True)
+    )
     for model in (noise, fgsm):
         model.compile("sgd", SCCE)
     plan = step_lib.StepPlan(noise, noise.step_context(x, y))
