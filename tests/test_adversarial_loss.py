@@ -1,10 +1,10 @@
-"""AdversarialLossPenalty: the loss at the search's point."""
+"""AdversarialLoss: the loss at the search's point."""
 
 
 import numpy as np
 
 import keras_invariance as ki
-from keras_invariance.penalties import AdversarialLossPenalty
+from keras_invariance.penalties import AdversarialLoss
 from keras_invariance.perturbations.adversarial import FGSM
 from tests.derivative_checks import LOSS
 from tests.derivative_checks import compiled
@@ -18,7 +18,7 @@ def test_adversarial_loss_penalty_equals_loss_at_fgsm_point():
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, penalties=[AdversarialLossPenalty(FGSM(0.1))])
+        ki.InvariantModel(base, penalties=[AdversarialLoss(FGSM(0.1))])
     )
     _, terms = objective(model, x, y)
     g = per_example_input_gradient(base, x, y)

@@ -233,13 +233,13 @@ def test_every_builtin_penalty_name_is_a_tuner_objective_to_minimise():
             ki.penalties.ActivationDistance(),
             ki.penalties.OutputDivergence(),
             ki.penalties.NoiseRegularization(),
-            ki.penalties.JacobianPenalty(),
-            ki.penalties.VATPenalty(),
-            ki.penalties.LossIBPPenalty(),
-            ki.penalties.PredictionIBPPenalty(),
+            ki.penalties.Jacobian(),
+            ki.penalties.VAT(),
+            ki.penalties.LossIBP(),
+            ki.penalties.PredictionIBP(),
             ki.penalties.TangentProp(),
             ki.penalties.FastTangentProp(),
-            ki.penalties.AdversarialLossPenalty(ki.perturbations.FGSM()),
+            ki.penalties.AdversarialLoss(ki.perturbations.FGSM()),
         )
     }
     for name in names.values():

@@ -76,9 +76,9 @@ PRESETS = {
 #: (kind, preset) pairs that must refuse, and what the message says to do.
 REFUSED = {
     ("regression", "at_kl"): "use distance='squared_l2'",
-    ("tokens", "fgsm"): "AdversarialLossPenalty",
-    ("tokens", "at_kl"): "AdversarialLossPenalty",
-    ("tokens", "at_l2"): "AdversarialLossPenalty",
+    ("tokens", "fgsm"): "AdversarialLoss",
+    ("tokens", "at_kl"): "AdversarialLoss",
+    ("tokens", "at_l2"): "AdversarialLoss",
 }
 
 

@@ -120,8 +120,8 @@ CASES = {
         layer_config,
     ),
     ("InputGradientPenalty", "normalize"): (
-        lambda: ki.penalties.PredictionIBPPenalty(normalize=False),
-        lambda: ki.penalties.PredictionIBPPenalty(scale="paper"),
+        lambda: ki.penalties.PredictionIBP(normalize=False),
+        lambda: ki.penalties.PredictionIBP(scale="paper"),
         layer_config,
     ),
     ("TangentProp", "normalize"): (
@@ -164,9 +164,9 @@ CASES = {
         lambda: ki.RegularizedAdversarialTraining(mlp(), distance="l2"),
         model_config,
     ),
-    ("VATPenalty", "divergence"): (
-        lambda: ki.penalties.VATPenalty(divergence="squared_l2"),
-        lambda: ki.penalties.VATPenalty(distance="squared_l2"),
+    ("VAT", "divergence"): (
+        lambda: ki.penalties.VAT(divergence="squared_l2"),
+        lambda: ki.penalties.VAT(distance="squared_l2"),
         layer_config,
     ),
     ("WorstOfKSpatial", "rank_by"): (
@@ -219,7 +219,7 @@ def test_old_keyword_warns_and_builds_what_the_new_one_builds(key):
 
 def test_old_boolean_true_means_the_default_scale():
     with pytest.warns(DeprecationWarning, match="scale='normalized'"):
-        penalty = ki.penalties.JacobianPenalty(normalize=True)
+        penalty = ki.penalties.Jacobian(normalize=True)
     assert penalty.scale == "normalized"
     with pytest.warns(DeprecationWarning):
         model = ki.IRL(mlp(), perturbation=noise(), paper_scale=False)
@@ -234,8 +234,8 @@ def test_subclass_warning_names_the_class_called():
 @pytest.mark.parametrize(
     "cls",
     [ki.penalties.ActivationDistance, ki.penalties.OutputDivergence,
-     ki.penalties.NoiseRegularization, ki.penalties.JacobianPenalty, ki.penalties.LossIBPPenalty,
-     ki.penalties.PredictionIBPPenalty, ki.penalties.TangentProp],
+     ki.penalties.NoiseRegularization, ki.penalties.Jacobian, ki.penalties.LossIBP,
+     ki.penalties.PredictionIBP, ki.penalties.TangentProp],
 )
 @pytest.mark.parametrize("normalize", [True, False])
 def test_config_saved_by_0_2_0_loads_without_warning(cls, normalize):
@@ -290,8 +290,8 @@ def test_an_unrecorded_shim_is_refused():
 def test_every_scale_default_is_normalized():
     assert vocabulary.SCALES == ("normalized", "paper")
     for cls in [ki.penalties.ActivationDistance, ki.penalties.NoiseRegularization,
-                ki.penalties.JacobianPenalty, ki.penalties.LossIBPPenalty,
-                ki.penalties.PredictionIBPPenalty, ki.penalties.TangentProp]:
+                ki.penalties.Jacobian, ki.penalties.LossIBP,
+                ki.penalties.PredictionIBP, ki.penalties.TangentProp]:
         assert cls().scale == "normalized"
 
 

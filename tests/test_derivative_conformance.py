@@ -10,10 +10,10 @@ import tensorflow as tf
 
 import keras_invariance as ki
 from keras_invariance import presets as dm
-from keras_invariance.penalties import AdversarialLossPenalty
-from keras_invariance.penalties import JacobianPenalty
-from keras_invariance.penalties import LossIBPPenalty
-from keras_invariance.penalties import VATPenalty
+from keras_invariance.penalties import VAT
+from keras_invariance.penalties import AdversarialLoss
+from keras_invariance.penalties import Jacobian
+from keras_invariance.penalties import LossIBP
 from keras_invariance.perturbations.adversarial import PGD
 from tests.derivative_checks import LOSS
 from tests.derivative_checks import compiled
@@ -27,11 +27,11 @@ from tests.engine_checks import mirrored_strategy
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="1 or 2"):
-        LossIBPPenalty(order=3)
+        LossIBP(order=3)
     with pytest.raises(ValueError, match="int"):
-        JacobianPenalty(num_projections=0)
+        Jacobian(num_projections=0)
     with pytest.raises(ValueError, match="embedding_layer"):
-        ki.InvariantModel(tiny_mlp(), penalties=[LossIBPPenalty(embedding_layer="nope")])
+        ki.InvariantModel(tiny_mlp(), penalties=[LossIBP(embedding_layer="nope")])
 
 
 # ------------------------------------------------------- shared engine checks
@@ -62,12 +62,12 @@ TERMS = {
     ),
     "adversarial_loss": lambda b: ki.InvariantModel(
         b,
-        penalties=[AdversarialLossPenalty(PGD(0.1, steps=2))],
+        penalties=[AdversarialLoss(PGD(0.1, steps=2))],
     ),
     "combined": lambda b: ki.IRL(
         b,
         perturbation=ki.perturbations.GaussianNoise(0.3),
-        penalties=[VATPenalty(), JacobianPenalty(weight=0.1), LossIBPPenalty()],
+        penalties=[VAT(), Jacobian(weight=0.1), LossIBP()],
     ),
 }
 
@@ -170,8 +170,8 @@ def test_jacobian_and_loss_ibp_on_a_subclassed_model_with_tap():
     model = Net(
         penalties=[
             # The raw (paper-scale) terms have closed forms to check.
-            JacobianPenalty(layers=["hidden_tap"], num_projections=None, scale="paper"),
-            LossIBPPenalty(order=2, scale="paper"),
+            Jacobian(layers=["hidden_tap"], num_projections=None, scale="paper"),
+            LossIBP(order=2, scale="paper"),
         ]
     )
     x, y = data()

@@ -6,26 +6,26 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance.penalties import AdversarialLossPenalty
-from keras_invariance.penalties import JacobianPenalty
-from keras_invariance.penalties import LossIBPPenalty
+from keras_invariance.penalties import VAT
+from keras_invariance.penalties import AdversarialLoss
+from keras_invariance.penalties import Jacobian
+from keras_invariance.penalties import LossIBP
 from keras_invariance.penalties import NoiseRegularization
-from keras_invariance.penalties import PredictionIBPPenalty
-from keras_invariance.penalties import VATPenalty
+from keras_invariance.penalties import PredictionIBP
 from keras_invariance.perturbations.adversarial import PGD
 from tests.derivative_checks import compiled
 from tests.derivative_checks import token_model
 
 TOKEN_TERMS = {
-    "jacobian": lambda **kw: JacobianPenalty(**kw),
-    "loss_ibp": lambda **kw: LossIBPPenalty(**kw),
-    "prediction_ibp": lambda **kw: PredictionIBPPenalty(**kw),
-    "prediction_ibp_forward": lambda **kw: PredictionIBPPenalty(
+    "jacobian": lambda **kw: Jacobian(**kw),
+    "loss_ibp": lambda **kw: LossIBP(**kw),
+    "prediction_ibp": lambda **kw: PredictionIBP(**kw),
+    "prediction_ibp_forward": lambda **kw: PredictionIBP(
         jvp="forward", name="prediction_ibp_forward", **kw
     ),
-    "vat": lambda **kw: VATPenalty(**kw),
+    "vat": lambda **kw: VAT(**kw),
     "noise_regularization": lambda **kw: NoiseRegularization(adversarial=True, **kw),
-    "adversarial_loss": lambda **kw: AdversarialLossPenalty(
+    "adversarial_loss": lambda **kw: AdversarialLoss(
         PGD(0.5, norm=2, steps=1, random_start=False), **kw
     ),
 }
@@ -61,4 +61,4 @@ def test_embedding_layer_needs_a_graph_model():
             return self.dense(x)
 
     with pytest.raises(ValueError, match="Functional or Sequential"):
-        ki.InvariantModel(Net(), penalties=[LossIBPPenalty(embedding_layer="emb")])
+        ki.InvariantModel(Net(), penalties=[LossIBP(embedding_layer="emb")])

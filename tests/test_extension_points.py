@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance.penalties import AdversarialLossPenalty
-from keras_invariance.penalties import JacobianPenalty
-from keras_invariance.penalties import LossIBPPenalty
+from keras_invariance.penalties import VAT
+from keras_invariance.penalties import AdversarialLoss
+from keras_invariance.penalties import Jacobian
+from keras_invariance.penalties import LossIBP
 from keras_invariance.penalties import NoiseRegularization
-from keras_invariance.penalties import PredictionIBPPenalty
-from keras_invariance.penalties import VATPenalty
+from keras_invariance.penalties import PredictionIBP
 from keras_invariance.penalties.activation_distance import ActivationDistance
 from keras_invariance.penalties.activation_distance import LayerwiseSquaredL2
 from keras_invariance.penalties.base import Penalty
@@ -31,18 +31,18 @@ from keras_invariance.utils.seeding import SeedState
 from tests.derivative_checks import token_model
 
 INPUT_TERMS = {
-    "JacobianPenalty": JacobianPenalty,
+    "Jacobian": Jacobian,
     "NoiseRegularization": NoiseRegularization,
-    "VATPenalty": VATPenalty,
-    "LossIBPPenalty": LossIBPPenalty,
-    "PredictionIBPPenalty": PredictionIBPPenalty,
-    "AdversarialLossPenalty": AdversarialLossPenalty,
+    "VAT": VAT,
+    "LossIBP": LossIBP,
+    "PredictionIBP": PredictionIBP,
+    "AdversarialLoss": AdversarialLoss,
 }
 
 SEEDED_PENALTIES = {
-    "JacobianPenalty": lambda seed: JacobianPenalty(seed=seed),
+    "Jacobian": lambda seed: Jacobian(seed=seed),
     "NoiseRegularization": lambda seed: NoiseRegularization(seed=seed),
-    "VATPenalty": lambda seed: VATPenalty(seed=seed),
+    "VAT": lambda seed: VAT(seed=seed),
     "TangentProp": lambda seed: ki.penalties.TangentProp(num_projections=2, seed=seed),
 }
 
@@ -111,8 +111,8 @@ def test_seed_is_in_the_config_and_round_trips(name):
 
 
 def test_unseeded_terms_have_no_seed_in_their_config():
-    for term in (LossIBPPenalty(), ki.penalties.FastTangentProp(),
-                 ki.penalties.ActivationDistance(), AdversarialLossPenalty()):
+    for term in (LossIBP(), ki.penalties.FastTangentProp(),
+                 ki.penalties.ActivationDistance(), AdversarialLoss()):
         assert "seed" not in term.get_config(), type(term).__name__
     assert "seed" in ki.perturbations.GaussianNoise(0.1).get_config()
     assert "seed" in ki.penalties.TangentProp().get_config()
@@ -125,7 +125,7 @@ def test_tangent_prop_without_projections_makes_no_generator():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: JacobianPenalty(seed=None), lambda: ki.perturbations.GaussianNoise(0.1, seed=None)],
+    [lambda: Jacobian(seed=None), lambda: ki.perturbations.GaussianNoise(0.1, seed=None)],
     ids=["penalty", "perturbation"],
 )
 def test_seed_state_round_trips_through_own_variables(make):
@@ -146,7 +146,7 @@ def test_seed_state_round_trips_through_own_variables(make):
 def test_seed_state_survives_save_and_load(tmp_path):
     model = ki.InvariantModel(
         mlp(), alpha=0.5, beta=0.5, perturbation=ki.perturbations.GaussianNoise(0.1),
-        penalties=[JacobianPenalty(layers="hidden")],
+        penalties=[Jacobian(layers="hidden")],
     )
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
@@ -213,7 +213,7 @@ def test_embedding_layer_splits_and_drops_the_input_tape(name):
 
 
 def test_float_model_needs_no_split():
-    term = JacobianPenalty()
+    term = Jacobian()
     term.bind(mlp())
     assert term._split is None
     assert term.requires_input_gradient is True
@@ -223,7 +223,7 @@ def test_float_model_needs_no_split():
 
 
 def test_layerwise_terms_compose_the_selection():
-    for cls in (JacobianPenalty, NoiseRegularization, LayerwiseSquaredL2):
+    for cls in (Jacobian, NoiseRegularization, LayerwiseSquaredL2):
         assert not issubclass(cls, ActivationDistance), cls.__name__
     term = NoiseRegularization(layers={"hidden": 2.0, "logits": 0.5})
     assert isinstance(term._selection, LayerSelection)
@@ -244,7 +244,7 @@ def test_selection_configs_are_unchanged():
     assert {"layers", "layer_weight", "distance", "scale"} <= set(
         ki.penalties.ActivationDistance().get_config()
     )
-    for term in (JacobianPenalty(), NoiseRegularization()):
+    for term in (Jacobian(), NoiseRegularization()):
         config = term.get_config()
         assert {"layers", "layer_weight", "scale"} <= set(config)
         assert "distance" not in config
@@ -261,7 +261,7 @@ def test_selection_errors(layers, message):
     with pytest.raises(ValueError, match=message):
         LayerSelection(layers)
     with pytest.raises(ValueError, match=message):
-        JacobianPenalty(layers=layers)
+        Jacobian(layers=layers)
 
 
 def test_selection_unknown_layer_lists_the_available_ones():

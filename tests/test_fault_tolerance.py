@@ -28,8 +28,8 @@ def build(seed):
         perturbation=ki.perturbations.GaussianNoise(0.3),
         layers=["hidden", "logits"],
         penalties=[
-            ki.penalties.VATPenalty(epsilon=0.5, xi=1e-3, weight=0.5),
-            ki.penalties.JacobianPenalty(num_projections=2, weight=0.1),
+            ki.penalties.VAT(epsilon=0.5, xi=1e-3, weight=0.5),
+            ki.penalties.Jacobian(num_projections=2, weight=0.1),
         ],
     )
     model.compile(keras.optimizers.Adam(0.01), SCCE)

@@ -8,8 +8,8 @@ import tensorflow as tf
 
 import keras_invariance as ki
 from keras_invariance.ops import second_order
-from keras_invariance.penalties import LossIBPPenalty
-from keras_invariance.penalties import PredictionIBPPenalty
+from keras_invariance.penalties import LossIBP
+from keras_invariance.penalties import PredictionIBP
 from tests.derivative_checks import compiled
 from tests.derivative_checks import data
 from tests.derivative_checks import explicit_jacobian
@@ -24,7 +24,7 @@ def test_loss_ibp_equals_input_gradient_norm(order):
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, penalties=[LossIBPPenalty(order=order, scale="paper")])
+        ki.InvariantModel(base, penalties=[LossIBP(order=order, scale="paper")])
     )
     _, terms = objective(model, x, y)
     g = per_example_input_gradient(base, x, y)
@@ -36,7 +36,7 @@ def test_loss_ibp_sample_weights_drop_unlabeled_rows():
     base = tiny_mlp()
     x, y = data()
     weights = np.array([1, 0, 1, 0, 1, 1, 0, 1], "float32")
-    model = compiled(ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, scale="paper")]))
+    model = compiled(ki.InvariantModel(base, penalties=[LossIBP(order=2, scale="paper")]))
     _, terms = objective(model, x, y, tf.constant(weights))
     g = per_example_input_gradient(base, x, y)
     expected = np.mean(weights * np.sum(g**2, 1))
@@ -46,7 +46,7 @@ def test_loss_ibp_sample_weights_drop_unlabeled_rows():
 def test_loss_ibp_weight_gradient_matches_finite_differences():
     base = tiny_mlp()
     x, y = data()
-    model = compiled(ki.InvariantModel(base, penalties=[LossIBPPenalty(order=2, scale="paper")]))
+    model = compiled(ki.InvariantModel(base, penalties=[LossIBP(order=2, scale="paper")]))
     weights = model.trainable_weights
     with tf.GradientTape() as tape:
         _, terms = objective(model, x, y)
@@ -78,7 +78,7 @@ def test_prediction_ibp_equals_explicit_jacobian_times_gradient(order, jvp):
     x, y = data()
     model = compiled(
         ki.InvariantModel(
-            base, penalties=[PredictionIBPPenalty(order=order, jvp=jvp, scale="paper")]
+            base, penalties=[PredictionIBP(order=order, jvp=jvp, scale="paper")]
         )
     )
     _, terms = objective(model, x, y)
@@ -100,7 +100,7 @@ def test_prediction_ibp_jvp_modes_give_the_same_weight_gradient():
         base = tiny_mlp()
         model = compiled(
             ki.InvariantModel(
-                base, penalties=[PredictionIBPPenalty(order=2, softmax=True, jvp=jvp)]
+                base, penalties=[PredictionIBP(order=2, softmax=True, jvp=jvp)]
             )
         )
         with tf.GradientTape() as tape:
@@ -114,7 +114,7 @@ def test_prediction_ibp_trains_weights_through_the_jvp():
     base = tiny_mlp()
     x, y = data()
     model = compiled(
-        ki.InvariantModel(base, alpha=0.0, penalties=[PredictionIBPPenalty()])
+        ki.InvariantModel(base, alpha=0.0, penalties=[PredictionIBP()])
     )
     with tf.GradientTape() as tape:
         _, terms = objective(model, x, y)
@@ -172,9 +172,9 @@ def image_data(rows=8, seed=0):
 
 
 @pytest.mark.parametrize("penalty", [
-    lambda: PredictionIBPPenalty(order=1),
-    lambda: PredictionIBPPenalty(order=2, softmax=True, scale="paper"),
-    lambda: LossIBPPenalty(order=1),
+    lambda: PredictionIBP(order=1),
+    lambda: PredictionIBP(order=2, softmax=True, scale="paper"),
+    lambda: LossIBP(order=1),
 ])
 def test_hidden_batch_graph_gives_the_static_graphs_value_and_gradient(penalty, monkeypatch):
     """The fast graph (batch dimension hidden, BroadcastTo instead of rank-8
@@ -197,7 +197,7 @@ def test_prediction_ibp_on_batch_norm_equals_forward_mode_of_the_batch():
     """With BatchNorm the rows interact: J_p·g is the jvp of the whole
     training-mode batch along g (every row moves, the statistics follow)."""
     x, y = image_data()
-    value, grads, _ = traced_objective(PredictionIBPPenalty(order=2, scale="paper"), x, y)
+    value, grads, _ = traced_objective(PredictionIBP(order=2, scale="paper"), x, y)
     base = batch_norm_cnn()
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
@@ -226,7 +226,7 @@ def test_loss_ibp_at_embedding_equals_embedding_gradient():
     base = token_model()
     model = compiled(
         ki.InvariantModel(
-            base, penalties=[LossIBPPenalty(order=2, embedding_layer="emb", scale="paper")])
+            base, penalties=[LossIBP(order=2, embedding_layer="emb", scale="paper")])
     )
     x = np.random.default_rng(0).integers(0, 20, (8, 6)).astype("int32")
     y = np.random.default_rng(1).integers(0, 3, 8).astype("int32")

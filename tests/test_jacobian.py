@@ -1,4 +1,4 @@
-"""JacobianPenalty: exact and projected ‖∂a/∂x‖²_F against tf.GradientTape."""
+"""Jacobian: exact and projected ‖∂a/∂x‖²_F against tf.GradientTape."""
 
 
 import keras
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
-from keras_invariance.penalties import JacobianPenalty
+from keras_invariance.penalties import Jacobian
 from tests.derivative_checks import compiled
 from tests.derivative_checks import data
 from tests.derivative_checks import explicit_jacobian
@@ -21,7 +21,7 @@ def test_exact_jacobian_equals_gradient_tape_jacobian(layer):
     model = compiled(
         ki.InvariantModel(
             base,
-            penalties=[JacobianPenalty(layers=layer, num_projections=None, scale="paper")])
+            penalties=[Jacobian(layers=layer, num_projections=None, scale="paper")])
     )
     _, terms = objective(model, x, y)
     jac = explicit_jacobian(base, x, layer)
@@ -36,7 +36,7 @@ def test_projection_estimator_is_unbiased():
     tiled = np.tile(x, (4000, 1))
     model = compiled(
         ki.InvariantModel(
-            base, penalties=[JacobianPenalty(num_projections=8, seed=3, scale="paper")]
+            base, penalties=[Jacobian(num_projections=8, seed=3, scale="paper")]
         )
     )
     _, terms = objective(model, tiled, np.tile(y, 4000))
@@ -47,7 +47,7 @@ def test_projection_estimator_is_unbiased():
 def test_exact_jacobian_refuses_huge_layers():
     base = tiny_mlp(hidden=300)
     model = compiled(
-        ki.InvariantModel(base, penalties=[JacobianPenalty(layers="hid", num_projections=None)])
+        ki.InvariantModel(base, penalties=[Jacobian(layers="hid", num_projections=None)])
     )
     x, y = data()
     with pytest.raises(ValueError, match="num_projections"):
@@ -64,5 +64,5 @@ def test_the_exact_norm_is_refused_on_a_batchnorm_model():
     h = keras.layers.BatchNormalization()(keras.layers.Dense(5)(inputs))
     base = keras.Model(inputs, keras.layers.Dense(3)(h))
     with pytest.raises(ValueError, match="num_projections=1"):
-        ki.InvariantModel(base, penalties=[JacobianPenalty(num_projections=None)])
+        ki.InvariantModel(base, penalties=[Jacobian(num_projections=None)])
     assert ki.JacobianRegularized(base).penalties[0].num_projections == 1

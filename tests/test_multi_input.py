@@ -145,7 +145,7 @@ def test_loss_ibp_differentiates_the_float_inputs_only():
     x, y = dict_data(8)
     base = dict_model()
     model = ki.InvariantModel(
-        base, penalties=[ki.penalties.LossIBPPenalty(weight=1.0, order=1, scale="paper")]
+        base, penalties=[ki.penalties.LossIBP(weight=1.0, order=1, scale="paper")]
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
@@ -165,7 +165,7 @@ def test_exact_jacobian_sums_over_every_float_input():
     base = two_float_model()
     model = ki.InvariantModel(
         base,
-        penalties=[ki.penalties.JacobianPenalty(weight=1.0, num_projections=None, scale="paper")],
+        penalties=[ki.penalties.Jacobian(weight=1.0, num_projections=None, scale="paper")],
     )
     model.compile("sgd", SCCE)
     _, terms = model.compute_objective(x, y)
@@ -184,11 +184,11 @@ def test_exact_jacobian_sums_over_every_float_input():
 def test_other_gradient_terms_train_on_multi_input_models(penalty):
     x, y = list_data()
     term = {
-        "vat": lambda: ki.penalties.VATPenalty(epsilon=0.5, xi=1e-3),
+        "vat": lambda: ki.penalties.VAT(epsilon=0.5, xi=1e-3),
         "noise_regularization": lambda: ki.penalties.NoiseRegularization(
             stddev=0.1, adversarial=True
         ),
-        "prediction_ibp": lambda: ki.penalties.PredictionIBPPenalty(weight=0.1),
+        "prediction_ibp": lambda: ki.penalties.PredictionIBP(weight=0.1),
     }[penalty]()
     model = ki.InvariantModel(two_float_model(), penalties=[term])
     model.compile("adam", SCCE)

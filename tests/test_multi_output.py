@@ -164,7 +164,7 @@ def test_a_kl_on_outputs_that_are_all_regressions_is_refused():
 
 def test_the_per_example_loss_sums_the_weighted_outputs():
     x, y = data(4)
-    model = ki.InvariantModel(two_heads(), penalties=[ki.penalties.LossIBPPenalty()])
+    model = ki.InvariantModel(two_heads(), penalties=[ki.penalties.LossIBP()])
     model.compile("sgd", LOSSES, loss_weights={"price": 0.5, "kind": 2.0})
     model.fit(x, y, verbose=0)
     fn = output_losses.per_example_function(model._compile_loss)
@@ -195,7 +195,7 @@ def test_two_replicas_train_a_two_output_model_as_one_device():
             alpha=0.5,
             beta=0.5,
             perturbation=ki.perturbations.PGD(0.2, steps=2, seed=3),
-            penalties=[ki.penalties.VATPenalty(xi=1e-2, seed=1)],
+            penalties=[ki.penalties.VAT(xi=1e-2, seed=1)],
         )
 
     keras.utils.set_random_seed(0)
@@ -258,7 +258,7 @@ def test_a_subclassed_model_returning_a_dict_is_read_from_its_loss():
         perturbation=ki.perturbations.GaussianNoise(0.1),
         beta=0.5,
         penalties=[
-            ki.penalties.VATPenalty(),
+            ki.penalties.VAT(),
             ki.penalties.ActivationDistance(layers=["hidden", "logits"]),
         ],
     )

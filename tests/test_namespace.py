@@ -64,7 +64,7 @@ def test_every_package_declares_all_and_every_name_resolves(package):
 
 def test_subpackages_hold_what_left_the_top():
     assert ki.perturbations.GaussianNoise.__module__ == "keras_invariance.perturbations.noise"
-    assert "JacobianPenalty" in ki.penalties.__all__
+    assert "Jacobian" in ki.penalties.__all__
     assert "SquaredL2" in ki.distances.__all__
     assert "Penalty" in ki.penalties.__all__ and "Perturbation" in ki.perturbations.__all__
 
@@ -182,3 +182,19 @@ def test_the_docs_tests_and_recipes_use_the_new_paths():
     offenders = [f"{path}: {m.group(0)}" for path, text in _sources()
                  for m in old.finditer(text)]
     assert not offenders, "use the new paths (keras_invariance.MOVED):\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("old", sorted(ki.penalties.RENAMED))
+def test_a_renamed_penalty_warns_and_its_old_files_load(old):
+    new_path = ki.penalties.RENAMED[old]
+    new = getattr(ki.penalties, new_path.rsplit(".", 1)[1])
+    with pytest.warns(DeprecationWarning, match=new_path):
+        assert getattr(ki.penalties, old) is new
+    # A config written by 0.2 names the class by its old registered name.
+    config = {
+        "module": None,
+        "class_name": old,
+        "config": new().get_config(),
+        "registered_name": f"keras_invariance>{old}",
+    }
+    assert type(keras.saving.deserialize_keras_object(config)) is new

@@ -49,16 +49,16 @@ def test_loss_ibp_normalized_is_raw_times_input_scale():
     g = per_example_input_gradient(base, x, y)
     s = np.sqrt((x**2).mean())  # the batch's input RMS
     expected = (np.abs(g).sum(axis=1) * s).mean()
-    np.testing.assert_allclose(term(ki.penalties.LossIBPPenalty(), base, x, y), expected, rtol=1e-5)
+    np.testing.assert_allclose(term(ki.penalties.LossIBP(), base, x, y), expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: ki.penalties.LossIBPPenalty(order=1),
-        lambda: ki.penalties.LossIBPPenalty(order=2),
-        lambda: ki.penalties.JacobianPenalty(num_projections=None),
-        lambda: ki.penalties.PredictionIBPPenalty(order=1),
+        lambda: ki.penalties.LossIBP(order=1),
+        lambda: ki.penalties.LossIBP(order=2),
+        lambda: ki.penalties.Jacobian(num_projections=None),
+        lambda: ki.penalties.PredictionIBP(order=1),
         lambda: ki.penalties.NoiseRegularization(stddev=0.0),
     ],
     ids=["loss_ibp_r1", "loss_ibp_r2", "jacobian", "prediction_ibp", "noise_zero"],
@@ -72,14 +72,14 @@ def test_normalized_terms_do_not_depend_on_the_input_units(make):
 
 def test_raw_terms_do_depend_on_the_input_units():
     x, y = data()
-    raw = term(ki.penalties.LossIBPPenalty(scale="paper"), mlp(), x, y)
-    rescaled = term(ki.penalties.LossIBPPenalty(scale="paper"), mlp(in_scale=C), x * C, y)
+    raw = term(ki.penalties.LossIBP(scale="paper"), mlp(), x, y)
+    rescaled = term(ki.penalties.LossIBP(scale="paper"), mlp(in_scale=C), x * C, y)
     np.testing.assert_allclose(rescaled, raw / C, rtol=1e-4)
 
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: ki.penalties.JacobianPenalty(num_projections=None),
+    [lambda: ki.penalties.Jacobian(num_projections=None),
      lambda: ki.penalties.NoiseRegularization(stddev=0.3, seed=2)],
     ids=["jacobian", "noise_regularization"],
 )
@@ -101,7 +101,7 @@ def test_normalized_jacobian_of_a_linear_map_is_its_relative_gain():
     f = x @ w
     expected = (w**2).sum() * (x**2).mean() / ((f - f.mean(0)) ** 2).sum(axis=1).mean()
     np.testing.assert_allclose(
-        term(ki.penalties.JacobianPenalty(num_projections=None), base, x, y), expected, rtol=1e-5
+        term(ki.penalties.Jacobian(num_projections=None), base, x, y), expected, rtol=1e-5
     )
 
 

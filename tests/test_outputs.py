@@ -63,7 +63,7 @@ def terms(build, base, loss, x, y):
 @pytest.mark.parametrize(
     "name, build",
     [
-        ("vat", lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VATPenalty(seed=3)])),
+        ("vat", lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VAT(seed=3)])),
         ("output_divergence",
          lambda b: ki.InvariantModel(b, perturbation=ki.perturbations.GaussianNoise(0.3, seed=1),
                                      penalties=[ki.penalties.OutputDivergence(distance="kl")])),
@@ -138,7 +138,7 @@ def test_terms_that_disagree_on_from_logits_are_refused():
     with pytest.raises(ValueError, match="disagree"):
         ki.InvariantModel(
             logits_model, from_logits=True,
-            penalties=[ki.penalties.VATPenalty(from_logits=False)])
+            penalties=[ki.penalties.VAT(from_logits=False)])
 
 
 def regression_model(features=4, seed=0, activation=None):
@@ -210,7 +210,7 @@ def test_binary_classifiers_get_the_bernoulli_kl(activation):
     sigmoid_model = regression_model(activation="sigmoid")
     sigmoid_model.set_weights(logit_model.get_weights())
     reference = terms(
-        lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VATPenalty(seed=2)]),
+        lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VAT(seed=2)]),
         logit_model,
         keras.losses.BinaryCrossentropy(from_logits=True),
         x,
@@ -219,7 +219,7 @@ def test_binary_classifiers_get_the_bernoulli_kl(activation):
     assert reference > 1e-4
     if activation == "sigmoid":
         value = terms(
-            lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VATPenalty(seed=2)]),
+            lambda b: ki.InvariantModel(b, penalties=[ki.penalties.VAT(seed=2)]),
             sigmoid_model,
             keras.losses.BinaryCrossentropy(),
             x,
@@ -260,7 +260,7 @@ def test_a_subclassed_softmax_model_reads_log_p_after_compile():
             return keras.ops.softmax(self.dense(x))
 
     x, y = data()
-    net = Net(penalties=[ki.penalties.VATPenalty(seed=1)])
+    net = Net(penalties=[ki.penalties.VAT(seed=1)])
     net.compile("sgd", SCCE_PROBS)
     net(x[:1])
     assert net.step_context(x, y).output_spec.describe() == "class softmax probabilities"

@@ -92,7 +92,7 @@ def test_derivative_presets_say_why_and_take_a_perturbation(build):
 def test_terms_are_chosen_by_name():
     x, y = tiny_data(8)
     model = ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.1),
-                   penalties=[ki.penalties.VATPenalty(epsilon=0.5)])
+                   penalties=[ki.penalties.VAT(epsilon=0.5)])
     model.compile("sgd", SCCE)
     x_vat = model.perturb_on_batch(x, y, term="vat")
     np.testing.assert_allclose(np.linalg.norm(x_vat - x, axis=-1), 0.5, rtol=1e-4)

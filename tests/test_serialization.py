@@ -37,7 +37,7 @@ def _examples():
             layers={"hidden": 0.5, "logits": 2.0}, distance="cosine", weight=0.3
         ),
         "AdditiveNoise": lambda: ki.perturbations.AdditiveNoise(snr_db=5.0, seed=3),
-        "AdversarialLossPenalty": lambda: ki.penalties.AdversarialLossPenalty(
+        "AdversarialLoss": lambda: ki.penalties.AdversarialLoss(
             ki.perturbations.FGSM(epsilon=0.2), weight=0.4
         ),
         "BlankNoise": lambda: ki.perturbations.BlankNoise(blank_id=1, p=0.3, pad_id=0),
@@ -71,7 +71,7 @@ def _examples():
             batching="separate",
             penalties=[ki.penalties.ActivationDistance(layers="above:hidden")],
         ),
-        "JacobianPenalty": lambda: ki.penalties.JacobianPenalty(num_projections=2, weight=0.1),
+        "Jacobian": lambda: ki.penalties.Jacobian(num_projections=2, weight=0.1),
         "JensenShannonDivergence": lambda: ki.distances.JensenShannonDivergence(
             from_logits=False, distribution="bernoulli"
         ),
@@ -84,7 +84,7 @@ def _examples():
         "LayerPerturbation": lambda: ki.perturbations.LayerPerturbation(
             [keras.layers.GaussianNoise(0.1), keras.layers.Dropout(0.2)]
         ),
-        "LossIBPPenalty": lambda: ki.penalties.LossIBPPenalty(weight=0.5, order=2),
+        "LossIBP": lambda: ki.penalties.LossIBP(weight=0.5, order=2),
         "NoiseRegularization": lambda: ki.penalties.NoiseRegularization(stddev=0.05, weight=2.0),
         "NoiseBank": lambda: ki.perturbations.NoiseBank(
             np.linspace(-0.5, 0.5, 30, dtype="float32").reshape(3, 10),
@@ -108,7 +108,7 @@ def _examples():
             }
         ),
         "Perturbation": lambda: ki.Perturbation(seed=4),
-        "PredictionIBPPenalty": lambda: ki.penalties.PredictionIBPPenalty(weight=0.3, order=2),
+        "PredictionIBP": lambda: ki.penalties.PredictionIBP(weight=0.3, order=2),
         "RandomChoice": lambda: ki.perturbations.RandomChoice(
             [ki.perturbations.Telephony(), ki.perturbations.VolumeNoise()], probabilities=[3.0, 1.0]
         ),
@@ -126,7 +126,7 @@ def _examples():
         ),
         "Tap": lambda: ki.Tap("block"),
         "UnigramNoise": lambda: ki.perturbations.UnigramNoise(unigram=[1.0, 3.0, 6.0], p=0.1),
-        "VATPenalty": lambda: ki.penalties.VATPenalty(epsilon=0.5, power_iterations=2),
+        "VAT": lambda: ki.penalties.VAT(epsilon=0.5, power_iterations=2),
         "VolumeNoise": lambda: ki.perturbations.VolumeNoise(factor=1.5, direction="up"),
         "WorstOfKSpatial": lambda: spatial_perturbations.WorstOfKSpatial(k=4, objective="kl"),
     }

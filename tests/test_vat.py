@@ -10,7 +10,7 @@ import tensorflow as tf
 import keras_invariance as ki
 from keras_invariance import presets as dm
 from keras_invariance.ops import numerics
-from keras_invariance.penalties.vat import VATPenalty
+from keras_invariance.penalties.vat import VAT
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 D, K = 6, 4
@@ -55,7 +55,7 @@ def fisher_matrices(base, x):
 def test_direction_is_top_fisher_eigenvector(xi):
     base = linear_softmax()
     x, _ = batch()
-    penalty = VATPenalty(epsilon=1.0, xi=xi, power_iterations=30, seed=1)
+    penalty = VAT(epsilon=1.0, xi=xi, power_iterations=30, seed=1)
     model = ki.InvariantModel(base, penalties=[penalty])
     direction = penalty.adversarial_direction(context_for(model, x)).numpy()
     np.testing.assert_allclose(np.linalg.norm(direction, axis=1), 1.0, rtol=1e-5)
@@ -66,7 +66,7 @@ def test_direction_is_top_fisher_eigenvector(xi):
 def test_squared_l2_direction_is_top_jtj_eigenvector():
     base = linear_softmax()
     x, _ = batch()
-    penalty = VATPenalty(
+    penalty = VAT(
         distance="squared_l2", xi=1e-3, power_iterations=30, seed=1
     )
     model = ki.InvariantModel(base, penalties=[penalty])
@@ -81,7 +81,7 @@ def test_vat_value_is_half_eps_squared_lambda_max():
     base = linear_softmax()
     x, y = batch()
     eps = 1e-2
-    penalty = VATPenalty(epsilon=eps, xi=1e-3, power_iterations=30, seed=1)
+    penalty = VAT(epsilon=eps, xi=1e-3, power_iterations=30, seed=1)
     model = ki.InvariantModel(base, penalties=[penalty])
     model.compile(optimizer="sgd", loss=LOSS)
     ctx = model.step_context(tf.constant(x), tf.constant(y))
@@ -93,7 +93,7 @@ def test_vat_value_is_half_eps_squared_lambda_max():
 def test_direction_has_no_gradient_path_into_the_weights():
     base = linear_softmax()
     x, _ = batch()
-    penalty = VATPenalty(power_iterations=2)
+    penalty = VAT(power_iterations=2)
     model = ki.InvariantModel(base, penalties=[penalty])
     with tf.GradientTape(persistent=True) as tape:
         ctx = context_for(model, x)
@@ -147,7 +147,7 @@ def test_search_passes_and_batchnorm_statistics(search_training):
     updates them."""
     base = bn_model()
     x, _ = batch(rows=8)
-    penalty = VATPenalty(search_training=search_training)
+    penalty = VAT(search_training=search_training)
     model = ki.InvariantModel(base, penalties=[penalty])
     ctx = model.step_context(tf.constant(x))
     ctx.clean = ctx.forward(ctx.x, training=False)
@@ -162,7 +162,7 @@ def test_mixed_precision_raises_xi_and_keeps_a_useful_direction():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     base = linear_softmax()
     x, _ = batch()
-    penalty = VATPenalty(power_iterations=30, seed=1)
+    penalty = VAT(power_iterations=30, seed=1)
     model = ki.InvariantModel(base, penalties=[penalty])
     xi = numerics.effective_xi(1e-6, tf.constant(x), "bfloat16")
     assert float(ops.min(xi)) > 1e-2
@@ -176,7 +176,7 @@ def test_mixed_precision_raises_xi_and_keeps_a_useful_direction():
 
 
 def test_config_round_trip():
-    penalty = VATPenalty(epsilon=2.0, xi=1e-5, power_iterations=2, distance="squared_l2")
-    restored = VATPenalty.from_config(penalty.get_config())
+    penalty = VAT(epsilon=2.0, xi=1e-5, power_iterations=2, distance="squared_l2")
+    restored = VAT.from_config(penalty.get_config())
     assert restored.get_config() == penalty.get_config()
     assert type(restored.distance).__name__ == "SquaredL2"

@@ -227,7 +227,7 @@ def check_model_keywords(kwargs):
             "`embedding_layer=` is an argument of the terms that "
             "differentiate or search at a token model's embedding (VAT, "
             "NoiseRegularized, JacobianRegularized, LossIBP, PredictionIBP, "
-            "or `AdversarialLossPenalty(search, embedding_layer=...)` for "
+            "or `AdversarialLoss(search, embedding_layer=...)` for "
             "adversarial training of text), not of this preset or of "
             "InvariantModel, whose perturbation acts on the inputs. For a "
             "token model, perturb the ids with `ki.perturbations.UnigramNoise` / "

@@ -5,8 +5,8 @@ training; `perturb_on_batch` returns the perturbed inputs x̃ the model would
 train on at this step (Neural Structured Learning's
 `AdversarialRegularization.perturb_on_batch`), for any configuration: the
 model's perturbation (noise, FGSM/PGD, spatial searches, per-input
-mappings), or a penalty that perturbs its inputs (`VATPenalty`: x + ε·d̂;
-`NoiseRegularization`: x + Δx; `AdversarialLossPenalty`: its search), or a
+mappings), or a penalty that perturbs its inputs (`VAT`: x + ε·d̂;
+`NoiseRegularization`: x + Δx; `AdversarialLoss`: its search), or a
 perturbation given for the call (e.g. the FGSM neighbour of a model trained
 with a derivative penalty).
 
@@ -25,16 +25,16 @@ import tensorflow as tf
 from keras_invariance.engine import context as context_lib
 from keras_invariance.graph import structures
 from keras_invariance.ops import numerics
-from keras_invariance.penalties.adversarial_loss import AdversarialLossPenalty
+from keras_invariance.penalties.adversarial_loss import AdversarialLoss
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
-from keras_invariance.penalties.vat import VATPenalty
+from keras_invariance.penalties.vat import VAT
 from keras_invariance.perturbations import resolve as perturbation_lib
 from keras_invariance.utils import keras_compat
 from keras_invariance.utils import validation
 
 #: What `perturb_on_batch(term=...)` calls the model's own perturbation.
 PERTURBATION = "perturbation"
-_PERTURBING = (VATPenalty, NoiseRegularization, AdversarialLossPenalty)
+_PERTURBING = (VAT, NoiseRegularization, AdversarialLoss)
 
 
 def _tensors(x, y, sample_weight):
@@ -143,11 +143,11 @@ def _from_penalty(model, penalty, ctx):
             f"{penalty.embedding_layer!r}, not the inputs: there is no "
             "perturbed input batch to return."
         )
-    if isinstance(penalty, AdversarialLossPenalty):
+    if isinstance(penalty, AdversarialLoss):
         return penalty.perturbation.search(ctx.x, ctx)
     validation.check_float(ctx.gradient_source, penalty.name, validation.EMBEDDING_HINT)
     x = ctx.gradient_source
-    if isinstance(penalty, VATPenalty):
+    if isinstance(penalty, VAT):
         _with_clean_pass(model, ctx, needs_gradient=False)
         delta = numerics.scale_rows(penalty.adversarial_direction(ctx), penalty.epsilon)
     elif penalty.adversarial:

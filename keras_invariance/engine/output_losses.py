@@ -10,7 +10,7 @@ pass's per-output values are logged under their own names,
 
 `per_example_function` is the compiled loss of every output per example
 (Σ_o w_o ℓ_o(y_o, ŷ_o) for each row), which worst-of-k, Loss IBP and
-`AdversarialLossPenalty` rank or differentiate.
+`AdversarialLoss` rank or differentiate.
 """
 
 import keras

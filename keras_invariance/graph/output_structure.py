@@ -165,7 +165,7 @@ def per_output_distance(distance, spec, who, single):
     Each classifier output is compared over its own distribution (softmax
     classes or Bernoulli units: `single(distance, its OutputSpec, who)`), and
     each regression output by ‖Δ‖² in its own units (what
-    `keras_invariance.penalties.VATPenalty` measures on a regression); the values add
+    `keras_invariance.penalties.VAT` measures on a regression); the values add
     up per example: for independent outputs this is the KL (or JS, …) of
     the joint prediction.
 

@@ -10,26 +10,41 @@
 
 from keras_invariance.penalties.activation_distance import ActivationDistance
 from keras_invariance.penalties.activation_distance import OutputDivergence
-from keras_invariance.penalties.adversarial_loss import AdversarialLossPenalty
+from keras_invariance.penalties.adversarial_loss import AdversarialLoss
 from keras_invariance.penalties.base import Penalty
-from keras_invariance.penalties.ibp import LossIBPPenalty
-from keras_invariance.penalties.ibp import PredictionIBPPenalty
-from keras_invariance.penalties.jacobian import JacobianPenalty
+from keras_invariance.penalties.ibp import LossIBP
+from keras_invariance.penalties.ibp import PredictionIBP
+from keras_invariance.penalties.jacobian import Jacobian
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
 from keras_invariance.penalties.tangent_prop import FastTangentProp
 from keras_invariance.penalties.tangent_prop import TangentProp
-from keras_invariance.penalties.vat import VATPenalty
+from keras_invariance.penalties.vat import VAT
+from keras_invariance.utils.api_export import register_old_names
+from keras_invariance.utils.deprecated_names import moved_names
 
 __all__ = [
     "ActivationDistance",
     "OutputDivergence",
-    "AdversarialLossPenalty",
+    "AdversarialLoss",
     "Penalty",
-    "LossIBPPenalty",
-    "PredictionIBPPenalty",
-    "JacobianPenalty",
+    "LossIBP",
+    "PredictionIBP",
+    "Jacobian",
     "NoiseRegularization",
     "FastTangentProp",
     "TangentProp",
-    "VATPenalty",
+    "VAT",
 ]
+
+#: The 0.2 class names (with the `Penalty` suffix), kept for one release.
+RENAMED = {
+    "AdversarialLossPenalty": "keras_invariance.penalties.AdversarialLoss",
+    "JacobianPenalty": "keras_invariance.penalties.Jacobian",
+    "LossIBPPenalty": "keras_invariance.penalties.LossIBP",
+    "PredictionIBPPenalty": "keras_invariance.penalties.PredictionIBP",
+    "VATPenalty": "keras_invariance.penalties.VAT",
+}
+# Files saved by 0.2 name these classes `keras_invariance>JacobianPenalty`, …:
+# they keep loading, as the renamed classes.
+register_old_names(RENAMED)
+__getattr__ = moved_names(__name__, RENAMED)

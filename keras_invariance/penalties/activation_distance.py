@@ -260,7 +260,7 @@ class LayerwiseSquaredL2(Penalty):
     part of the config. `scale="normalized"` divides each layer's term by its
     clean batch energy, as `ActivationDistance` does
     (`keras_invariance.ops.scales`). `NoiseRegularization` and
-    `JacobianPenalty` build on it.
+    `Jacobian` build on it.
 
     Example:
 

@@ -11,8 +11,8 @@ from keras_invariance.perturbations.adversarial import Search
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export("keras_invariance.penalties.AdversarialLossPenalty")
-class AdversarialLossPenalty(EmbeddingInputs, Penalty):
+@keras_invariance_export("keras_invariance.penalties.AdversarialLoss")
+class AdversarialLoss(EmbeddingInputs, Penalty):
     """R = L(f(x̃)), with x̃ from an FGSM or PGD search, as a penalty.
 
     For float inputs this is the engine's β·L(x̃) written as a penalty (so a
@@ -29,7 +29,7 @@ class AdversarialLossPenalty(EmbeddingInputs, Penalty):
     Example:
 
     >>> from keras_invariance.perturbations.adversarial import PGD
-    >>> AdversarialLossPenalty(PGD(1.0, norm=2, steps=1)).name
+    >>> AdversarialLoss(PGD(1.0, norm=2, steps=1)).name
     'adversarial_loss'
 
     Args:

@@ -96,8 +96,8 @@ class InputGradientPenalty(EmbeddingInputs, Penalty):
         )
 
 
-@keras_invariance_export("keras_invariance.penalties.LossIBPPenalty")
-class LossIBPPenalty(InputGradientPenalty):
+@keras_invariance_export("keras_invariance.penalties.LossIBP")
+class LossIBP(InputGradientPenalty):
     """Loss IBP: R = ‖∇x L‖_r^r per example, r ∈ {1, 2} (default 1).
 
     g_i = ∇x_i ℓ(f(x_i), y_i) is the gradient of the per-example loss
@@ -119,7 +119,7 @@ class LossIBPPenalty(InputGradientPenalty):
 
     Example:
 
-    >>> LossIBPPenalty(weight=0.03).name
+    >>> LossIBP(weight=0.03).name
     'loss_ibp'
 
     Args:
@@ -150,8 +150,8 @@ class LossIBPPenalty(InputGradientPenalty):
         return numerics.weighted_mean(values, context.sample_weight)
 
 
-@keras_invariance_export("keras_invariance.penalties.PredictionIBPPenalty")
-class PredictionIBPPenalty(InputGradientPenalty):
+@keras_invariance_export("keras_invariance.penalties.PredictionIBP")
+class PredictionIBP(InputGradientPenalty):
     """Prediction IBP: R = ‖∇x p · ∇x Lᵀ‖_r^r, the derivative of p along g.
 
     g_i = ∇x_i ℓ_i comes from the engine's clean pass (as Loss IBP). The
@@ -200,7 +200,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
 
     Example:
 
-    >>> PredictionIBPPenalty().name
+    >>> PredictionIBP().name
     'prediction_ibp'
 
     Args:
@@ -218,7 +218,7 @@ class PredictionIBPPenalty(InputGradientPenalty):
             `"prediction_ibp"`.
 
     Raises:
-        ValueError: As `LossIBPPenalty`.
+        ValueError: As `LossIBP`.
 
     Reference:
         Demyanov et al., "Invariant backpropagation" (2015), eq. 9 and §5

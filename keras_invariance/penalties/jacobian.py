@@ -13,8 +13,8 @@ from keras_invariance.utils import vocabulary
 from keras_invariance.utils.api_export import keras_invariance_export
 
 
-@keras_invariance_export("keras_invariance.penalties.JacobianPenalty")
-class JacobianPenalty(EmbeddingInputs, LayerwiseSquaredL2):
+@keras_invariance_export("keras_invariance.penalties.Jacobian")
+class Jacobian(EmbeddingInputs, LayerwiseSquaredL2):
     """Jacobian penalty R = Σ_ℓ γ_ℓ·‖∂a_ℓ/∂x‖²_F, averaged over the batch.
 
     `a_ℓ` are the outputs (`layers="logits"`, default) or any tapped layers;
@@ -46,7 +46,7 @@ class JacobianPenalty(EmbeddingInputs, LayerwiseSquaredL2):
 
     Example:
 
-    >>> JacobianPenalty(num_projections=1).name
+    >>> Jacobian(num_projections=1).name
     'jacobian'
 
     Args:
@@ -107,7 +107,7 @@ class JacobianPenalty(EmbeddingInputs, LayerwiseSquaredL2):
             batchnorm.moving_statistics(model)
         ):
             raise ValueError(
-                "JacobianPenalty(num_projections=None) computes the exact "
+                "Jacobian(num_projections=None) computes the exact "
                 "norm from column sums over the batch, which assumes "
                 "independent rows; BatchNorm in training mode couples them, "
                 "and its centring cancels those sums. Use random projections "

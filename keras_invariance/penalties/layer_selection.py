@@ -28,7 +28,7 @@ class LayerSelection:
     """The `layers=` / `layer_weight=` arguments of a layerwise penalty.
 
     A penalty over tapped layers (Σ_ℓ γ_ℓ·d_ℓ: `ActivationDistance`,
-    `JacobianPenalty`, `NoiseRegularization`) holds one of these instead of
+    `Jacobian`, `NoiseRegularization`) holds one of these instead of
     subclassing another penalty for its layer handling. It validates the
     selection at construction, resolves it against the model in the
     penalty's `bind` (creating one non-trainable variable

@@ -14,8 +14,8 @@ from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
 
 
-@keras_invariance_export("keras_invariance.penalties.VATPenalty")
-class VATPenalty(EmbeddingInputs, Penalty):
+@keras_invariance_export("keras_invariance.penalties.VAT")
+class VAT(EmbeddingInputs, Penalty):
     """VAT: R = KL(p(y|x) ‖ p(y|x + r_adv)), r_adv = ε·d̂ by power iteration.
 
     p(y|x) is the engine's clean output, held constant (as in VAT's
@@ -48,7 +48,7 @@ class VATPenalty(EmbeddingInputs, Penalty):
 
     Example:
 
-    >>> VATPenalty(epsilon=1.0).name
+    >>> VAT(epsilon=1.0).name
     'vat'
 
     Args:
@@ -99,7 +99,7 @@ class VATPenalty(EmbeddingInputs, Penalty):
         **kwargs,
     ):
         distance = deprecation.renamed(
-            kwargs, "divergence", "distance", distance, "VATPenalty"
+            kwargs, "divergence", "distance", distance, "VAT"
         )
         kwargs.setdefault("name", "vat")
         super().__init__(weight=weight, **kwargs)

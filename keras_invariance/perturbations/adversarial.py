@@ -62,8 +62,8 @@ TRADES_START_STDDEV = 1e-3
 SEARCH_HINT = (
     "Adversarial searches differentiate with respect to the inputs; token "
     "ids have none. Search at an embedding layer's output with "
-    "`AdversarialLossPenalty(FGSM(...) or PGD(...), embedding_layer='<name>')` "
-    "(or `VATPenalty(embedding_layer=...)`)."
+    "`AdversarialLoss(FGSM(...) or PGD(...), embedding_layer='<name>')` "
+    "(or `VAT(embedding_layer=...)`)."
 )
 
 
@@ -72,7 +72,7 @@ class Search(Perturbation):
 
     A search runs the model in its own tape and returns x̃ without gradient;
     `search(x, context, forward=None)` also works on embeddings (with a
-    `forward` from them), which `AdversarialLossPenalty` uses.
+    `forward` from them), which `AdversarialLoss` uses.
 
     Example:
 

@@ -12,8 +12,7 @@ Reference:
 
 from keras_invariance import spatial as spatial_lib
 from keras_invariance.engine.model import InvariantModel
-from keras_invariance.penalties.ibp import LossIBPPenalty
-from keras_invariance.penalties.ibp import PredictionIBPPenalty
+from keras_invariance.penalties import ibp
 from keras_invariance.penalties.tangent_prop import FastTangentProp
 from keras_invariance.penalties.tangent_prop import TangentProp
 from keras_invariance.perturbations.adversarial import FGSM
@@ -71,7 +70,7 @@ def LossIBP(
         *args: A model to wrap or `(inputs, outputs)`.
         weight: The paper's β, the penalty's weight. Default 0.03 on the
             normalized scale (the first-order loss increase when the inputs
-            move by their own scale; `LossIBPPenalty`), the paper's best on
+            move by their own scale; `penalties.LossIBP`), the paper's best on
             MNIST (on raw pixels) with `scale="paper"`. `beta=` is its
             deprecated name.
         order: r ∈ {1, 2}.
@@ -90,7 +89,7 @@ def LossIBP(
     """
     weight = deprecation.renamed(kwargs, "beta", "weight", weight, "LossIBP")
     scale = vocabulary.scale_argument(kwargs, scale, "LossIBP", old="paper_scale")
-    penalty = LossIBPPenalty(
+    penalty = ibp.LossIBP(
         weight=_weight(weight, "loss_ibp", scale),
         order=order,
         embedding_layer=embedding_layer,
@@ -124,7 +123,7 @@ def PredictionIBP(
     Args:
         *args: A model to wrap or `(inputs, outputs)`.
         weight: The paper's β, the penalty's weight. Default 0.1 on the
-            normalized scale (`PredictionIBPPenalty`): measured, 1.0 costs
+            normalized scale (`penalties.PredictionIBP`): measured, 1.0 costs
             a 1-D CNN 16 points of clean accuracy and 0.1 keeps every
             family within 2 points of plain training. With `scale="paper"`
             the paper's raw ‖J_p·g‖ and its MNIST best, 1.0 (which underfits
@@ -147,7 +146,7 @@ def PredictionIBP(
     """
     weight = deprecation.renamed(kwargs, "beta", "weight", weight, "PredictionIBP")
     scale = vocabulary.scale_argument(kwargs, scale, "PredictionIBP", old="paper_scale")
-    penalty = PredictionIBPPenalty(
+    penalty = ibp.PredictionIBP(
         weight=_weight(weight, "prediction_ibp", scale),
         order=order,
         softmax=softmax,

@@ -7,9 +7,9 @@ to `InvariantModel`.
 """
 
 from keras_invariance.engine.model import InvariantModel
-from keras_invariance.penalties.jacobian import JacobianPenalty
+from keras_invariance.penalties import vat
+from keras_invariance.penalties.jacobian import Jacobian
 from keras_invariance.penalties.noise_regularization import NoiseRegularization
-from keras_invariance.penalties.vat import VATPenalty
 from keras_invariance.utils import vocabulary
 
 
@@ -121,7 +121,7 @@ def JacobianRegularized(
         embedding_layer: For token models, differentiate at this layer's
             output.
         scale: `"normalized"` (default, relative sensitivity) or
-            `"paper"`: the raw ‖∂f/∂x‖²_F (`JacobianPenalty(scale="paper")`).
+            `"paper"`: the raw ‖∂f/∂x‖²_F (`Jacobian(scale="paper")`).
             `paper_scale=True` is its deprecated spelling.
         penalties: Further penalties.
         **kwargs: Other `InvariantModel` arguments.
@@ -136,7 +136,7 @@ def JacobianRegularized(
     scale = vocabulary.scale_argument(
         kwargs, scale, "JacobianRegularized", old="paper_scale"
     )
-    penalty = JacobianPenalty(
+    penalty = Jacobian(
         layers=layers,
         num_projections=num_projections,
         weight=weight,
@@ -190,7 +190,7 @@ def VAT(
         Connections between noise regularization, Jacobian penalties and
         VAT, §3.4; Miyato et al., "Virtual Adversarial Training" (2018).
     """
-    penalty = VATPenalty(
+    penalty = vat.VAT(
         epsilon=epsilon,
         xi=xi,
         power_iterations=power_iterations,

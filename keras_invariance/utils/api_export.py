@@ -11,6 +11,8 @@ records the path in `PUBLIC_PATHS`, and `tests/test_namespace.py` checks
 that every declared path resolves to the object it was declared on.
 """
 
+import importlib
+
 import keras
 
 PACKAGE = "keras_invariance"
@@ -102,3 +104,23 @@ def keras_invariance_export(*paths):
         return _register(obj, flat)
 
     return decorator
+
+
+def register_old_names(renamed):
+    """Lets files saved under a class's former name load as the renamed class.
+
+    Example:
+
+    >>> import keras
+    >>> register_old_names({"OldSquaredL2": "keras_invariance.distances.SquaredL2"})
+    >>> keras.saving.get_custom_objects()["keras_invariance>OldSquaredL2"].__name__
+    'SquaredL2'
+
+    Args:
+        renamed: `{old class name: dotted path of the class now}`; the path
+            must be importable when this is called.
+    """
+    objects = keras.saving.get_custom_objects()
+    for old, path in renamed.items():
+        module, name = path.rsplit(".", 1)
+        objects[f"{PACKAGE}>{old}"] = getattr(importlib.import_module(module), name)

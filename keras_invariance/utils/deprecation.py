@@ -53,7 +53,7 @@ SHIMS = {
         Shim("LossIBP", "beta", "weight"),
         Shim("PredictionIBP", "beta", "weight"),
         Shim("AdversarialTraining", "kind", "attack"),
-        Shim("VATPenalty", "divergence", "distance"),
+        Shim("VAT", "divergence", "distance"),
         # `normalize=` / `paper_scale=` → `scale=` (0.2.1).
         Shim("ActivationDistance", "normalize", "scale",
              convert=_scale_from_normalize),

@@ -86,10 +86,10 @@ def check_single_input(x, who, what="input tensor"):
     Example:
 
     >>> import numpy as np
-    >>> check_single_input([np.zeros(2), np.zeros(2)], "VATPenalty")
+    >>> check_single_input([np.zeros(2), np.zeros(2)], "VAT")
     Traceback (most recent call last):
     ...
-    ValueError: VATPenalty supports models with a single input tensor; ...
+    ValueError: VAT supports models with a single input tensor; ...
 
     Args:
         x: The inputs.
@@ -202,10 +202,10 @@ def check_model_has_float_inputs(model, subclassed, who):
     >>> import keras
     >>> ids = keras.Input((4,), dtype="int32")
     >>> model = keras.Model(ids, keras.layers.Embedding(9, 2)(ids))
-    >>> check_model_has_float_inputs(model, False, "VATPenalty")
+    >>> check_model_has_float_inputs(model, False, "VAT")
     Traceback (most recent call last):
     ...
-    ValueError: VATPenalty needs float inputs but received int32 inputs. ...
+    ValueError: VAT needs float inputs but received int32 inputs. ...
     """
     spec = None if subclassed or model is None else getattr(model, "input", None)
     if spec is not None:

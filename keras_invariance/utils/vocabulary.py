@@ -10,9 +10,9 @@ has one. What `"normalized"` divides by, per term:
 * `ActivationDistance`, `OutputDivergence` (`IRL`): normalized divides each
   layer's L2 part by its clean energy E‖a‖² (held constant), IRL's γ = 0.1;
   paper is the raw ‖u−v‖² (− λ·cos) with IRL's γ = 1.
-* `LossIBPPenalty` (`LossIBP`): normalized is ‖g‖_r^r·s^r, s the input RMS
+* `LossIBP` (`LossIBP`): normalized is ‖g‖_r^r·s^r, s the input RMS
   (loss units); paper is the raw ‖∇x L‖_r^r with β = 0.03.
-* `PredictionIBPPenalty` (`PredictionIBP`): normalized is J_p·g times
+* `PredictionIBP` (`PredictionIBP`): normalized is J_p·g times
   s²/(d_p·RMS(p)), the relative output change (input RMS s, output RMS);
   paper is the raw ‖J_p·g‖_r^r with β = 1.
 * `TangentProp` (`TangentBP`): normalized divides R by the outputs' power
@@ -22,7 +22,7 @@ has one. What `"normalized"` divides by, per term:
 * `NoiseRegularization` (`NoiseRegularized`): normalized counts ε in input
   RMS units and divides ‖h − h̃‖² by the outputs' spread E‖h − h̄‖² (kept in
   the gradient); paper is ε in input units and the raw ‖h − h̃‖².
-* `JacobianPenalty` (`JacobianRegularized`): normalized is ‖J‖²_F·RMS(x)²
+* `Jacobian` (`JacobianRegularized`): normalized is ‖J‖²_F·RMS(x)²
   divided by the outputs' spread E‖a − ā‖²; paper is the raw ‖∂a/∂x‖²_F.
 
 The README's "Vocabulary" section has the same as a table.
