@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
+from keras_invariance.ops.seeding import SeedState
 from keras_invariance.penalties import VAT
 from keras_invariance.penalties import AdversarialLoss
 from keras_invariance.penalties import Jacobian
@@ -27,7 +28,6 @@ from keras_invariance.penalties.input_terms import EmbeddingInputs
 from keras_invariance.penalties.layer_selection import LayerSelection
 from keras_invariance.perturbations.base import Perturbation
 from keras_invariance.utils import validation
-from keras_invariance.utils.seeding import SeedState
 from tests.derivative_checks import token_model
 
 INPUT_TERMS = {

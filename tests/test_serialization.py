@@ -142,6 +142,8 @@ def _registered():
         for name, cls in keras.saving.get_custom_objects().items()
         if name.startswith("keras_invariance>")
         and getattr(sys.modules.get(cls.__module__), cls.__name__, None) is cls
+        # A renamed class's former name (`register_old_names`) is an alias.
+        and name == f"keras_invariance>{cls.__name__}"
     )
 
 

@@ -5,6 +5,7 @@
   count and `steps_per_execution` draws the same noise.
 * `second_order`: forward-over-reverse products (Prediction IBP, TangentProp).
 * `scales`: the per-step statistics normalized terms divide by.
+* `seeding`: `SeedState`, a term's seed and its saved generator state.
 
 Nothing here imports any other part of the package except `utils`.
 """

@@ -2,10 +2,10 @@
 
 import keras
 
+from keras_invariance.ops.seeding import SeedState
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
 from keras_invariance.utils.hyperparameters import value_of
-from keras_invariance.utils.seeding import SeedState
 
 
 @keras_invariance_export("keras_invariance.Penalty")
@@ -45,7 +45,7 @@ class Penalty(SeedState, keras.layers.Layer):
       training, so a KL on a regression fails with a message.
 
     Extension points: a term that draws randomness calls
-    `self.init_seed(seed)` (`keras_invariance.utils.seeding.SeedState`:
+    `self.init_seed(seed)` (`keras_invariance.ops.seeding.SeedState`:
     `seed` in the config, the seed state saved); a term that differentiates
     with respect to the inputs mixes in
     `keras_invariance.penalties.input_terms.EmbeddingInputs`

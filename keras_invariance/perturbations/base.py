@@ -2,9 +2,9 @@
 
 import keras
 
+from keras_invariance.ops.seeding import SeedState
 from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
-from keras_invariance.utils.seeding import SeedState
 
 
 @keras_invariance_export("keras_invariance.Perturbation")
@@ -74,7 +74,7 @@ class Perturbation(SeedState, keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         # `seed`, `seed_generator`, the seed in the config and its saved
-        # state (`keras_invariance.utils.seeding`), shared with penalties.
+        # state (`keras_invariance.ops.seeding`), shared with penalties.
         self.init_seed(seed)
         # Nothing here depends on an input shape; marking it built lets
         # `load_model` restore the variables (and, through
