@@ -45,6 +45,11 @@ def default_model():
     Returns:
         An uncompiled functional `keras.Model` whose last layer is named
         `"logits"`.
+
+    Example:
+
+    >>> default_model().output_shape
+    (None, 3)
     """
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6,), name="x")
@@ -61,6 +66,12 @@ def default_data(rows=16):
 
     Returns:
         A tuple `(x, y)` of float32 inputs and int32 labels.
+
+    Example:
+
+    >>> x, y = default_data(4)
+    >>> x.shape, y.shape
+    ((4, 6), (4,))
     """
     rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, 6)).astype("float32")
@@ -240,6 +251,13 @@ def check_mirrored(cases, atol=1e-5):
     ```python
     check_mirrored([{"kind": "penalty", "factory": make_my_penalty}])
     ```
+
+    A lambda cannot reach the subprocess, and the check says so:
+
+    >>> check_mirrored([{"kind": "penalty", "factory": lambda: None}])
+    Traceback (most recent call last):
+    ...
+    AssertionError: [mirrored] ...: factory=<function <lambda> ...> is not an importable ...
     """
     for case in cases:
         for key in ("factory", "model_factory", "perturbation_factory", "data"):
@@ -361,9 +379,15 @@ def check_penalty(penalty_factory, model_factory=None, data=None, *, checks=ALL_
 
     Example:
 
+    >>> from keras_invariance.penalties import Jacobian
+    >>> check_penalty(lambda: Jacobian(seed=0), checks=("fit",))
+
+    A user's own term, with every check (the mirrored one needs module-level
+    factories):
+
     ```python
     from keras_invariance import testing
-    testing.check_penalty(lambda: MyPenalty(weight=0.1), checks=("fit", "save_load"))
+    testing.check_penalty(make_my_penalty, make_my_model, (x, y))
     ```
     """
     _run("penalty", penalty_factory, model_factory, data, checks, dict(
@@ -403,9 +427,15 @@ def check_perturbation(perturbation_factory, model_factory=None, data=None, *, c
 
     Example:
 
+    >>> from keras_invariance.perturbations import GaussianNoise
+    >>> check_perturbation(lambda: GaussianNoise(0.1, seed=1), checks=("fit",))
+
+    A user's own term, with every check (the mirrored one needs module-level
+    factories):
+
     ```python
     from keras_invariance import testing
-    testing.check_perturbation(lambda: MyNoise(seed=1), checks=("fit", "save_load"))
+    testing.check_perturbation(make_my_noise, make_my_model, (x, y))
     ```
     """
     _run("perturbation", perturbation_factory, model_factory, data, checks, dict(
