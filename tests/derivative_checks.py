@@ -9,15 +9,9 @@ from keras import ops
 import numpy as np
 import tensorflow as tf
 
+from tests.models import derivative_mlp as tiny_mlp  # noqa: F401 - shared with importers
+
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def tiny_mlp(inputs=4, hidden=5, outputs=3, seed=0):
-    keras.utils.set_random_seed(seed)
-    x = keras.Input((inputs,))
-    h = keras.layers.Dense(hidden, activation="tanh", name="hid")(x)
-    y = keras.layers.Dense(outputs, name="out")(h)
-    return keras.Model(x, y)
 
 
 def data(rows=8, inputs=4, classes=3, seed=0):

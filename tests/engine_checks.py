@@ -12,6 +12,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tests.models import engine_data as tiny_data  # noqa: F401 - shared with importers
+from tests.models import engine_mlp as tiny_mlp  # noqa: F401 - shared with importers
+
 SCCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
@@ -24,21 +27,6 @@ def mirrored_strategy():
     collective instance", so every test shares this one.
     """
     return tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
-
-
-def tiny_data(n=32, features=6, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, features)).astype("float32")
-    y = rng.integers(0, classes, size=(n,)).astype("int32")
-    return x, y
-
-
-def tiny_mlp(features=6, classes=3, hidden=8, name="base"):
-    inputs = keras.Input((features,), name="x")
-    h = keras.layers.Dense(hidden, activation="tanh", name="hidden")(inputs)
-    h2 = keras.layers.Dense(hidden, activation="tanh", name="hidden2")(h)
-    outputs = keras.layers.Dense(classes, name="logits_layer")(h2)
-    return keras.Model(inputs, outputs, name=name)
 
 
 def normalized(config):

@@ -10,17 +10,9 @@ import keras_invariance as ki
 from keras_invariance import presets as dm
 from keras_invariance.perturbations.adversarial import FGSM
 from keras_invariance.perturbations.adversarial import PGD
+from tests.models import sequential_mlp_6_8_3 as mlp
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-
-def mlp(seed=0, bn=False):
-    keras.utils.set_random_seed(seed)
-    layers = [keras.Input((6,)), keras.layers.Dense(8, activation="tanh")]
-    if bn:
-        layers.append(keras.layers.BatchNormalization(name="bn"))
-    layers.append(keras.layers.Dense(3))
-    return keras.Sequential(layers)
 
 
 def batch(rows=8, seed=0):

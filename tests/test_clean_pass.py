@@ -12,17 +12,9 @@ import tensorflow as tf
 
 import keras_invariance as ki
 from tests.engine_checks import SCCE
+from tests.models import sequential_mlp_5_7_3 as mlp
 
 EPS = 0.2
-
-
-def mlp(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((5,)),
-        keras.layers.Dense(7, activation="tanh"),
-        keras.layers.Dense(3),
-    ])
 
 
 def batch(rows=8):

@@ -14,26 +14,13 @@ import numpy as np
 import pytest
 
 import keras_invariance as ki
+from tests.models import relu_mlp_6_16 as mlp
+from tests.models import relu_token_model as token_model
 
 L = keras.layers
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(96, 6)).astype("float32")
 IDS = RNG.integers(1, 20, size=(96, 8)).astype("int32")
-
-
-def mlp(units, activation=None):
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((6,))
-    h = L.Dense(16, activation="relu", name="hidden")(inputs)
-    return keras.Model(inputs, L.Dense(units, activation=activation, name="out")(h))
-
-
-def token_model():
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((8,), dtype="int32")
-    h = L.GlobalAveragePooling1D()(L.Embedding(20, 8, name="embedding")(inputs))
-    h = L.Dense(16, activation="relu", name="hidden")(h)
-    return keras.Model(inputs, L.Dense(3, name="out")(h))
 
 
 KINDS = {

@@ -13,16 +13,8 @@ import pytest
 import keras_invariance as ki
 from keras_invariance.utils import deprecation
 from keras_invariance.utils import vocabulary
-
-
-def mlp():
-    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-
-
-def cnn():
-    return keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
-    )
+from tests.models import flatten_8x8x1 as cnn
+from tests.models import linear_4_3 as mlp
 
 
 def noise():

@@ -16,6 +16,7 @@ import tensorflow as tf
 import keras_invariance as ki
 from keras_invariance.ops import random_ops
 from tests.engine_checks import check_distribution_equivalence
+from tests.models import valid_cnn_8x8 as tiny_cnn
 
 # ------------------------------------------------------------- keyed draws
 
@@ -86,13 +87,6 @@ def test_keyed_draws_compile_under_xla():
 
 
 # ------------------------------------------------- presets on two replicas
-
-
-def tiny_cnn(channels=1, name="cnn"):
-    inputs = keras.Input((8, 8, channels))
-    h = keras.layers.Conv2D(4, 3, activation="tanh", name="conv")(inputs)
-    h = keras.layers.Flatten()(h)
-    return keras.Model(inputs, keras.layers.Dense(3, name="logits_layer")(h), name=name)
 
 
 def images(n=64, channels=1, seed=0):

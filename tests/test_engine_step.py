@@ -23,6 +23,7 @@ from keras_invariance.engine import distribution
 from keras_invariance.engine import step as step_lib
 from keras_invariance.engine.model import _Untracked
 from keras_invariance.pairs import autoencoder as autoencoder_lib
+from tests.models import sequential_mlp_4_6_3 as mlp
 
 ENGINE = pathlib.Path(__file__).resolve().parents[1] / "keras_invariance" / "engine"
 MAX_CODE_LINES = 60
@@ -67,15 +68,6 @@ def test_the_size_check_counts_code_only():
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def mlp(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((4,)),
-        keras.layers.Dense(6, activation="tanh", name="hidden"),
-        keras.layers.Dense(3, name="logits"),
-    ])
 
 
 def batch(rows=8):

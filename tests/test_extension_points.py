@@ -29,6 +29,7 @@ from keras_invariance.penalties.layer_selection import LayerSelection
 from keras_invariance.perturbations.base import Perturbation
 from keras_invariance.utils import validation
 from tests.derivative_checks import token_model
+from tests.models import linear_mlp_4_5_3 as mlp
 
 INPUT_TERMS = {
     "Jacobian": Jacobian,
@@ -55,12 +56,6 @@ def _subclasses(base):
                 found.add(cls)
                 stack.append(cls)
     return sorted(found, key=lambda c: c.__qualname__)
-
-
-def mlp():
-    inputs = keras.Input((4,))
-    h = keras.layers.Dense(5, name="hidden")(inputs)
-    return keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
 
 
 # bind ------------------------------------------------------------------------

@@ -7,15 +7,7 @@ import pytest
 import keras_invariance as ki
 from keras_invariance import evaluation
 from keras_invariance.evaluation import representation
-
-
-def mlp(seed=0):
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((5,), name="x")
-    h = keras.layers.Dense(7, activation="tanh", name="hidden")(inputs)
-    d = keras.layers.Dropout(0.5, name="drop")(h)
-    out = keras.layers.Dense(3, name="out")(d)
-    return keras.Model(inputs, out)
+from tests.models import dropout_mlp_5_7_3 as mlp
 
 
 def weights(model):

@@ -19,6 +19,7 @@ from tests.engine_checks import check_distribution_equivalence
 from tests.engine_checks import check_fit_logs
 from tests.engine_checks import check_save_load
 from tests.engine_checks import normalized
+from tests.models import same_cnn_4 as tiny_cnn
 
 S = 10
 
@@ -32,16 +33,6 @@ def blobs(n=32, seed=0, size=S):
         r, c = [(1, 1), (1, 5), (5, 3)][label]
         x[i, r:r + 4, c:c + 4, 0] += 1.0
     return x, y
-
-
-def tiny_cnn(size=S, batchnorm=False):
-    inputs = keras.Input((size, size, 1))
-    h = keras.layers.Conv2D(4, 3, padding="same", activation="tanh")(inputs)
-    if batchnorm:
-        h = keras.layers.BatchNormalization(name="bn")(h)
-    h = keras.layers.Flatten()(h)
-    outputs = keras.layers.Dense(3)(h)
-    return keras.Model(inputs, outputs)
 
 
 def context_for(base, x, y):

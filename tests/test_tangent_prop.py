@@ -16,6 +16,7 @@ from tests.engine_checks import SCCE
 from tests.engine_checks import check_distribution_equivalence
 from tests.engine_checks import check_save_load
 from tests.engine_checks import normalized
+from tests.models import same_cnn_3 as tiny_cnn
 
 H = W = 6
 
@@ -27,14 +28,6 @@ def images(n=4, seed=0, size=H):
 
 def labels(n=4, seed=0):
     return np.random.default_rng(seed).integers(0, 3, size=(n,)).astype("int32")
-
-
-def tiny_cnn(size=H, name="base"):
-    inputs = keras.Input((size, size, 1))
-    h = keras.layers.Conv2D(3, 3, padding="same", activation="tanh", name="conv")(inputs)
-    h = keras.layers.Flatten()(h)
-    outputs = keras.layers.Dense(3, name="out")(h)
-    return keras.Model(inputs, outputs, name=name)
 
 
 def explicit_tangent_prop(base, x, transforms, sigma, order=2, softmax=False):
