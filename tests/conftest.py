@@ -28,6 +28,29 @@ def pytest_configure(config):
     )
 
 
+# Files whose module fixtures train for minutes, longest first (measured with
+# `--durations`). xdist hands out whole files (`--dist loadfile`) in
+# collection order (pytest.ini turns off its reordering by test count, which
+# put these few-test files last and left one worker idle for minutes), so
+# starting them first lets the many short files fill in around them.
+LONGEST_FIRST = (
+    "test_defaults_science.py",
+    "test_defaults_science_more.py",
+    "test_tutorials.py",
+    "test_benchmarks.py",
+    "test_report.py",
+    "test_derivative_science.py",
+    "test_spatial_science.py",
+    "test_multi_worker.py",
+    "test_irl_science.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
     """Fresh seeds, float32 policy and an empty session for every test."""
