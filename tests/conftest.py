@@ -1,5 +1,6 @@
 """Shared test setup: two logical CPUs for MirroredStrategy, quiet logs."""
 
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -58,4 +59,15 @@ def _reset_keras_state():
     keras.utils.set_random_seed(1234)
     yield
     keras.mixed_precision.set_global_policy("float32")
-    keras.backend.clear_session()
+    # No garbage collection per test: a full `gc.collect()` over a worker
+    # holding many traced graphs took 2.6 s per test on average, 4521 of
+    # the suite's 7205 worker-seconds (`--durations=0`). Python's own
+    # collector still runs, and `_collect_per_file` frees each file's cycles.
+    keras.backend.clear_session(free_memory=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_per_file():
+    """One full garbage collection after each test file (its fixtures)."""
+    yield
+    gc.collect()
