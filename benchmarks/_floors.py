@@ -17,6 +17,8 @@ is a defect.
   the paper's fast AT.
 * `fgsm_at`: one backward of ½L(x) for both ∇x and the weight gradients,
   then ½L(x*) forward and backward.
+* `jacobian_proj1`: one random projection vᵀJ of the outputs (a vjp kept
+  differentiable), ‖vᵀJ‖², double backpropagation as for `loss_ibp`.
 * `vat`: one power iteration (forward at x + ξd, backward to d), then
   L(x) + KL(p(x) ‖ p(x + ε d̂)).
 * `tangent_bp`: the clean pass as the shared linearisation, one transposed
@@ -93,6 +95,15 @@ class FloorModel(keras.Model):
         jg = transpose.gradient(along, u)
         batch = tf.cast(tf.shape(x)[0], tf.float32)
         return tf.reduce_mean(rows) + tf.reduce_sum(tf.abs(jg)) / batch
+
+    def _jacobian_proj1(self, x, y):
+        with tf.GradientTape(watch_accessed_variables=False) as inner:
+            inner.watch(x)
+            out = self.base(x, training=True)
+        v = tf.sign(tf.random.uniform(tf.shape(out)) - 0.5)
+        projected = inner.gradient(out, x, output_gradients=v)
+        batch = tf.cast(tf.shape(x)[0], tf.float32)
+        return _CE(y, out) + 0.05 * tf.reduce_sum(tf.square(projected)) / batch
 
     def _fast_at(self, x, y):
         with tf.GradientTape(watch_accessed_variables=False) as inner:
@@ -176,6 +187,7 @@ FLOOR_OF = {
     "irl_k1": "irl_k1",
     "loss_ibp": "loss_ibp",
     "prediction_ibp": "prediction_ibp",
+    "jacobian_proj1": "jacobian_proj1",
     "fast_at": "fast_at",
     "fgsm_at": "fgsm_at",
     "vat": "vat",

@@ -19,7 +19,8 @@ Suites:
   32→512, on the CNN (`--model mlp` for the MLP): step times, ratios and the
   fitted cost of one more K or layer next to its ideal.
 * `memory`: the TensorFlow allocator's peak during training steps, one
-  fresh subprocess per method, as a ratio to plain (`--model cnn|mlp`).
+  fresh subprocess per method, as a ratio to plain (`--model cnn|mlp`);
+  `--methods floor_loss_ibp …` adds a floor's bare-tape step (`_floors.py`).
 * `floors`: each method's passes written with bare `tf.GradientTape`
   outside the package (`_floors.py`), timed against the package's method
   in the same round robin: the gap is package ratio / floor ratio.
@@ -122,7 +123,8 @@ def _time_models(builders, x, y, batch, jit, args):
 
 def _method_suite(registry, model_kind, args):
     make_base, x, y, batch, _ = _workload(model_kind, args.quick)
-    names = [n for n in (args.methods or registry) if n in registry]
+    floors = {"floor_" + kind for kind in _floors.FLOOR_OF.values()}
+    names = [n for n in (args.methods or registry) if n in registry or n in floors]
     if "plain" not in names:
         names.insert(0, "plain")
     results = {}
@@ -328,9 +330,15 @@ def scaling_markdown(p):
 def memory_child(args):
     """In a fresh process: the allocator peak of a few steps of one method."""
     model_kind = args.model or "cnn"
-    make_base, x, y, batch, _ = _workload(model_kind, args.quick)
+    make_base, x, y, batch, epsilon = _workload(model_kind, args.quick)
     registry = {"cnn": _methods.CNN, "mlp": _methods.MLP, "spatial": _methods.SPATIAL}[model_kind]
-    model = _compile(registry[args.memory_child]["build"](make_base()), args.jit == "on")
+    name = args.memory_child
+    if name.startswith("floor_"):
+        # The same passes with bare tapes (_floors.py): the formulation's own peak.
+        model = _floors.FloorModel(make_base(), name[len("floor_"):], epsilon=epsilon)
+    else:
+        model = registry[name]["build"](make_base())
+    model = _compile(model, args.jit == "on")
     protocol.warm_up(model, x, y, batch)
     measured = protocol.allocator_peak_during(
         lambda: protocol.fit_steps(model, x, y, batch, args.steps))
@@ -340,7 +348,8 @@ def memory_child(args):
 def memory_suite(args):
     model_kind = args.model or "cnn"
     registry = {"cnn": _methods.CNN, "mlp": _methods.MLP, "spatial": _methods.SPATIAL}[model_kind]
-    names = [n for n in (args.methods or registry) if n in registry]
+    floors = {"floor_" + kind for kind in _floors.FLOOR_OF.values()}
+    names = [n for n in (args.methods or registry) if n in registry or n in floors]
     if "plain" not in names:
         names.insert(0, "plain")
     results = {}
@@ -380,7 +389,9 @@ def memory_markdown(payload):
                    f"{'XLA' if setting == 'xla' else 'no XLA'})\n")
         rows = []
         for name, e in summary.items():
-            rows.append([name, registry[name]["label"], f"{e['peak'] / 2**20:.1f}",
+            label = (registry[name]["label"] if name in registry
+                     else "bare-tape floor (benchmarks/_floors.py)")
+            rows.append([name, label, f"{e['peak'] / 2**20:.1f}",
                          f"{(e['peak'] - e['resident']) / 2**20:.1f}", f"{e['peak_ratio']:.2f}",
                          f"{e['step_ratio']:.2f}",
                          protocol.goal_mark(e["step_ratio"], MEMORY_GOALS.get(name))])
@@ -399,7 +410,8 @@ def kernels_suite(args):
     make_base, x, y, batch, _ = _workload(model_kind, args.quick)
     registry = {"cnn": _methods.CNN, "cnn_nobn": _methods.CNN, "mlp": _methods.MLP,
                 "spatial": _methods.SPATIAL}[model_kind]
-    names = [n for n in (args.methods or registry) if n in registry]
+    floors = {"floor_" + kind for kind in _floors.FLOOR_OF.values()}
+    names = [n for n in (args.methods or registry) if n in registry or n in floors]
     if "plain" not in names:
         names.insert(0, "plain")
     summary = {}

@@ -236,6 +236,19 @@ def test_bernoulli_kl_closed_form():
     np.testing.assert_allclose(value, [expected], rtol=1e-5)
 
 
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_bernoulli_kl_and_cross_entropy_closed_forms_from_either_view(from_logits):
+    p, q = np.array([[0.7, 0.1]]), np.array([[0.2, 0.4]])
+    u, v = (np.log(p / (1 - p)), np.log(q / (1 - q))) if from_logits else (p, q)
+    kl = ki.distances.core.kl_divergence(u, v, from_logits, distribution="bernoulli")
+    ce = ki.distances.core.cross_entropy(u, v, from_logits, distribution="bernoulli")
+    bits = p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+    np.testing.assert_allclose(kl, bits.sum(-1), rtol=1e-5)
+    np.testing.assert_allclose(
+        ce, -(p * np.log(q) + (1 - p) * np.log(1 - q)).sum(-1), rtol=1e-5
+    )
+
+
 @pytest.mark.parametrize(
     "loss, expected",
     [

@@ -141,6 +141,13 @@ def test_auto_without_xla_takes_forward_mode_for_batch_norm_models():
     assert calls == [4, 4 * len(spatial.IBP_TANGENTS)]
 
 
+def test_preset_passes_jvp_method_and_keeps_it_in_its_config():
+    model = TangentBP(tiny_cnn(size=8), jvp_method="double_vjp")
+    assert model.penalties[0].jvp_method == "double_vjp"
+    config = model.penalties[0].get_config()
+    assert TangentProp.from_config(config).jvp_method == "double_vjp"
+
+
 def test_the_shared_pass_of_batch_norm_models_is_exact():
     """BatchNorm, `jvp_method="double_vjp"`: one forward pass (traced, with
     the batch dimension hidden, see keras_invariance.ops.second_order), and each

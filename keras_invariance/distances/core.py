@@ -113,6 +113,17 @@ def _sum_per_example(t):
     return ops.sum(ops.reshape(t, (ops.shape(t)[0], -1)), axis=-1)
 
 
+def _bernoulli_logits(u, v, from_logits):
+    """(u, v) as float32 logits; probabilities clipped to [ε, 1 − ε] first."""
+    u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
+    if from_logits:
+        return u, v
+    eps = keras.config.epsilon()
+    return tuple(
+        ops.log(t) - ops.log1p(-t) for t in (ops.clip(u, eps, 1 - eps), ops.clip(v, eps, 1 - eps))
+    )
+
+
 def _check_distribution(distribution):
     if distribution not in _DISTRIBUTIONS:
         raise ValueError(
@@ -141,19 +152,12 @@ def kl_divergence(u, v, from_logits=True, distribution="categorical"):
         Shape `(batch,)`, float32, in nats.
     """
     if distribution == "bernoulli":
-        u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
-        if from_logits:
-            # Softplus forms: finite for any logits.
-            p = ops.sigmoid(u)
-            kl = p * (ops.softplus(-v) - ops.softplus(-u)) + (1.0 - p) * (
-                ops.softplus(v) - ops.softplus(u)
-            )
-        else:
-            eps = keras.config.epsilon()
-            p, q = ops.clip(u, eps, 1.0 - eps), ops.clip(v, eps, 1.0 - eps)
-            kl = p * (ops.log(p) - ops.log(q)) + (1.0 - p) * (
-                ops.log1p(-p) - ops.log1p(-q)
-            )
+        u, v = _bernoulli_logits(u, v, from_logits)
+        # Softplus forms: finite for any logits.
+        p = ops.sigmoid(u)
+        kl = p * (ops.softplus(-v) - ops.softplus(-u)) + (1.0 - p) * (
+            ops.softplus(v) - ops.softplus(u)
+        )
         return _sum_per_example(kl)
     p = _probabilities(u, from_logits)
     kl = p * (_log_probabilities(u, from_logits) - _log_probabilities(v, from_logits))
@@ -179,11 +183,7 @@ def cross_entropy(u, v, from_logits=True, distribution="categorical"):
         Shape `(batch,)`, float32, in nats.
     """
     if distribution == "bernoulli":
-        u, v = ops.cast(u, "float32"), ops.cast(v, "float32")
-        if not from_logits:
-            eps = keras.config.epsilon()
-            u, v = (ops.log(t) - ops.log1p(-t) for t in
-                    (ops.clip(u, eps, 1 - eps), ops.clip(v, eps, 1 - eps)))
+        u, v = _bernoulli_logits(u, v, from_logits)
         p = ops.stop_gradient(ops.sigmoid(u))
         return _sum_per_example(p * ops.softplus(-v) + (1.0 - p) * ops.softplus(v))
     target = ops.stop_gradient(_probabilities(u, from_logits))

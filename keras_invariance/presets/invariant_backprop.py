@@ -279,6 +279,7 @@ def TangentBP(
     num_projections=None,
     penalties=None,
     scale=vocabulary.NORMALIZED,
+    jvp_method="auto",
     **kwargs,
 ):
     """Tangent BP (Tangent Prop): L(x) + β·Σ_t mean_b ‖J_f(x)·t‖².
@@ -313,6 +314,10 @@ def TangentBP(
         scale: `"normalized"` (default) or `"paper"`: the paper's raw scale
             and its MNIST weight (Table 1). `paper_scale=True` is its
             deprecated spelling.
+        jvp_method: How the jvps are computed, `"auto"` (default),
+            `"double_vjp"` (through the engine's clean pass: the fast one,
+            also on BatchNorm models without XLA) or `"forward"`; see
+            `TangentProp`.
         **kwargs: Other `InvariantModel` arguments.
 
     Returns:
@@ -330,6 +335,7 @@ def TangentBP(
         softmax=softmax,
         num_projections=num_projections,
         scale=scale,
+        jvp_method=jvp_method,
     )
     return InvariantModel(
         *args, alpha=1.0, penalties=with_penalty(penalty, penalties), **kwargs
