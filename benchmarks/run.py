@@ -123,8 +123,8 @@ def _time_models(builders, x, y, batch, jit, args):
 
 def _method_suite(registry, model_kind, args):
     make_base, x, y, batch, _ = _workload(model_kind, args.quick)
-    floors = {"floor_" + kind for kind in _floors.FLOOR_OF.values()}
-    names = [n for n in (args.methods or registry) if n in registry or n in floors]
+    names = [n for n in (args.methods or registry)
+             if n in registry or n in _floors.FLOOR_METHODS]
     if "plain" not in names:
         names.insert(0, "plain")
     results = {}
@@ -175,9 +175,11 @@ def floors_suite(args):
     if model_kind == "spatial":
         kinds["tangent_bp_linearised"] = "tangent_bp_linearised"
     else:
+        kinds["loss_ibp_forward_over_reverse"] = "loss_ibp_forward_over_reverse"
         kinds.pop("tangent_bp", None) if model_kind == "mlp" else None
     if args.methods:
-        kinds = {k: v for k, v in kinds.items() if k in args.methods or k == "plain"}
+        kinds = {k: v for k, v in kinds.items()
+                 if k == "plain" or k in args.methods or "floor_" + k in args.methods}
     results = {}
     for jit in _jit_settings(args.jit):
         builders = {}
@@ -207,11 +209,14 @@ def floors_markdown(payload):
                 cpu_gap = f"{package['cpu_ratio'] / floor['cpu_ratio']:.2f}"
             rows.append([name, "" if package is None else protocol.fmt_ratio(package),
                          protocol.fmt_ratio(floor), gap, cpu_gap])
-        linear = summary.get("floor_tangent_bp_linearised")
-        if linear is not None and "tangent_bp" in summary:
-            rows.append(["tangent_bp (hand-linearised floor)",
-                         protocol.fmt_ratio(summary["tangent_bp"]), protocol.fmt_ratio(linear),
-                         f"{summary['tangent_bp']['ratio'] / linear['ratio']:.2f}", ""])
+        for name, alternatives in _floors.ALTERNATIVES.items():
+            for kind in alternatives:
+                floor = summary.get("floor_" + kind)
+                if floor is not None and name in summary:
+                    label = kind.replace(name + "_", "").replace("_", "-")
+                    rows.append([f"{name} ({label} floor)",
+                                 protocol.fmt_ratio(summary[name]), protocol.fmt_ratio(floor),
+                                 f"{summary[name]['ratio'] / floor['ratio']:.2f}", ""])
         out.append(protocol.markdown_table(
             ["method", "package × plain", "floor × plain", "gap (package / floor)",
              "CPU-time gap"], rows))
@@ -348,8 +353,8 @@ def memory_child(args):
 def memory_suite(args):
     model_kind = args.model or "cnn"
     registry = {"cnn": _methods.CNN, "mlp": _methods.MLP, "spatial": _methods.SPATIAL}[model_kind]
-    floors = {"floor_" + kind for kind in _floors.FLOOR_OF.values()}
-    names = [n for n in (args.methods or registry) if n in registry or n in floors]
+    names = [n for n in (args.methods or registry)
+             if n in registry or n in _floors.FLOOR_METHODS]
     if "plain" not in names:
         names.insert(0, "plain")
     results = {}
@@ -410,8 +415,8 @@ def kernels_suite(args):
     make_base, x, y, batch, _ = _workload(model_kind, args.quick)
     registry = {"cnn": _methods.CNN, "cnn_nobn": _methods.CNN, "mlp": _methods.MLP,
                 "spatial": _methods.SPATIAL}[model_kind]
-    floors = {"floor_" + kind for kind in _floors.FLOOR_OF.values()}
-    names = [n for n in (args.methods or registry) if n in registry or n in floors]
+    names = [n for n in (args.methods or registry)
+             if n in registry or n in _floors.FLOOR_METHODS]
     if "plain" not in names:
         names.insert(0, "plain")
     summary = {}

@@ -86,3 +86,38 @@ def test_device_check_runs_quick_on_cpu(tmp_path):
     for setting in ("no_xla", "xla"):
         summary = report["timing"]["results"][setting]
         assert summary["plain"]["ratio"] == 1.0 and summary["plain"]["ms"] > 0
+
+
+def test_forward_over_reverse_floor_has_the_double_backprop_gradient():
+    # The two Loss IBP floors must be the same objective and weight gradient,
+    # or the floors table compares different mathematics.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _floors
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    def floor(kind):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((6, 6, 2))
+        h = keras.layers.Conv2D(3, 3)(inputs)
+        h = keras.layers.ReLU()(keras.layers.BatchNormalization()(h))
+        outputs = keras.layers.Dense(4)(keras.layers.Flatten()(h))
+        return _floors.FloorModel(keras.Model(inputs, outputs), kind)
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(8, 6, 6, 2)), tf.float32)
+    y = tf.constant(np.arange(8) % 4)
+    double = floor("loss_ibp")
+    with tf.GradientTape() as tape:
+        total = double._loss_ibp(x, y)
+    expected = tape.gradient(total, double.trainable_variables)
+    forward = floor("loss_ibp_forward_over_reverse")
+    total_fwd, grads = forward._grads_loss_ibp_forward_over_reverse(
+        x, y, forward.trainable_variables)
+    np.testing.assert_allclose(float(total_fwd), float(total), rtol=1e-6)
+    for want, got in zip(expected, grads):
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-4 * float(tf.reduce_max(
+            tf.abs(want))))
