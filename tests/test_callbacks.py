@@ -244,3 +244,91 @@ def test_every_builtin_penalty_name_is_a_tuner_objective_to_minimise():
     }
     for name in names.values():
         assert tuning.objective(name).direction == "min"
+
+
+# ------------------------------------------------- BatchNorm recalibration
+
+
+def _nested_batchnorm_model():
+    # A Dense with a fixed kernel feeds a BatchNorm inside a nested backbone,
+    # so the statistics the re-estimate must reach are known in closed form.
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4,))
+    features = keras.layers.Dense(3, name="features")(inputs)
+    normalized = keras.layers.BatchNormalization(momentum=0.9, name="bn")(features)
+    backbone = keras.Model(inputs, normalized, name="backbone")
+    outer = keras.Input((4,))
+    return keras.Model(outer, keras.layers.Dense(2, name="logits")(backbone(outer)))
+
+
+def test_reestimate_sets_the_batch_weighted_statistics_and_nothing_else():
+    from keras_invariance.graph.batchnorm import reestimate_moving_statistics
+
+    model = _nested_batchnorm_model()
+    x = np.random.default_rng(0).normal(2.0, 3.0, (10, 4)).astype("float32")
+    trainable = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
+    assert reestimate_moving_statistics(model, x, batch_size=4) == 1
+    features = keras.ops.convert_to_numpy(model.get_layer("backbone").get_layer("features")(x))
+    batches = [features[i:i + 4] for i in range(0, 10, 4)]  # 4, 4 and 2 rows
+    rows = np.array([len(b) for b in batches], "float64")[:, None]
+    mean = (rows * np.stack([b.mean(0) for b in batches])).sum(0) / 10
+    variance = (rows * np.stack([b.var(0) for b in batches])).sum(0) / 10
+    bn = model.get_layer("backbone").get_layer("bn")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), mean, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_variance), variance,
+                               rtol=1e-4)
+    assert bn.momentum == 0.9
+    for before, after in zip(trainable, model.trainable_variables):
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(after))
+    # A tf.data pipeline of (x, y) batches gives the same statistics.
+    bn.moving_mean.assign(np.zeros(3, "float32"))
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros(10))).batch(4)
+    reestimate_moving_statistics(model, data)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), mean, rtol=1e-5)
+
+
+def test_after_recalibration_on_one_batch_inference_mode_equals_training_mode():
+    keras.utils.set_random_seed(0)
+    x, y = tiny_data(64)
+    base = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(16),
+                             keras.layers.BatchNormalization(), keras.layers.ReLU(),
+                             keras.layers.Dense(3)])
+    model = compiled(ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.2)), lr=0.2)
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    gap_before = np.abs(model.predict(x, verbose=0) - base(x, training=True)).max()
+    recalibration = callbacks.BatchNormRecalibration(x, batch_size=64)
+    recalibration.set_model(model)
+    assert recalibration.recalibrate() == 1
+    gap_after = np.abs(model.predict(x, verbose=0) - base(x, training=True)).max()
+    assert gap_before > 0.1 and gap_after < 1e-4, (gap_before, gap_after)
+
+
+@pytest.mark.parametrize("at", ["train_end", "epoch_end"])
+def test_recalibration_callback_runs_when_it_says(at):
+    x, y = tiny_data(32)
+    base = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.BatchNormalization(),
+                             keras.layers.Dense(3)])
+    model = compiled(ki.IRL(base, perturbation=ki.perturbations.GaussianNoise(0.2)))
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(keras.ops.convert_to_numpy(base.layers[0].moving_mean).copy())
+
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0,
+              callbacks=[callbacks.BatchNormRecalibration(x, batch_size=32, at=at), Probe()])
+    final = keras.ops.convert_to_numpy(base.layers[0].moving_mean)
+    np.testing.assert_allclose(final, x.mean(0), rtol=1e-4, atol=1e-6)
+    # Epoch-end recalibration is what the next callback sees; at train end
+    # the epochs still saw the lagging average.
+    assert np.allclose(seen[0], x.mean(0), atol=1e-6) == (at == "epoch_end")
+
+
+def test_recalibration_rejects_bad_arguments_and_ignores_models_without_batchnorm():
+    with pytest.raises(ValueError, match="`at` must be"):
+        callbacks.BatchNormRecalibration(np.ones((2, 2)), at="batch_end")
+    with pytest.raises(ValueError, match="`batch_size` must be"):
+        callbacks.BatchNormRecalibration(np.ones((2, 2)), batch_size=0)
+    recalibration = callbacks.BatchNormRecalibration(np.ones((4, 4), "float32"))
+    recalibration.set_model(tiny_mlp())
+    assert recalibration.recalibrate() == 0

@@ -183,10 +183,14 @@ class TangentProp(_TangentPenalty):
     every row moves along its own tangent t. This is `"double_vjp"`, and
     `"auto"` (default) except for one case: without XLA, a model with
     BatchNormalization layers takes the B·T-row forward-mode pass below.
-    The shared pass is the faster one there too, but a BatchNorm CNN trained
-    through it ends with moving statistics that do not match its
-    training-mode network (README, "Weights and scales", design notes).
-    Choose `jvp_method="double_vjp"` to take the shared pass anyway.
+    The shared pass is the faster one there too, but a BatchNorm network
+    trained through it can end with moving statistics that lag behind its
+    weights (the forward-mode pass updates them twice per step, which halves
+    the lag; README, "Weights and scales", design notes). Choose
+    `jvp_method="double_vjp"` with
+    `keras_invariance.integrations.callbacks.BatchNormRecalibration`, which
+    re-estimates them from the training data when training ends, to take
+    the shared pass on such a model.
 
     Without the engine's pass (`training=False`, which differentiates the
     inference-mode network, or `directional_derivatives` called on other
