@@ -6,6 +6,7 @@ from keras import ops
 from keras_invariance.graph import structures
 from keras_invariance.ops import random_ops
 from keras_invariance.perturbations.base import Perturbation
+from keras_invariance.utils import keras_compat
 from keras_invariance.utils import validation
 from keras_invariance.utils.api_export import keras_invariance_export
 from keras_invariance.utils.hyperparameters import add_hyperparameter
@@ -64,6 +65,10 @@ class GaussianNoise(Perturbation):
         return config
 
 
+#: Store-key prefix of the wrapped layers' seed states (`LayerPerturbation`).
+_LAYER_SEED_STATE = "layer_seed_state_"
+
+
 @keras_invariance_export("keras_invariance.perturbations.LayerPerturbation")
 class LayerPerturbation(Perturbation):
     """Uses Keras layers (e.g. preprocessing layers) as the noise model.
@@ -115,6 +120,31 @@ class LayerPerturbation(Perturbation):
         for layer in self.layers:
             x = layer(x, training=True)
         return x
+
+    def _wrapped_seed_generators(self):
+        return [
+            generator
+            for layer in self.layers
+            for sublayer in keras_compat.flatten_layers(layer)
+            for generator in keras_compat.seed_generators(sublayer)
+        ]
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        # Keras saves no seed state, and a wrapped random layer built with
+        # seed=None draws a fresh seed when the file is loaded: without its
+        # state here, the reloaded model would perturb differently.
+        for i, generator in enumerate(self._wrapped_seed_generators()):
+            store[f"{_LAYER_SEED_STATE}{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        for i, generator in enumerate(self._wrapped_seed_generators()):
+            if f"{_LAYER_SEED_STATE}{i}" in keys:
+                generator.state.assign(store[f"{_LAYER_SEED_STATE}{i}"])
+        super().load_own_variables(
+            {k: store[k] for k in keys if not k.startswith(_LAYER_SEED_STATE)}
+        )
 
     def get_config(self):
         config = super().get_config()
