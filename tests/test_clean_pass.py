@@ -8,6 +8,7 @@ gradient of β·L(x*), and raising α later must bring the clean term back.
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_invariance as ki
@@ -73,3 +74,54 @@ def test_a_penalty_keeps_the_clean_pass_on_the_tape():
     x, y = batch()
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert not model._untracked.alpha_zero
+
+
+class _AddsLoss(keras.layers.Layer):
+    """`add_loss` in `call()`: a call-time loss no attribute announces."""
+
+    def call(self, x):
+        self.add_loss(0.3 * keras.ops.mean(keras.ops.square(x)))
+        return x
+
+
+def _regularized_mlp(kind):
+    keras.utils.set_random_seed(1)
+    hidden = keras.layers.Dense(
+        7, activation="tanh",
+        activity_regularizer=keras.regularizers.L2(0.5) if kind == "activity" else None)
+    layers = [keras.Input((5,)), hidden] + ([_AddsLoss()] if kind == "add_loss" else [])
+    return keras.Sequential(layers + [keras.layers.Dense(3)])
+
+
+def manual_step_with_call_losses(base, x, y, lr):
+    """One SGD step on L(x*) + Σ (the clean pass's call-time losses), by hand."""
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        clean = SCCE(y, base(x, training=True))
+    x_star = x + (EPS / 2) * tf.sign(tape.gradient(clean, x))
+    with tf.GradientTape() as tape:
+        base(x, training=True)
+        call_losses = tf.add_n(base.losses)
+        total = SCCE(y, base(x_star, training=True)) + call_losses
+    grads = tape.gradient(total, base.trainable_weights)
+    return [w.numpy() - lr * g.numpy() for w, g in zip(base.trainable_weights, grads)]
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+@pytest.mark.parametrize("kind", ["activity", "add_loss"])
+def test_call_time_losses_keep_their_gradient_in_fast_at(kind, run_eagerly):
+    # Paused, the clean pass's activity / add_loss terms entered the logged
+    # objective without a gradient: the update ignored them.
+    x, y = batch()
+    model = ki.AdversarialTraining(_regularized_mlp(kind), attack="fast", epsilon=EPS,
+                                   check_finite=False)
+    model.compile(keras.optimizers.SGD(0.1), SCCE, run_eagerly=run_eagerly)
+    expected = manual_step_with_call_losses(_regularized_mlp(kind), x, y, lr=0.1)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    for got, want in zip(model.base_model.trainable_weights, expected):
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-6)
+    if kind == "activity":
+        assert not model._untracked.alpha_zero  # known before tracing
+    elif not run_eagerly:
+        assert model._untracked.call_losses  # found while tracing, then re-traced

@@ -137,6 +137,20 @@ def test_own_variables_and_its_fallback():
     assert keras_compat.own_variables(stand_in) == [own]
 
 
+def test_call_losses_and_its_fallback():
+    model = keras.Sequential([
+        keras.Input((3,)),
+        keras.layers.Dense(2, activity_regularizer="l2", kernel_regularizer="l2"),
+    ])
+    model(np.ones((2, 3), "float32"))
+    # The activity term only: weight regularization needs no clean pass.
+    assert len(keras_compat.call_losses(model)) == 1
+    # Without `_get_own_losses`, each layer's `losses` (which may count more,
+    # never fewer).
+    stand_in = types.SimpleNamespace(losses=[0.5])
+    assert keras_compat.call_losses(stand_in) == [0.5]
+
+
 def test_call_has_training_arg_and_its_fallback():
     class Plain(keras.layers.Layer):
         def call(self, x):

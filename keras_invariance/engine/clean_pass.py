@@ -10,11 +10,26 @@ it. α is a variable a schedule may change between steps, so the train
 function is traced for the value α has when it is built and traced again
 (once) when α leaves 0: the result is always the gradient of the
 objective as written.
+
+Losses the model adds while it is called (activity regularizers, `add_loss`
+in `call()`) belong to the objective (Σ model.losses, from the clean pass)
+and need that pass on the tape. A model with an activity regularizer keeps
+the clean pass recorded; any other call-time loss is found when the paused
+pass is traced, which raises `CallLossesNeedTheTape` so that `follow_alpha`
+traces the function again with the pass recorded. Run eagerly, the pass is
+always recorded (nothing would undo a first eager step's side effects).
 """
 
 import contextlib
 
 import keras
+import tensorflow as tf
+
+from keras_invariance.utils import keras_compat
+
+
+class CallLossesNeedTheTape(Exception):
+    """Raised while tracing a paused clean pass that added call-time losses."""
 
 
 def alpha_is_zero(model):
@@ -48,14 +63,33 @@ def weight_free(model, ctx, deferred):
     Returns:
         A context manager.
     """
-    if (
+    if pauses(model, ctx, deferred):
+        return ctx.weight_tape.stop_recording()
+    return contextlib.nullcontext()
+
+
+def pauses(model, ctx, deferred):
+    """Whether `weight_free` pauses the weight tape (see the module)."""
+    return bool(
         deferred
         and ctx.weight_tape is not None
         and not model.penalties
         and model._untracked.alpha_zero
-    ):
-        return ctx.weight_tape.stop_recording()
-    return contextlib.nullcontext()
+        and not tf.executing_eagerly()
+    )
+
+
+def check_call_losses(model):
+    """After a paused clean pass: raises if it added call-time losses."""
+    if keras_compat.call_losses(model):
+        raise CallLossesNeedTheTape()
+
+
+def _has_activity_regularizer(model):
+    return any(
+        getattr(layer, "activity_regularizer", None) is not None
+        for layer in keras_compat.flatten_layers(model)
+    )
 
 
 def follow_alpha(model, train_function):
@@ -72,6 +106,8 @@ def follow_alpha(model, train_function):
         and perturbation.uses_clean_pass
         and not model.penalties
         and alpha_is_zero(model)
+        and not model._untracked.call_losses
+        and not _has_activity_regularizer(model)
     )
     if not model._untracked.alpha_zero:
         # Recording the clean pass is correct for any α: no per-step check.
@@ -80,6 +116,12 @@ def follow_alpha(model, train_function):
     def step(*args, **kwargs):
         if not alpha_is_zero(model):
             return model.make_train_function(force=True)(*args, **kwargs)
-        return train_function(*args, **kwargs)
+        try:
+            return train_function(*args, **kwargs)
+        except CallLossesNeedTheTape:
+            # Raised while tracing, before any step ran: trace again with
+            # the clean pass on the tape, for good.
+            model._untracked.call_losses = True
+            return model.make_train_function(force=True)(*args, **kwargs)
 
     return step

@@ -53,6 +53,9 @@ class _Untracked:
         # Whether the train function was traced with the clean pass off the
         # weight tape (keras_invariance.engine.clean_pass.follow_alpha).
         self.alpha_zero = False
+        # Whether a traced clean pass added call-time losses, so it must stay
+        # on the weight tape (keras_invariance.engine.clean_pass).
+        self.call_losses = False
 
 
 @keras_invariance_export("keras_invariance.InvariantModel")

@@ -145,6 +145,7 @@ def _draw(model, ctx, pause):
 
 def _clean_pass(model, ctx, plan):
     """The clean pass (joint with x̃ under `"concat"`) and the clean loss."""
+    paused = clean_pass.pauses(model, ctx, plan.draw == AFTER_CLEAN_PASS)
     with contextlib.ExitStack() as stack:
         if plan.input_tape:
             stack.enter_context(ctx.input_tape_scope())
@@ -159,6 +160,8 @@ def _clean_pass(model, ctx, plan):
             ctx.clean_loss = keras_compat.compile_loss(model)(
                 ctx.y, ctx.clean.outputs, ctx.sample_weight
             )
+    if paused:
+        clean_pass.check_call_losses(model)
     regularization = model._regularization_losses()
     if plan.strict:
         structures.check_connected(
