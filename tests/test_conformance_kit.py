@@ -177,6 +177,26 @@ def test_save_load_check_rejects_a_term_that_cannot_be_loaded():
                               checks=("save_load",))
 
 
+class Unkeyed(Perturbation):
+    """Noise from the layer's own generator, not keyed to the global row:
+    each replica draws the same values for its half of the batch, so the
+    mirrored check must tell two replicas from one device."""
+
+    def perturb(self, x, context=None):
+        return x + 0.3 * keras.random.normal(keras.ops.shape(x), seed=self.seed_generator)
+
+
+def unkeyed():
+    return Unkeyed(seed=3)
+
+
+def test_mirrored_check_rejects_draws_that_are_not_keyed_to_the_global_row():
+    with pytest.raises(AssertionError, match=r"\[mirrored\].*differ by"):
+        testing.check_mirrored([
+            {"kind": "perturbation", "factory": unkeyed, "steps": 2, "batch_size": 8},
+        ])
+
+
 def test_mirrored_check_asks_for_importable_factories():
     with pytest.raises(AssertionError, match=r"\[mirrored\].*module-level"):
         testing.check_mirrored([{"kind": "penalty", "factory": lambda: jacobian()}])
