@@ -23,16 +23,19 @@ def batch(rows=8):
     return rng.normal(size=(rows, 5)).astype("float32"), rng.integers(0, 3, rows).astype("int32")
 
 
-def manual_step(base, x, y, alpha, beta, lr):
-    """One SGD step on α·L(x) + β·L(x + ε/2·sign ∇x L(x)), by hand."""
+def manual_step(base, x, y, alpha, beta, lr, call_losses=False):
+    """One SGD step on α·L(x) + β·L(x + ε/2·sign ∇x L(x)), by hand, plus the
+    clean pass's call-time losses when `call_losses`."""
     x = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
         clean = SCCE(y, base(x, training=True))
     x_star = x + (EPS / 2) * tf.sign(tape.gradient(clean, x))
     with tf.GradientTape() as tape:
-        total = (alpha * SCCE(y, base(x, training=True))
-                 + beta * SCCE(y, base(x_star, training=True)))
+        clean = SCCE(y, base(x, training=True))
+        # Read before the x* pass, which replaces the layers' call-time losses.
+        extra = tf.add_n(base.losses) if call_losses else 0.0
+        total = alpha * clean + beta * SCCE(y, base(x_star, training=True)) + extra
     grads = tape.gradient(total, base.trainable_weights)
     return [w.numpy() - lr * g.numpy() for w, g in zip(base.trainable_weights, grads)]
 
@@ -93,21 +96,6 @@ def _regularized_mlp(kind):
     return keras.Sequential(layers + [keras.layers.Dense(3)])
 
 
-def manual_step_with_call_losses(base, x, y, lr):
-    """One SGD step on L(x*) + Σ (the clean pass's call-time losses), by hand."""
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        clean = SCCE(y, base(x, training=True))
-    x_star = x + (EPS / 2) * tf.sign(tape.gradient(clean, x))
-    with tf.GradientTape() as tape:
-        base(x, training=True)
-        call_losses = tf.add_n(base.losses)
-        total = SCCE(y, base(x_star, training=True)) + call_losses
-    grads = tape.gradient(total, base.trainable_weights)
-    return [w.numpy() - lr * g.numpy() for w, g in zip(base.trainable_weights, grads)]
-
-
 @pytest.mark.parametrize("run_eagerly", [False, True])
 @pytest.mark.parametrize("kind", ["activity", "add_loss"])
 def test_call_time_losses_keep_their_gradient_in_fast_at(kind, run_eagerly):
@@ -117,7 +105,8 @@ def test_call_time_losses_keep_their_gradient_in_fast_at(kind, run_eagerly):
     model = ki.AdversarialTraining(_regularized_mlp(kind), attack="fast", epsilon=EPS,
                                    check_finite=False)
     model.compile(keras.optimizers.SGD(0.1), SCCE, run_eagerly=run_eagerly)
-    expected = manual_step_with_call_losses(_regularized_mlp(kind), x, y, lr=0.1)
+    expected = manual_step(_regularized_mlp(kind), x, y, alpha=0.0, beta=1.0, lr=0.1,
+                           call_losses=True)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
     for got, want in zip(model.base_model.trainable_weights, expected):
         np.testing.assert_allclose(got.numpy(), want, atol=1e-6)

@@ -20,8 +20,6 @@ traces the function again with the pass recorded. Run eagerly, the pass is
 always recorded (nothing would undo a first eager step's side effects).
 """
 
-import contextlib
-
 import keras
 import tensorflow as tf
 
@@ -52,8 +50,8 @@ def alpha_is_zero(model):
     return float(keras.ops.convert_to_numpy(model.alpha)) == 0.0
 
 
-def weight_free(model, ctx, deferred):
-    """The context of the clean pass: the weight tape paused, or nothing.
+def pauses(model, ctx, deferred):
+    """Whether the clean pass runs with the weight tape paused (see the module).
 
     Args:
         model: The `InvariantModel`.
@@ -61,15 +59,8 @@ def weight_free(model, ctx, deferred):
         deferred: Whether the perturbation is drawn from the clean pass.
 
     Returns:
-        A context manager.
+        A Python bool.
     """
-    if pauses(model, ctx, deferred):
-        return ctx.weight_tape.stop_recording()
-    return contextlib.nullcontext()
-
-
-def pauses(model, ctx, deferred):
-    """Whether `weight_free` pauses the weight tape (see the module)."""
     return bool(
         deferred
         and ctx.weight_tape is not None

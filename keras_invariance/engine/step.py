@@ -149,9 +149,8 @@ def _clean_pass(model, ctx, plan):
     with contextlib.ExitStack() as stack:
         if plan.input_tape:
             stack.enter_context(ctx.input_tape_scope())
-        stack.enter_context(
-            clean_pass.weight_free(model, ctx, plan.draw == AFTER_CLEAN_PASS)
-        )
+        if paused:
+            stack.enter_context(ctx.weight_tape.stop_recording())
         if plan.concat:
             _joint_pass(model, ctx)
         else:
