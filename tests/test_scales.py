@@ -28,14 +28,50 @@ def test_statistics_match_numpy():
 
 
 def test_the_spread_is_in_the_gradient_and_the_energy_is_not():
-    """d/dt E‖t − t̄‖² = 2(t − t̄)/n (the centring's own term sums to 0)."""
+    """d/dt E‖t − t̄‖² = 2(t − t̄)/n (the centring's own term sums to 0);
+    d/dt E‖t‖² = 2t/n where the energy is kept in the gradient."""
     t = tf.constant(np.random.default_rng(3).normal(size=(5, 3)).astype("float32"))
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(t)
         spread, energy = scales.batch_spread(t), scales.batch_energy(t)
+        live = scales.batch_energy_in_gradient(t)
     expected = 2.0 * (t.numpy() - t.numpy().mean(0)) / 5
     np.testing.assert_allclose(tape.gradient(spread, t).numpy(), expected, rtol=1e-5, atol=1e-7)
     assert tape.gradient(energy, t) is None
+    np.testing.assert_allclose(float(live), float(energy), rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(live, t).numpy(), 2.0 * t.numpy() / 5, rtol=1e-5)
+
+
+def test_irl_distance_does_not_reward_a_shrinking_representation():
+    """IRL's normalized L2 term is a ratio in the gradient too: scaling the
+    tapped layer by c leaves it unchanged, so its derivative along c is 0
+    (with the energy held constant it was 2·d/E, the raw distance's
+    contraction, which switched a GRU's ReLU units off). The rest of the
+    gradient is the raw distance's over E, minus d·∇E/E², exactly."""
+    rng = np.random.default_rng(5)
+    u = tf.constant(rng.normal(size=(6, 4)).astype("float32"))
+    v = tf.constant(rng.normal(size=(6, 4)).astype("float32"))
+    irl = ki.penalties.ActivationDistance(distance="squared_l2")
+    distance = irl.distance
+
+    def term(c, a, b):
+        a, b = c * a, c * b
+        return tf.reduce_mean(distance.distance(a, b, l2_scale=irl.l2_scale(a)))
+
+    c = tf.constant(1.0)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([c, u, v])
+        value = term(c, u, v)
+    assert abs(float(tape.gradient(value, c))) < 1e-6
+    np.testing.assert_allclose(float(term(tf.constant(0.1), u, v)), float(value), rtol=1e-5)
+    un, vn = u.numpy(), v.numpy()
+    energy = np.mean(np.sum(un**2, 1))
+    raw = np.mean(np.sum((un - vn) ** 2, 1))
+    expected_u = 2 * (un - vn) / 6 / energy - raw * (2 * un / 6) / energy**2
+    np.testing.assert_allclose(tape.gradient(value, u).numpy(), expected_u, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        tape.gradient(value, v).numpy(), -2 * (un - vn) / 6 / energy, rtol=1e-4, atol=1e-7
+    )
 
 
 def test_a_collapsed_output_has_no_spread():
@@ -108,7 +144,7 @@ def test_a_one_output_model_is_penalized_on_its_batch_scale():
 
 
 def test_each_term_divides_by_its_own_statistic():
-    """IRL keeps the energy (held constant); noise regularization the spread."""
+    """IRL divides by the energy; noise regularization by the spread."""
     clean = tf.constant(np.random.default_rng(4).normal(size=(6, 3)).astype("float32") + 2.0)
     irl = ki.penalties.ActivationDistance(distance="squared_l2")
     noise = ki.penalties.NoiseRegularization()

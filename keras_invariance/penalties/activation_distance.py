@@ -43,15 +43,19 @@ class ActivationDistance(Penalty):
 
     Scale (`scale="normalized"`, default): each layer's squared-L2 part is
     divided by that layer's mean clean energy E‖a_ℓ‖² over the global batch
-    (every replica's rows), measured at every step and held constant in the
+    (every replica's rows), measured at every step and kept in the
     gradient. The distance is then on the same scale for a layer of 10 or
     1000 units and for activations of any magnitude, so γ transfers across
     models and stays put while the activations grow during training (the
     logged `irl_distance` is the relative mismatch of *this* step, so it can
-    be monitored); the gradient is the raw distance's divided by a constant,
-    so it still pulls clean and perturbed activations together, which is
-    what makes IRL robust. `scale="paper"` is the paper's raw ‖u−v‖²
-    (`keras_invariance.utils.vocabulary` lists every term's scales).
+    be monitored). Being a ratio in the gradient too, it pulls clean and
+    perturbed activations together without rewarding a representation that
+    shrinks: held constant, the raw distance's contraction switched off a
+    GRU's ReLU units until it sat at chance
+    (`keras_invariance.ops.scales.batch_energy_in_gradient` has the
+    measurements). `scale="paper"` is the paper's raw ‖u−v‖², contraction
+    included (`keras_invariance.utils.vocabulary` lists every term's
+    scales).
 
     Example:
 
@@ -76,8 +80,8 @@ class ActivationDistance(Penalty):
         layer_weight: γ_ℓ for layers given without their own weight.
         scale: `"normalized"` (default): divide the L2 part by the clean
             activations' energy on the same step, over the global batch and
-            held constant (`keras_invariance.ops.scales`); `"paper"`: the
-            raw distance. `normalize=` is its deprecated boolean spelling.
+            kept in the gradient (`keras_invariance.ops.scales`); `"paper"`:
+            the raw distance. `normalize=` is its deprecated boolean spelling.
         **kwargs: Keras `Layer` arguments; `name` defaults to
             `"irl_distance"`, the metric name in `fit()` logs.
 
@@ -142,12 +146,12 @@ class ActivationDistance(Penalty):
         )
 
     #: The batch statistic the L2 part is divided by (`keras_invariance.ops.scales`).
-    scale_statistic = staticmethod(scales.batch_energy)
+    scale_statistic = staticmethod(scales.batch_energy_in_gradient)
 
     def l2_scale(self, clean):
         """`scale_statistic` of the clean activations, or `None`.
 
-        By default E‖a_ℓ‖², held constant in the gradient. Averaged over
+        By default E‖a_ℓ‖², kept in the gradient. Averaged over
         every replica's rows (`keras_invariance.ops.scales`), so N replicas
         divide by the number one device would.
         """

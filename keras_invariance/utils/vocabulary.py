@@ -8,7 +8,7 @@ so one weight means the same on any model, width and input range;
 has one. What `"normalized"` divides by, per term:
 
 * `ActivationDistance`, `OutputDivergence` (`IRL`): normalized divides each
-  layer's L2 part by its clean energy E‖a‖² (held constant), IRL's γ = 0.1;
+  layer's L2 part by its clean energy E‖a‖² (in the gradient), IRL's γ = 0.1;
   paper is the raw ‖u−v‖² (− λ·cos) with IRL's γ = 1.
 * `LossIBP` (`LossIBP`): normalized is ‖g‖_r^r·s^r, s the input RMS
   (loss units); paper is the raw ‖∇x L‖_r^r with β = 0.03.
