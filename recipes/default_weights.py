@@ -10,11 +10,13 @@ penalizes, on the test split, for its weights over plain's
 (`model_families.target_ratio`). A default "transfers" when its clean
 accuracy stays within 2 points of plain and its target ratio is at most 0.8
 on every family. `--weight NAME=VALUE` overrides one preset's `weight` to
-scan alternatives.
+scan alternatives; `--converged` trains each family until plain training
+converges (`model_families.CONVERGED_EPOCHS`) instead of 20 epochs.
 
 Usage:
     python recipes/default_weights.py --families mlp conv1d --seeds 0 1 2
     python recipes/default_weights.py --presets irl_loss --weight irl_loss=0.3
+    python recipes/default_weights.py --families cnn_gn --presets jacobian --converged
 """
 
 import argparse
@@ -34,7 +36,9 @@ def parse_args(argv=None):
     parser.add_argument("--families", nargs="+", default=list(mf.FAMILIES))
     parser.add_argument("--presets", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=mf.EPOCHS)
+    parser.add_argument("--converged", action="store_true",
+                        help="train each family for model_families.CONVERGED_EPOCHS")
     parser.add_argument("--train", type=int, default=None, help="training rows")
     parser.add_argument("--weight", action="append", default=[],
                         help="NAME=VALUE: override a preset's weight")
@@ -57,7 +61,8 @@ def main(argv=None):
     for family in args.families:
         for seed in args.seeds:
             with mf.weight_overrides({k: float(v) for k, v in overrides.items()}):
-                mf.study(family, args.epochs, seed, args.presets, log=log)
+                epochs = mf.CONVERGED_EPOCHS[family] if args.converged else args.epochs
+                mf.study(family, epochs, seed, args.presets, log=log)
     print()
     print(f"{'family':<12} {'preset':<22} {'clean':>7} {'Δ plain':>8} {'noisy':>7} {'target':>7}")
     for family in args.families:

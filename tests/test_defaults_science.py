@@ -8,8 +8,10 @@ the mnist1d generator, a GRU and tutorial 07's bag-of-embeddings model on
 generated token sequences. Each must end within 2 points of plain training's
 clean accuracy, and every preset with a penalty must lower the term it
 penalizes, measured on the test split, to at most 0.8× its value at the
-plain model's weights (`model_families.target_ratio`). One seed, the same 20
-epochs as `recipes/default_weights.py`, which prints the whole table. Data
+plain model's weights (`model_families.target_ratio`). One seed, 20 epochs
+(`model_families.EPOCHS`), as `recipes/default_weights.py`, which prints the
+whole table; where a preset falls short of plain's accuracy at 20 epochs,
+`tests/test_defaults_converged.py` trains it until plain converges. Data
 augmentation is held to a looser accuracy bound: it trains on perturbed
 inputs only (α = 0) by definition, so its clean accuracy depends on the
 perturbation's strength, not on a weight.
@@ -25,37 +27,38 @@ from recipes import model_families as mf
 pytestmark = pytest.mark.science
 
 FAMILIES = ("mlp", "cnn_bn", "conv1d", "rnn_tokens")
-EPOCHS = 20
 MARGIN = 0.02
 DATA_AUGMENTATION_MARGIN = 0.10
 #: A default must lower its target to at most this fraction of plain's.
 TARGET_RATIO = 0.8
 
-#: Where a default misses a bound, measured (seed 0, 20 epochs; the numbers
-#: are `recipes/default_weights.py`'s), with the bound asserted instead, so a
-#: shortfall is a documented fact, not a silent pass, and any other family
-#: or preset that slips fails. `"accuracy"`: clean accuracy held to that
-#: many points below plain instead of 2; `"ratio"`: the target ratio held to
-#: that value instead of 0.8; `"collapse"`: a known collapse, only recorded.
+#: Where a default misses a bound at 20 epochs, measured (seed 0; the
+#: numbers are `recipes/default_weights.py`'s), with the bound asserted
+#: instead, so a shortfall is a documented fact, not a silent pass, and any
+#: other family or preset that slips fails. `"accuracy"`: clean accuracy
+#: held to that many points below plain instead of 2; `"ratio"`: the target
+#: ratio held to that value instead of 0.8. Every accuracy shortfall is
+#: trained again until plain converges in tests/test_defaults_converged.py,
+#: where it must end within 2 points (or within its own bound there).
 #: README's "Weights and scales" gives each one's reason.
 KNOWN_SHORTFALLS = {
-    # BatchNorm CNN: the Jacobian term falls to 0.66× plain's but costs 4.0
-    # points (at 0.1: 0.51× and 2.9 points; the energy scale cost 5.1).
+    # The CNNs, the 1-D CNN and the attention block are still learning at 20
+    # epochs (model_families.CONVERGED_EPOCHS), and a penalty slows training:
+    # these are slowness, not cost (test_defaults_converged.py).
+    # BatchNorm CNN: the Jacobian −4.0 points at 20 epochs, −0.2 at 60.
     ("cnn_bn", "jacobian"): {"accuracy": 0.05},
-    # 1-D CNN: Prediction IBP lowers its term to 0.54× at 4.2 points; the
-    # Jacobian's 0.795× sits at the bound.
+    # 1-D CNN: Prediction IBP −4.2 points (the one real cost: −4.5 at 60
+    # epochs, see test_defaults_converged); the Jacobian's 0.80× sits at
+    # the bound.
     ("conv1d", "prediction_ibp"): {"accuracy": 0.055},
     ("conv1d", "jacobian"): {"ratio": 0.85},
-    # GRU on token ids: the IRL distance at the logits stays at 0.95× (token
-    # substitution moves whole embeddings; the GRU is already invariant to
-    # most of it: plain's noisy accuracy is 0.957), and the relative Jacobian
-    # at the embedding is not lowered (1.02× at 0.05, 1.12× at 0.1).
+    # GRU on token ids: IRL's distance at the logits stays at 0.91× (IRL-C:
+    # 0.99×): token substitution moves whole embeddings and the GRU is
+    # already invariant to most of it (plain's noisy accuracy is 0.957); the
+    # relative Jacobian at the embedding is not lowered (1.02×).
     ("rnn_tokens", "irl_loss"): {"ratio": 1.0},
+    ("rnn_tokens", "irl_loss_c"): {"ratio": 1.05},
     ("rnn_tokens", "jacobian"): {"ratio": 1.15},
-    # IRL-C on the GRU collapses to chance at γ = 0.1 (not at 0.03 or 0.3:
-    # the IRL energy is held constant in the gradient, so a shrinking
-    # representation feeds its own contraction). Open: see the README.
-    ("rnn_tokens", "irl_loss_c"): {"collapse": True},
     # The bag-of-embeddings model is linear in its (mean-pooled) embeddings:
     # its relative sensitivity there is scale-free and fixed by the task's
     # direction, so the output-relative terms cannot lower it without
@@ -63,16 +66,17 @@ KNOWN_SHORTFALLS = {
     ("tokens_pool", "prediction_ibp"): {"ratio": 0.95},
     ("tokens_pool", "noise_regularization"): {"ratio": 1.1},
     ("tokens_pool", "jacobian"): {"ratio": 1.1},
-    # Attention with LayerNorm on mnist1d: the derivative penalties and VAT
-    # lower their terms to 0.22–0.65× but cost 3–8 points at their defaults
-    # (the weights that transfer elsewhere are strong for this model).
+    # Attention with LayerNorm (plain 80.8 % at 20 epochs, 87.3 % at 80):
+    # VAT and the derivative penalties −3 to −8 points at 20 epochs, −0.8
+    # to +2.2 at 80.
     ("attention_ln", "vat"): {"accuracy": 0.045},
     ("attention_ln", "loss_ibp"): {"accuracy": 0.055},
     ("attention_ln", "prediction_ibp"): {"accuracy": 0.085},
     ("attention_ln", "jacobian"): {"accuracy": 0.04},
-    # GroupNorm CNN: the most fragile family: every perturbation costs it
-    # (IRL batching 1.6 points, D.A. 3.6); the adversarial and derivative
-    # presets 2.2–7.3 points, the noise terms' weights 6.9–7.3.
+    # GroupNorm CNN (plain 94.9 % at 20 epochs, 97.6 % at 80): −2.2 to −7.3
+    # points at 20 epochs, −0.2 to +1.8 at 80. The loss_ibp and jacobian
+    # target ratios (0.80×) sit at the bound.
+    ("cnn_gn", "irl_loss_c"): {"accuracy": 0.05},
     ("cnn_gn", "vat"): {"accuracy": 0.03},
     ("cnn_gn", "loss_ibp"): {"accuracy": 0.03, "ratio": 0.85},
     ("cnn_gn", "noise_regularization"): {"accuracy": 0.08},
@@ -88,23 +92,19 @@ def _bound(family, name, kind, default):
     return KNOWN_SHORTFALLS.get((family, name), {}).get(kind, default)
 
 
-def _collapses(family, name):
-    return "collapse" in KNOWN_SHORTFALLS.get((family, name), {})
-
-
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_results(request):
-    return request.param, mf.study(request.param, EPOCHS, seed=0)
+    return request.param, mf.study(request.param, mf.EPOCHS, seed=0)
 
 
-def test_no_preset_collapses(family_results):
+def test_every_preset_ends_near_plain(family_results):
     family, results = family_results
     plain = results["plain"]["clean"]
     failures = {}
     for name, result in results.items():
         margin = DATA_AUGMENTATION_MARGIN if name == "data_augmentation" else MARGIN
         margin = _bound(family, name, "accuracy", margin)
-        if not _collapses(family, name) and result["clean"] < plain - margin:
+        if result["clean"] < plain - margin:
             failures[name] = round(result["clean"], 4)
     assert not failures, f"{family}: plain {plain:.4f}, below it by > margin: {failures}"
 
@@ -115,7 +115,6 @@ def test_each_term_moves_its_target(family_results):
         name: round(result["target_ratio"], 3)
         for name, result in results.items()
         if result["target_ratio"] is not None
-        and not _collapses(family, name)
         and result["target_ratio"] > _bound(family, name, "ratio", TARGET_RATIO)
     }
     assert not weak, f"{family}: penalized terms above their bound × plain's: {weak}"

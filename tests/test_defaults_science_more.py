@@ -6,11 +6,10 @@ attention block with LayerNorm, and a GroupNorm CNN."""
 import pytest
 
 from recipes import model_families as mf
-from tests.test_defaults_science import EPOCHS
 
 # The same checks, collected here again with this module's families.
 from tests.test_defaults_science import test_each_term_moves_its_target  # noqa: F401
-from tests.test_defaults_science import test_no_preset_collapses  # noqa: F401
+from tests.test_defaults_science import test_every_preset_ends_near_plain  # noqa: F401
 from tests.test_defaults_science import test_the_terms_are_not_inert  # noqa: F401
 
 pytestmark = pytest.mark.science
@@ -20,4 +19,4 @@ FAMILIES = ("tokens_pool", "attention_ln", "cnn_gn")
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def family_results(request):
-    return request.param, mf.study(request.param, EPOCHS, seed=0)
+    return request.param, mf.study(request.param, mf.EPOCHS, seed=0)

@@ -261,9 +261,10 @@ class LayerwiseSquaredL2(Penalty):
     variables `layer_weight_<layer>`), by holding a
     `keras_invariance.penalties.layer_selection.LayerSelection`, with the
     distance fixed to squared L2, so `distance` is neither an argument nor
-    part of the config. `scale="normalized"` divides each layer's term by its
-    clean batch energy, as `ActivationDistance` does
-    (`keras_invariance.ops.scales`). `NoiseRegularization` and
+    part of the config. `scale="normalized"` divides each layer's term by
+    `scale_statistic` of its clean activations (here the batch energy, held
+    constant; `NoiseRegularization` divides by the spread, kept in the
+    gradient, `keras_invariance.ops.scales`). `NoiseRegularization` and
     `Jacobian` build on it.
 
     Example:
