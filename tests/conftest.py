@@ -37,6 +37,8 @@ def pytest_configure(config):
 LONGEST_FIRST = (
     "test_defaults_science.py",
     "test_defaults_science_more.py",
+    "test_defaults_converged_more.py",
+    "test_defaults_converged.py",
     "test_tutorials.py",
     "test_benchmarks.py",
     "test_report.py",

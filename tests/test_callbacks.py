@@ -62,7 +62,10 @@ def test_an_invariance_term_lowers_the_logged_distance():
     keras.utils.set_random_seed(0)
     irl = final_distance(ki.IRL(tiny_mlp(), perturbation=ki.perturbations.GaussianNoise(0.5),
                                 distance="squared_l2", weight=5.0))
-    assert irl[-1] < 0.5 * plain[-1]
+    # The callback logs the raw L2 distance. IRL lowers it relative to the
+    # logits' energy and no longer by shrinking the logits (the energy is in
+    # the gradient), so the raw distance ends at 0.56× plain's here.
+    assert irl[-1] < 0.7 * plain[-1]
     assert irl[-1] < irl[0]
 
 
