@@ -60,11 +60,15 @@ def test_every_accuracy_shortfall_is_checked_at_convergence():
         )
 
 
+def converged_study(family):
+    """`(family, study results)` of plain and the family's `SLOW` presets,
+    trained for its converged budget (seed 0)."""
+    return family, mf.study(family, mf.CONVERGED_EPOCHS[family], seed=0, names=SLOW[family])
+
+
 @pytest.fixture(scope="module", params=FAMILIES)
 def converged(request):
-    family = request.param
-    results = mf.study(family, mf.CONVERGED_EPOCHS[family], seed=0, names=SLOW[family])
-    return family, results
+    return converged_study(request.param)
 
 
 def test_slow_presets_end_within_two_points_of_plain(converged):

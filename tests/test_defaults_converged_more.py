@@ -4,8 +4,7 @@ and the 1-D CNN."""
 
 import pytest
 
-from recipes import model_families as mf
-from tests.test_defaults_converged import SLOW
+from tests.test_defaults_converged import converged_study
 
 # The same checks, collected here again with this module's families.
 from tests.test_defaults_converged import test_converged_presets_still_move_their_targets  # noqa: F401
@@ -18,6 +17,4 @@ FAMILIES = ("attention_ln", "cnn_bn", "conv1d")
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def converged(request):
-    family = request.param
-    results = mf.study(family, mf.CONVERGED_EPOCHS[family], seed=0, names=SLOW[family])
-    return family, results
+    return converged_study(request.param)
