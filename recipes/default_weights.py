@@ -33,7 +33,7 @@ from recipes import model_families as mf  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="+", default=list(mf.FAMILIES))
+    parser.add_argument("--families", nargs="+", default=list(mf.FAMILIES), choices=mf.FAMILIES)
     parser.add_argument("--presets", nargs="+", default=None)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=mf.EPOCHS)
